@@ -1,0 +1,309 @@
+//! Every event the server emits (compat spec §1.8, plus the seed events confab adds), each a
+//! serde struct; [`ServerEvent`] names them.
+
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+/// The channel-scoped ids every channel payload carries, under both of their names.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelScope {
+    pub channel_id: Uuid,
+    /// The channel as the client first spelled it, or its UUID.
+    pub room_id: String,
+    pub message_server_id: Uuid,
+    pub server_id: Uuid,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Authenticated {
+    pub entity_id: Uuid,
+    pub timestamp: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionEstablished {
+    pub message: &'static str,
+    pub socket_id: String,
+    pub entity_id: Uuid,
+}
+
+/// How a join with a resume point went.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RecoveryReport {
+    /// Every message after the resume point was delivered before this reply.
+    pub complete: bool,
+    /// How many messages were replayed.
+    pub delivered: usize,
+    /// Why recovery is not complete, when it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelJoined {
+    pub message: String,
+    #[serde(flatten)]
+    pub scope: ChannelScope,
+    pub entity_id: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    /// True when the server put a reconnecting client back into the channel by itself.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub rejoined: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<RecoveryReport>,
+}
+
+/// `messageBroadcast`: written out field by field (no flatten) because it is the hot path.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageBroadcast {
+    pub id: Uuid,
+    pub sender_id: String,
+    pub sender_name: String,
+    pub text: String,
+    pub channel_id: Uuid,
+    pub room_id: String,
+    pub message_server_id: Uuid,
+    pub server_id: Uuid,
+    pub created_at: i64,
+    pub source: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attachments: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_message_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_reply_to_message_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thought: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actions: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_message: Option<Value>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageAck {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_message_id: Option<String>,
+    pub message_id: Uuid,
+    pub status: &'static str,
+    pub channel_id: Uuid,
+    pub room_id: String,
+    pub message_server_id: Uuid,
+    pub server_id: Uuid,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageError {
+    pub error: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_message_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub room_id: Option<String>,
+}
+
+/// Seed 000's `message` event, sent to clients of that dialect.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LegacyMessage {
+    pub id: Uuid,
+    pub user_id: String,
+    pub text: String,
+    pub timestamp: i64,
+    #[serde(flatten)]
+    pub scope: ChannelScope,
+}
+
+/// Seed 000's `ack` event, and the shape of every Socket.IO acknowledgement callback answer.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AckReply {
+    pub success: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_message_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub room_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<RecoveryReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl AckReply {
+    pub fn failure(error: impl Into<String>) -> Self {
+        AckReply {
+            success: false,
+            message_id: None,
+            client_message_id: None,
+            channel_id: None,
+            room_id: None,
+            created_at: None,
+            recovery: None,
+            error: Some(error.into()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Presence {
+    pub user_id: Uuid,
+    pub entity_id: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(flatten)]
+    pub scope: ChannelScope,
+    pub timestamp: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct UserTyping {
+    pub user_id: Uuid,
+    pub entity_id: Uuid,
+    pub is_typing: bool,
+    #[serde(flatten)]
+    pub scope: ChannelScope,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageDeleted {
+    pub message_id: Uuid,
+    #[serde(flatten)]
+    pub scope: ChannelScope,
+}
+
+/// Payload of `channelCleared` and `channelDeleted`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelNotice {
+    #[serde(flatten)]
+    pub scope: ChannelScope,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelUpdated {
+    #[serde(flatten)]
+    pub scope: ChannelScope,
+    pub updates: Value,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LogSubscription {
+    pub subscribed: bool,
+    pub message: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LogFiltersUpdated {
+    pub success: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filters: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LogStream {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub payload: Value,
+}
+
+/// Every server → client event, by name.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum ServerEvent {
+    Authenticated(Authenticated),
+    ConnectionEstablished(ConnectionEstablished),
+    ChannelJoined(ChannelJoined),
+    RoomJoined(ChannelJoined),
+    MessageBroadcast(MessageBroadcast),
+    MessageAck(MessageAck),
+    MessageError(MessageError),
+    LegacyMessage(LegacyMessage),
+    LegacyAck(AckReply),
+    UserJoined(Presence),
+    UserLeft(Presence),
+    UserTyping(UserTyping),
+    MessageDeleted(MessageDeleted),
+    ChannelCleared(ChannelNotice),
+    ChannelDeleted(ChannelNotice),
+    ChannelUpdated(ChannelUpdated),
+    LogSubscriptionConfirmed(LogSubscription),
+    LogFiltersUpdated(LogFiltersUpdated),
+    LogStream(LogStream),
+}
+
+impl ServerEvent {
+    /// The Socket.IO event name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ServerEvent::Authenticated(_) => "authenticated",
+            ServerEvent::ConnectionEstablished(_) => "connection_established",
+            ServerEvent::ChannelJoined(_) => "channel_joined",
+            ServerEvent::RoomJoined(_) => "room_joined",
+            ServerEvent::MessageBroadcast(_) => "messageBroadcast",
+            ServerEvent::MessageAck(_) => "messageAck",
+            ServerEvent::MessageError(_) => "messageError",
+            ServerEvent::LegacyMessage(_) => "message",
+            ServerEvent::LegacyAck(_) => "ack",
+            ServerEvent::UserJoined(_) => "userJoined",
+            ServerEvent::UserLeft(_) => "userLeft",
+            ServerEvent::UserTyping(_) => "userTyping",
+            ServerEvent::MessageDeleted(_) => "messageDeleted",
+            ServerEvent::ChannelCleared(_) => "channelCleared",
+            ServerEvent::ChannelDeleted(_) => "channelDeleted",
+            ServerEvent::ChannelUpdated(_) => "channelUpdated",
+            ServerEvent::LogSubscriptionConfirmed(_) => "log_subscription_confirmed",
+            ServerEvent::LogFiltersUpdated(_) => "log_filters_updated",
+            ServerEvent::LogStream(_) => "log_stream",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_flattens_with_both_names() {
+        let ev = ServerEvent::ChannelCleared(ChannelNotice {
+            scope: ChannelScope {
+                channel_id: Uuid::nil(),
+                room_id: "room".into(),
+                message_server_id: Uuid::nil(),
+                server_id: Uuid::nil(),
+            },
+        });
+        let v = serde_json::to_value(&ev).unwrap();
+        assert_eq!(ev.name(), "channelCleared");
+        for key in ["channelId", "roomId", "messageServerId", "serverId"] {
+            assert!(v.get(key).is_some(), "{key} missing in {v}");
+        }
+    }
+}

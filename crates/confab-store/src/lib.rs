@@ -1,0 +1,119 @@
+//! Durable storage for confab.
+//!
+//! [`Store`] is the whole persistence contract the hub relies on, shaped after ElizaOS's central
+//! messaging tables (message servers, channels, participants, central messages). [`SqliteStore`]
+//! is the embedded default; a PostgreSQL implementation fills the same trait.
+//!
+//! Messages carry a storage sequence number (`seq`): the order they were committed in, which is
+//! the order every member of a channel sees them and the cursor replay works from.
+
+mod model;
+mod sqlite;
+
+pub use model::*;
+pub use sqlite::{SqliteOptions, SqliteStore};
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything confab persists.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// A short name for logs and health output (`sqlite`, `postgres`).
+    fn backend(&self) -> &'static str;
+    /// Where the data lives, for the startup banner.
+    fn location(&self) -> String;
+
+    // ---- message servers -------------------------------------------------------------------
+    async fn ensure_server(&self, server: &MessageServer) -> StoreResult<()>;
+    async fn list_servers(&self) -> StoreResult<Vec<MessageServer>>;
+    async fn get_server(&self, id: Uuid) -> StoreResult<Option<MessageServer>>;
+    async fn server_agents(&self, server: Uuid) -> StoreResult<Vec<Uuid>>;
+    async fn add_server_agent(&self, server: Uuid, agent: Uuid) -> StoreResult<()>;
+    async fn remove_server_agent(&self, server: Uuid, agent: Uuid) -> StoreResult<()>;
+    async fn agent_servers(&self, agent: Uuid) -> StoreResult<Vec<Uuid>>;
+
+    // ---- channels --------------------------------------------------------------------------
+    /// Inserts the channel and its participants unless a channel with that id exists; returns
+    /// the stored channel either way.
+    async fn create_channel(
+        &self,
+        channel: &Channel,
+        participants: &[String],
+    ) -> StoreResult<Channel>;
+    async fn get_channel(&self, id: Uuid) -> StoreResult<Option<Channel>>;
+    async fn list_channels(&self, server: Uuid) -> StoreResult<Vec<Channel>>;
+    async fn find_channel_by_name(
+        &self,
+        server: Uuid,
+        kind: &str,
+        name: &str,
+    ) -> StoreResult<Option<Channel>>;
+    async fn update_channel(
+        &self,
+        id: Uuid,
+        update: &ChannelUpdate,
+    ) -> StoreResult<Option<Channel>>;
+    /// Deletes the channel with its messages and participants; false if there was none.
+    async fn delete_channel(&self, id: Uuid) -> StoreResult<bool>;
+    async fn participants(&self, channel: Uuid) -> StoreResult<Vec<String>>;
+    async fn add_participants(&self, channel: Uuid, entities: &[String]) -> StoreResult<()>;
+    /// False if the entity was not a participant.
+    async fn remove_participant(&self, channel: Uuid, entity: &str) -> StoreResult<bool>;
+
+    // ---- messages --------------------------------------------------------------------------
+    /// Commits the whole batch in one transaction, assigning sequence numbers in batch order;
+    /// on error nothing of the batch is stored.
+    async fn append_messages(&self, batch: &[NewMessage]) -> StoreResult<Vec<StoredMessage>>;
+    async fn get_message(&self, id: Uuid) -> StoreResult<Option<StoredMessage>>;
+    async fn update_message(
+        &self,
+        id: Uuid,
+        update: &MessageUpdate,
+    ) -> StoreResult<Option<StoredMessage>>;
+    /// Newest first, optionally only those created strictly before `before_ms`.
+    async fn recent_messages(
+        &self,
+        channel: Uuid,
+        limit: u32,
+        before_ms: Option<i64>,
+    ) -> StoreResult<Vec<StoredMessage>>;
+    /// Oldest first: messages after the cursor and at or below `upto_seq`.
+    async fn messages_after(
+        &self,
+        channel: Uuid,
+        after: Cursor,
+        upto_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredMessage>>;
+    /// False if there was no such message in that channel.
+    async fn delete_message(&self, channel: Uuid, id: Uuid) -> StoreResult<bool>;
+    /// Deletes every message of the channel; returns how many.
+    async fn clear_channel(&self, channel: Uuid) -> StoreResult<u64>;
+    /// The highest sequence number stored so far (0 for an empty store).
+    async fn last_seq(&self) -> StoreResult<i64>;
+}

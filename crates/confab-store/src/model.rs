@@ -1,0 +1,120 @@
+//! The stored shapes. Times are epoch milliseconds; JSON columns are `serde_json::Value`.
+
+use serde_json::Value;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageServer {
+    pub id: Uuid,
+    pub name: String,
+    pub source_type: String,
+    pub source_id: Option<String>,
+    pub metadata: Option<Value>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// ElizaOS's channel types that confab creates itself; others are stored as given.
+pub mod channel_type {
+    pub const DM: &str = "DM";
+    pub const GROUP: &str = "GROUP";
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Channel {
+    pub id: Uuid,
+    pub message_server_id: Uuid,
+    pub name: String,
+    pub kind: String,
+    pub source_type: Option<String>,
+    pub source_id: Option<String>,
+    pub topic: Option<String>,
+    pub metadata: Option<Value>,
+    /// The non-UUID name a client first used for this channel (`'your-room-id'`).
+    pub alias: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChannelUpdate {
+    pub name: Option<String>,
+    pub topic: Option<String>,
+    pub metadata: Option<Value>,
+    /// Replaces the whole participant list when given.
+    pub participants: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMessage {
+    pub id: Uuid,
+    pub channel_id: Uuid,
+    pub author_id: String,
+    pub content: String,
+    pub raw_message: Option<Value>,
+    pub in_reply_to: Option<String>,
+    pub source_type: Option<String>,
+    pub source_id: Option<String>,
+    pub metadata: Option<Value>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredMessage {
+    pub seq: i64,
+    pub id: Uuid,
+    pub channel_id: Uuid,
+    pub author_id: String,
+    pub content: String,
+    pub raw_message: Option<Value>,
+    pub in_reply_to: Option<String>,
+    pub source_type: Option<String>,
+    pub source_id: Option<String>,
+    pub metadata: Option<Value>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl StoredMessage {
+    pub fn from_new(m: NewMessage, seq: i64) -> Self {
+        StoredMessage {
+            seq,
+            updated_at: m.created_at,
+            id: m.id,
+            channel_id: m.channel_id,
+            author_id: m.author_id,
+            content: m.content,
+            raw_message: m.raw_message,
+            in_reply_to: m.in_reply_to,
+            source_type: m.source_type,
+            source_id: m.source_id,
+            metadata: m.metadata,
+            created_at: m.created_at,
+        }
+    }
+
+    /// A string field of the metadata object.
+    pub fn meta_str(&self, key: &str) -> Option<&str> {
+        self.metadata.as_ref()?.get(key)?.as_str()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MessageUpdate {
+    pub content: Option<String>,
+    pub raw_message: Option<Value>,
+    pub source_type: Option<String>,
+    pub in_reply_to: Option<String>,
+    pub metadata: Option<Value>,
+    pub author_id: Option<String>,
+    pub updated_at: i64,
+}
+
+/// A replay starting point inside one channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cursor {
+    /// Messages with a larger sequence number.
+    Seq(i64),
+    /// Messages created strictly after this epoch-ms time.
+    Time(i64),
+}

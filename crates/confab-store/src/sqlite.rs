@@ -1,0 +1,590 @@
+//! The embedded default: one SQLite file in WAL mode.
+//!
+//! Writes of messages come from one caller at a time (the hub's sequencer), so sequence numbers
+//! are assigned here, under a lock, from the last one committed.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row, Sqlite};
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+use crate::*;
+
+/// How the SQLite file is opened.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// `synchronous=FULL` (fsync at every commit, survives power loss) rather than `NORMAL`
+    /// (survives a killed process, may lose the last commits on power loss).
+    pub fsync_every_commit: bool,
+    pub max_connections: u32,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            fsync_every_commit: true,
+            max_connections: 4,
+        }
+    }
+}
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+    path: PathBuf,
+    /// The last sequence number committed; held for the whole of an append.
+    last_seq: Mutex<i64>,
+}
+
+/// Column lists as literals, so every query stays a `&'static str` for sqlx.
+macro_rules! message_columns {
+    () => {
+        "seq, id, channel_id, author_id, content, raw_message, in_reply_to_root_message_id, \
+         source_type, source_id, metadata, created_at, updated_at"
+    };
+}
+macro_rules! channel_columns {
+    () => {
+        "id, message_server_id, name, type, source_type, source_id, topic, metadata, alias, \
+         created_at, updated_at"
+    };
+}
+macro_rules! server_columns {
+    () => {
+        "id, name, source_type, source_id, metadata, created_at, updated_at"
+    };
+}
+/// Rows per multi-row INSERT (12 bound values each, well under SQLite's variable limit).
+const INSERT_CHUNK: usize = 200;
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and runs the migrations.
+    pub async fn open(path: &Path, options: SqliteOptions) -> StoreResult<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Backend(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let connect = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(if options.fsync_every_commit {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            })
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .connect_with(connect)
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM central_messages")
+            .fetch_one(&pool)
+            .await?;
+        Ok(SqliteStore {
+            pool,
+            path: path.to_owned(),
+            last_seq: Mutex::new(last),
+        })
+    }
+}
+
+fn json_text(v: &Option<Value>) -> Option<String> {
+    v.as_ref().map(Value::to_string)
+}
+
+fn json_col(row: &SqliteRow, col: &str) -> Option<Value> {
+    row.get::<Option<String>, _>(col)
+        .and_then(|s| serde_json::from_str(&s).ok())
+}
+
+fn uuid_col(row: &SqliteRow, col: &str) -> Uuid {
+    let s: String = row.get(col);
+    Uuid::parse_str(&s).unwrap_or_default()
+}
+
+fn message_from_row(row: &SqliteRow) -> StoredMessage {
+    StoredMessage {
+        seq: row.get("seq"),
+        id: uuid_col(row, "id"),
+        channel_id: uuid_col(row, "channel_id"),
+        author_id: row.get("author_id"),
+        content: row.get("content"),
+        raw_message: json_col(row, "raw_message"),
+        in_reply_to: row.get("in_reply_to_root_message_id"),
+        source_type: row.get("source_type"),
+        source_id: row.get("source_id"),
+        metadata: json_col(row, "metadata"),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+    }
+}
+
+fn channel_from_row(row: &SqliteRow) -> Channel {
+    Channel {
+        id: uuid_col(row, "id"),
+        message_server_id: uuid_col(row, "message_server_id"),
+        name: row.get("name"),
+        kind: row.get("type"),
+        source_type: row.get("source_type"),
+        source_id: row.get("source_id"),
+        topic: row.get("topic"),
+        metadata: json_col(row, "metadata"),
+        alias: row.get("alias"),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+    }
+}
+
+fn server_from_row(row: &SqliteRow) -> MessageServer {
+    MessageServer {
+        id: uuid_col(row, "id"),
+        name: row.get("name"),
+        source_type: row.get("source_type"),
+        source_id: row.get("source_id"),
+        metadata: json_col(row, "metadata"),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    async fn ensure_server(&self, s: &MessageServer) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO message_servers (id, name, source_type, source_id, metadata, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+        )
+        .bind(s.id.to_string())
+        .bind(&s.name)
+        .bind(&s.source_type)
+        .bind(&s.source_id)
+        .bind(json_text(&s.metadata))
+        .bind(s.created_at)
+        .bind(s.updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_servers(&self) -> StoreResult<Vec<MessageServer>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            server_columns!(),
+            " FROM message_servers ORDER BY created_at, id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(server_from_row).collect())
+    }
+
+    async fn get_server(&self, id: Uuid) -> StoreResult<Option<MessageServer>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            server_columns!(),
+            " FROM message_servers WHERE id = ?"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(server_from_row))
+    }
+
+    async fn server_agents(&self, server: Uuid) -> StoreResult<Vec<Uuid>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT agent_id FROM message_server_agents WHERE message_server_id = ? ORDER BY agent_id",
+        )
+        .bind(server.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.iter().filter_map(|s| Uuid::parse_str(s).ok()).collect())
+    }
+
+    async fn add_server_agent(&self, server: Uuid, agent: Uuid) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO message_server_agents (message_server_id, agent_id) VALUES (?, ?) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(server.to_string())
+        .bind(agent.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn remove_server_agent(&self, server: Uuid, agent: Uuid) -> StoreResult<()> {
+        sqlx::query(
+            "DELETE FROM message_server_agents WHERE message_server_id = ? AND agent_id = ?",
+        )
+        .bind(server.to_string())
+        .bind(agent.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn agent_servers(&self, agent: Uuid) -> StoreResult<Vec<Uuid>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT message_server_id FROM message_server_agents WHERE agent_id = ? ORDER BY message_server_id",
+        )
+        .bind(agent.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.iter().filter_map(|s| Uuid::parse_str(s).ok()).collect())
+    }
+
+    async fn create_channel(&self, c: &Channel, participants: &[String]) -> StoreResult<Channel> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO channels (id, message_server_id, name, type, source_type, source_id, topic, metadata, alias, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+        )
+        .bind(c.id.to_string())
+        .bind(c.message_server_id.to_string())
+        .bind(&c.name)
+        .bind(&c.kind)
+        .bind(&c.source_type)
+        .bind(&c.source_id)
+        .bind(&c.topic)
+        .bind(json_text(&c.metadata))
+        .bind(&c.alias)
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if inserted {
+            for p in participants {
+                sqlx::query(
+                    "INSERT INTO channel_participants (channel_id, entity_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                )
+                .bind(c.id.to_string())
+                .bind(p)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            channel_columns!(),
+            " FROM channels WHERE id = ?"
+        ))
+        .bind(c.id.to_string())
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(channel_from_row(&row))
+    }
+
+    async fn get_channel(&self, id: Uuid) -> StoreResult<Option<Channel>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            channel_columns!(),
+            " FROM channels WHERE id = ?"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(channel_from_row))
+    }
+
+    async fn list_channels(&self, server: Uuid) -> StoreResult<Vec<Channel>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            channel_columns!(),
+            " FROM channels WHERE message_server_id = ? ORDER BY created_at, id"
+        ))
+        .bind(server.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(channel_from_row).collect())
+    }
+
+    async fn find_channel_by_name(
+        &self,
+        server: Uuid,
+        kind: &str,
+        name: &str,
+    ) -> StoreResult<Option<Channel>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            channel_columns!(),
+            " FROM channels WHERE message_server_id = ? AND type = ? AND name = ? \
+             ORDER BY created_at LIMIT 1"
+        ))
+        .bind(server.to_string())
+        .bind(kind)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(channel_from_row))
+    }
+
+    async fn update_channel(&self, id: Uuid, u: &ChannelUpdate) -> StoreResult<Option<Channel>> {
+        let mut tx = self.pool.begin().await?;
+        let now = confab_protocol::now_ms();
+        let changed = sqlx::query(
+            "UPDATE channels SET name = COALESCE(?, name), topic = COALESCE(?, topic), \
+             metadata = COALESCE(?, metadata), updated_at = ? WHERE id = ?",
+        )
+        .bind(&u.name)
+        .bind(&u.topic)
+        .bind(json_text(&u.metadata))
+        .bind(now)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Ok(None);
+        }
+        if let Some(participants) = &u.participants {
+            sqlx::query("DELETE FROM channel_participants WHERE channel_id = ?")
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+            for p in participants {
+                sqlx::query(
+                    "INSERT INTO channel_participants (channel_id, entity_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                )
+                .bind(id.to_string())
+                .bind(p)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            channel_columns!(),
+            " FROM channels WHERE id = ?"
+        ))
+        .bind(id.to_string())
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(channel_from_row(&row)))
+    }
+
+    async fn delete_channel(&self, id: Uuid) -> StoreResult<bool> {
+        let n = sqlx::query("DELETE FROM channels WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn participants(&self, channel: Uuid) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT entity_id FROM channel_participants WHERE channel_id = ? ORDER BY rowid",
+        )
+        .bind(channel.to_string())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn add_participants(&self, channel: Uuid, entities: &[String]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for e in entities {
+            sqlx::query(
+                "INSERT INTO channel_participants (channel_id, entity_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(channel.to_string())
+            .bind(e)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn remove_participant(&self, channel: Uuid, entity: &str) -> StoreResult<bool> {
+        let n =
+            sqlx::query("DELETE FROM channel_participants WHERE channel_id = ? AND entity_id = ?")
+                .bind(channel.to_string())
+                .bind(entity)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn append_messages(&self, batch: &[NewMessage]) -> StoreResult<Vec<StoredMessage>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut last_seq = self.last_seq.lock().await;
+        let first_seq = *last_seq + 1;
+        let mut tx = self.pool.begin().await?;
+        for (chunk_index, chunk) in batch.chunks(INSERT_CHUNK).enumerate() {
+            let base = first_seq + (chunk_index * INSERT_CHUNK) as i64;
+            let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(concat!(
+                "INSERT INTO central_messages (",
+                message_columns!(),
+                ") "
+            ));
+            insert.push_values(chunk.iter().enumerate(), |mut row, (i, m)| {
+                row.push_bind(base + i as i64)
+                    .push_bind(m.id.to_string())
+                    .push_bind(m.channel_id.to_string())
+                    .push_bind(&m.author_id)
+                    .push_bind(&m.content)
+                    .push_bind(json_text(&m.raw_message))
+                    .push_bind(&m.in_reply_to)
+                    .push_bind(&m.source_type)
+                    .push_bind(&m.source_id)
+                    .push_bind(json_text(&m.metadata))
+                    .push_bind(m.created_at)
+                    .push_bind(m.created_at);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        *last_seq += batch.len() as i64;
+        Ok(batch
+            .iter()
+            .enumerate()
+            .map(|(i, m)| StoredMessage::from_new(m.clone(), first_seq + i as i64))
+            .collect())
+    }
+
+    async fn get_message(&self, id: Uuid) -> StoreResult<Option<StoredMessage>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM central_messages WHERE id = ?"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(message_from_row))
+    }
+
+    async fn update_message(
+        &self,
+        id: Uuid,
+        u: &MessageUpdate,
+    ) -> StoreResult<Option<StoredMessage>> {
+        let n = sqlx::query(
+            "UPDATE central_messages SET content = COALESCE(?, content), raw_message = COALESCE(?, raw_message), \
+             source_type = COALESCE(?, source_type), in_reply_to_root_message_id = COALESCE(?, in_reply_to_root_message_id), \
+             metadata = COALESCE(?, metadata), author_id = COALESCE(?, author_id), updated_at = ? WHERE id = ?",
+        )
+        .bind(&u.content)
+        .bind(json_text(&u.raw_message))
+        .bind(&u.source_type)
+        .bind(&u.in_reply_to)
+        .bind(json_text(&u.metadata))
+        .bind(&u.author_id)
+        .bind(u.updated_at)
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Ok(None);
+        }
+        self.get_message(id).await
+    }
+
+    async fn recent_messages(
+        &self,
+        channel: Uuid,
+        limit: u32,
+        before_ms: Option<i64>,
+    ) -> StoreResult<Vec<StoredMessage>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM central_messages WHERE channel_id = ? AND created_at < ? \
+             ORDER BY created_at DESC, seq DESC LIMIT ?"
+        ))
+        .bind(channel.to_string())
+        .bind(before_ms.unwrap_or(i64::MAX))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(message_from_row).collect())
+    }
+
+    async fn messages_after(
+        &self,
+        channel: Uuid,
+        after: Cursor,
+        upto_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredMessage>> {
+        let (sql, value) = match after {
+            Cursor::Seq(s) => (
+                concat!(
+                    "SELECT ",
+                    message_columns!(),
+                    " FROM central_messages \
+                    WHERE channel_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
+                ),
+                s,
+            ),
+            Cursor::Time(t) => (
+                concat!(
+                    "SELECT ",
+                    message_columns!(),
+                    " FROM central_messages \
+                    WHERE channel_id = ? AND created_at > ? AND seq <= ? ORDER BY seq LIMIT ?"
+                ),
+                t,
+            ),
+        };
+        let rows = sqlx::query(sql)
+            .bind(channel.to_string())
+            .bind(value)
+            .bind(upto_seq)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(message_from_row).collect())
+    }
+
+    async fn delete_message(&self, channel: Uuid, id: Uuid) -> StoreResult<bool> {
+        let n = sqlx::query("DELETE FROM central_messages WHERE channel_id = ? AND id = ?")
+            .bind(channel.to_string())
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn clear_channel(&self, channel: Uuid) -> StoreResult<u64> {
+        Ok(
+            sqlx::query("DELETE FROM central_messages WHERE channel_id = ?")
+                .bind(channel.to_string())
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+
+    async fn last_seq(&self) -> StoreResult<i64> {
+        Ok(*self.last_seq.lock().await)
+    }
+}
