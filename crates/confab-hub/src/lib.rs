@@ -1,1 +1,550 @@
+//! The hub: where a validated command becomes state and deliveries.
+//!
+//! * [`directory`]: servers and channels as the hot path needs them; auto-creation.
+//! * [`presence`]: who is connected where; departures kept for the rejoin grace period.
+//! * [`sequencer`]: group commit, then ordered fan-out; replay for resuming joins.
+//! * [`delivery`]: stored message → wire payloads.
+//! * [`fanout`]: the delivery trait the transport implements.
 
+mod admin;
+pub mod delivery;
+pub mod directory;
+pub mod fanout;
+pub mod presence;
+mod sequencer;
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use confab_protocol::inbound::{JoinRequest, ResumePoint, SendRequest, TypingRequest};
+use confab_protocol::outbound::{
+    ChannelNotice, ChannelUpdated, MessageDeleted, Presence as PresenceEvent, RecoveryReport,
+    UserTyping,
+};
+use confab_protocol::{ChannelRef, DEFAULT_SERVER_ID, ServerEvent, now_ms, texts};
+use confab_store::{
+    Channel, ChannelUpdate, Cursor, MessageServer, NewMessage, Store, StoreError, StoredMessage,
+    channel_type,
+};
+use serde_json::{Map, Value, json};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use uuid::Uuid;
+
+pub use directory::{AutoCreate, ChannelInfo, Directory};
+pub use fanout::{ConnId, FanOut};
+pub use sequencer::{CommitCallback, Delivery, Reply};
+use sequencer::{Job, Sequencer};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum HubError {
+    /// Texts as ElizaOS sends them in `messageError`.
+    #[error("{}", texts::server_missing(.0))]
+    UnknownServer(Uuid),
+    #[error("{}", texts::channel_create_failed(.0))]
+    ChannelCreate(String),
+    #[error("{}", texts::processing_failed(.0))]
+    Store(String),
+    #[error("channel not found")]
+    ChannelNotFound,
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    #[error("{}", texts::processing_failed(.0))]
+    Internal(String),
+}
+
+impl From<StoreError> for HubError {
+    fn from(e: StoreError) -> Self {
+        HubError::Store(e.to_string())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// The message server used when a client names none.
+    pub default_server: Uuid,
+    /// How long a disconnected entity's channels are kept for an automatic rejoin.
+    pub rejoin_grace: Duration,
+    /// The most messages replayed to one resuming join.
+    pub resume_limit: u32,
+    /// The most messages committed in one transaction.
+    pub max_batch: usize,
+    /// Messages waiting for the sequencer before senders are made to wait.
+    pub queue_capacity: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            default_server: DEFAULT_SERVER_ID,
+            rejoin_grace: Duration::from_secs(120),
+            resume_limit: 500,
+            max_batch: 1024,
+            queue_capacity: 16 * 1024,
+        }
+    }
+}
+
+/// A message once it is durable, with the channel it went to.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    pub message: StoredMessage,
+    pub channel: Arc<ChannelInfo>,
+}
+
+/// The outcome of a join, for the transport's reply.
+#[derive(Debug, Clone)]
+pub struct Joined {
+    pub channel: ChannelInfo,
+    pub recovery: Option<RecoveryReport>,
+}
+
+/// A channel the server put a reconnecting client back into.
+#[derive(Debug, Clone)]
+pub struct Rejoined {
+    pub channel: ChannelInfo,
+    pub recovery: RecoveryReport,
+}
+
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    fanout: Arc<dyn FanOut>,
+    directory: Directory,
+    presence: Mutex<presence::Presence>,
+    jobs: mpsc::Sender<Job>,
+    broadcast_upto: Arc<AtomicI64>,
+    committed: broadcast::Sender<Arc<Committed>>,
+    config: HubConfig,
+}
+
+impl Hub {
+    /// Makes sure the default message server exists, loads the directory and starts the
+    /// sequencer.
+    pub async fn start(store: Arc<dyn Store>, fanout: Arc<dyn FanOut>, config: HubConfig) -> Result<Hub, HubError> {
+        let now = now_ms();
+        store
+            .ensure_server(&MessageServer {
+                id: config.default_server,
+                name: "Default Server".into(),
+                source_type: "eliza_default".into(),
+                source_id: None,
+                metadata: None,
+                created_at: now,
+                updated_at: now,
+            })
+            .await?;
+        let directory = Directory::load(store.clone()).await?;
+        let broadcast_upto = Arc::new(AtomicI64::new(store.last_seq().await?));
+        let (jobs, rx) = mpsc::channel(config.queue_capacity.max(1));
+        let (committed, _) = broadcast::channel(4096);
+        tokio::spawn(
+            Sequencer {
+                store: store.clone(),
+                fanout: fanout.clone(),
+                broadcast_upto: broadcast_upto.clone(),
+                max_batch: config.max_batch.max(1),
+                committed_tx: committed.clone(),
+            }
+            .run(rx),
+        );
+        Ok(Hub {
+            inner: Arc::new(Inner {
+                store,
+                fanout,
+                directory,
+                presence: Mutex::new(presence::Presence::default()),
+                jobs,
+                broadcast_upto,
+                committed,
+                config,
+            }),
+        })
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    pub fn directory(&self) -> &Directory {
+        &self.inner.directory
+    }
+
+    pub fn config(&self) -> &HubConfig {
+        &self.inner.config
+    }
+
+    pub fn default_server(&self) -> Uuid {
+        self.inner.config.default_server
+    }
+
+    /// Every committed message, as it is broadcast (for agents and observers).
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Committed>> {
+        self.inner.committed.subscribe()
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.inner.presence.lock().unwrap().connection_count()
+    }
+
+    // ---- connections ---------------------------------------------------------------------
+
+    /// Registers a connection. When `may_rejoin` (the client named its entity) and the entity
+    /// left within the grace period, the connection is put back into its channels, with the
+    /// messages it missed replayed first.
+    pub async fn connect(&self, conn: &ConnId, entity: Uuid, may_rejoin: bool) -> Vec<Rejoined> {
+        let departure = {
+            let mut presence = self.inner.presence.lock().unwrap();
+            presence.connect(conn, entity);
+            if may_rejoin {
+                presence.take_departure(entity, self.inner.config.rejoin_grace)
+            } else {
+                None
+            }
+        };
+        let Some(departure) = departure else {
+            return Vec::new();
+        };
+        let mut rejoined = Vec::new();
+        for channel_id in departure.channels {
+            let Ok(Some(channel)) = self.inner.directory.find(channel_id).await else {
+                continue;
+            };
+            match self
+                .resume(conn, channel.clone(), Cursor::Seq(departure.last_seq), false)
+                .await
+            {
+                Ok(recovery) => {
+                    self.mark_joined(conn, entity, &channel, None).await;
+                    rejoined.push(Rejoined {
+                        channel: channel.as_ref().clone(),
+                        recovery,
+                    });
+                }
+                Err(e) => tracing::warn!(%conn, channel = %channel_id, error = %e, "rejoin failed"),
+            }
+        }
+        rejoined
+    }
+
+    /// Forgets a connection; the others in its channels learn the entity left, and the
+    /// channels are remembered for a rejoin.
+    pub async fn disconnect(&self, conn: &ConnId, entity: Uuid) {
+        let last_seq = self.inner.broadcast_upto.load(Ordering::Acquire);
+        let (left, all) = {
+            let mut presence = self.inner.presence.lock().unwrap();
+            let (left, all) = presence.disconnect(conn);
+            presence.remember_departure(entity, all.clone(), last_seq);
+            (left, all)
+        };
+        tracing::debug!(%conn, channels = all.len(), "disconnected");
+        for channel_id in left {
+            let scope = self.info_or_bare(channel_id).await;
+            self.inner
+                .fanout
+                .to_channel(channel_id, &ServerEvent::UserLeft(presence_event(entity, None, &scope)), Some(conn))
+                .await;
+        }
+    }
+
+    pub async fn join(&self, conn: &ConnId, entity: Uuid, req: &JoinRequest, legacy: bool) -> Result<Joined, HubError> {
+        let existing = self.inner.directory.find(req.channel.id).await?;
+        let channel = match &existing {
+            Some(c) => c.as_ref().clone(),
+            None => ChannelInfo {
+                id: req.channel.id,
+                server_id: req.server_id.unwrap_or(self.inner.config.default_server),
+                kind: channel_type::GROUP.into(),
+                alias: req.channel.spelled.clone(),
+            },
+        };
+        let recovery = match (req.resume, existing) {
+            (None, _) => {
+                self.inner.fanout.join(conn, channel.id, legacy).await;
+                None
+            }
+            (Some(point), Some(existing)) => {
+                let cursor = match point {
+                    ResumePoint::Since(ms) => Some(Cursor::Time(ms)),
+                    ResumePoint::AfterMessage(id) => self
+                        .inner
+                        .store
+                        .get_message(id)
+                        .await?
+                        .filter(|m| m.channel_id == channel.id)
+                        .map(|m| Cursor::Seq(m.seq)),
+                };
+                match cursor {
+                    Some(cursor) => Some(self.resume(conn, existing, cursor, legacy).await?),
+                    None => {
+                        self.inner.fanout.join(conn, channel.id, legacy).await;
+                        Some(RecoveryReport {
+                            complete: false,
+                            delivered: 0,
+                            reason: Some("lastMessageId is not a message of this channel".into()),
+                        })
+                    }
+                }
+            }
+            // A channel with no messages yet: nothing can have been missed.
+            (Some(_), None) => {
+                self.inner.fanout.join(conn, channel.id, legacy).await;
+                Some(RecoveryReport {
+                    complete: true,
+                    delivered: 0,
+                    reason: None,
+                })
+            }
+        };
+        self.mark_joined(conn, entity, &channel, req.display_name.clone()).await;
+        Ok(Joined { channel, recovery })
+    }
+
+    async fn mark_joined(&self, conn: &ConnId, entity: Uuid, channel: &ChannelInfo, name: Option<String>) {
+        let first = self.inner.presence.lock().unwrap().join(conn, channel.id);
+        if first {
+            self.inner
+                .fanout
+                .to_channel(channel.id, &ServerEvent::UserJoined(presence_event(entity, name, channel)), Some(conn))
+                .await;
+        }
+    }
+
+    /// Leaves a channel; `ChannelNotFound` if the connection was not in it.
+    pub async fn leave(&self, conn: &ConnId, entity: Uuid, channel: &ChannelRef) -> Result<ChannelInfo, HubError> {
+        let (was_member, gone) = {
+            let mut presence = self.inner.presence.lock().unwrap();
+            let member = presence.is_member(conn, channel.id);
+            (member, presence.leave(conn, channel.id))
+        };
+        if !was_member {
+            return Err(HubError::ChannelNotFound);
+        }
+        self.inner.fanout.leave(conn, channel.id).await;
+        let info = self.info_or_bare(channel.id).await;
+        if gone {
+            self.inner
+                .fanout
+                .to_channel(channel.id, &ServerEvent::UserLeft(presence_event(entity, None, &info)), Some(conn))
+                .await;
+        }
+        Ok(info)
+    }
+
+    pub async fn typing(&self, conn: &ConnId, entity: Uuid, req: &TypingRequest) {
+        let info = self.info_or_bare(req.channel.id).await;
+        let entity = req.entity_id.unwrap_or(entity);
+        let event = ServerEvent::UserTyping(UserTyping {
+            user_id: entity,
+            entity_id: entity,
+            is_typing: req.is_typing,
+            scope: info.scope(),
+        });
+        self.inner.fanout.to_channel(info.id, &event, Some(conn)).await;
+    }
+
+    /// Entities connected to a channel, with how many connections each.
+    pub fn present(&self, channel: Uuid) -> Vec<(Uuid, usize)> {
+        self.inner.presence.lock().unwrap().present(channel)
+    }
+
+    // ---- messages ------------------------------------------------------------------------
+
+    /// A message from a socket client: auto-creates the channel, then queues it for commit and
+    /// returns; `on_commit` learns the outcome. Messages queued by one caller are committed and
+    /// delivered in the order they were queued.
+    pub async fn send(
+        &self,
+        conn: &ConnId,
+        entity: Uuid,
+        req: SendRequest,
+        legacy: bool,
+        on_commit: CommitCallback,
+    ) -> Result<(), HubError> {
+        let sender = req.sender_id.unwrap_or(entity);
+        let server_id = req.server_id.unwrap_or(self.inner.config.default_server);
+        let channel = self
+            .inner
+            .directory
+            .find_or_create(AutoCreate {
+                channel: &req.channel,
+                server_id,
+                creator: sender.to_string(),
+                dm: req.is_dm(),
+                dm_target: req.dm_target(),
+                created_by: "socketio_auto_creation",
+                client_metadata: &req.metadata,
+            })
+            .await?;
+        let mut metadata = req.metadata.clone();
+        if let Some(name) = &req.sender_name {
+            metadata.insert("user_display_name".into(), json!(name));
+        }
+        metadata.insert("socket_id".into(), json!(conn.0));
+        metadata.insert("messageServerId".into(), json!(channel.server_id));
+        metadata.insert("attachments".into(), delivery::attachments_value(&req.attachments));
+        let message = NewMessage {
+            id: Uuid::new_v4(),
+            channel_id: channel.id,
+            author_id: sender.to_string(),
+            content: req.text,
+            raw_message: Some(req.raw),
+            in_reply_to: req.in_reply_to.map(|u| u.to_string()),
+            source_type: Some(req.source.unwrap_or_else(|| delivery::source::SOCKET_CLIENT.into())),
+            source_id: Some(
+                req.client_message_id
+                    .clone()
+                    .unwrap_or_else(|| format!("socketio-{}-{}", now_ms(), &Uuid::new_v4().simple().to_string()[..8])),
+            ),
+            metadata: Some(Value::Object(metadata)),
+            created_at: 0,
+        };
+        self.enqueue(
+            message,
+            channel,
+            Delivery::FromConnection {
+                origin: conn.clone(),
+                client_message_id: req.client_message_id,
+                legacy,
+            },
+            Reply::Callback(on_commit),
+        )
+        .await
+    }
+
+    /// Commits a message built elsewhere (REST, agents), delivers it as given, and returns it
+    /// once durable.
+    pub async fn append(&self, message: NewMessage, channel: Arc<ChannelInfo>, delivery: Delivery) -> Result<Committed, HubError> {
+        let (reply, rx) = oneshot::channel();
+        self.enqueue(message, channel, delivery, Reply::Wait(reply)).await?;
+        rx.await.map_err(|_| HubError::ShuttingDown)?
+    }
+
+    async fn enqueue(&self, message: NewMessage, channel: Arc<ChannelInfo>, delivery: Delivery, reply: Reply) -> Result<(), HubError> {
+        self.inner
+            .jobs
+            .send(Job::Append {
+                message,
+                channel,
+                delivery,
+                reply,
+            })
+            .await
+            .map_err(|_| HubError::ShuttingDown)
+    }
+
+    async fn resume(&self, conn: &ConnId, channel: Arc<ChannelInfo>, from: Cursor, legacy: bool) -> Result<RecoveryReport, HubError> {
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .jobs
+            .send(Job::Resume {
+                conn: conn.clone(),
+                channel,
+                from,
+                legacy,
+                limit: self.inner.config.resume_limit,
+                reply,
+            })
+            .await
+            .map_err(|_| HubError::ShuttingDown)?;
+        rx.await.map_err(|_| HubError::ShuttingDown)?
+    }
+
+    // ---- channel administration (REST) ---------------------------------------------------
+
+    /// Creates a channel with a server-chosen id.
+    pub async fn create_channel(&self, channel: Channel, participants: &[String]) -> Result<Channel, HubError> {
+        let stored = self.inner.store.create_channel(&channel, participants).await?;
+        self.inner.directory.remember(&stored);
+        Ok(stored)
+    }
+
+    pub async fn update_channel(&self, id: Uuid, update: &ChannelUpdate) -> Result<Option<Channel>, HubError> {
+        let Some(updated) = self.inner.store.update_channel(id, update).await? else {
+            return Ok(None);
+        };
+        self.inner.directory.remember(&updated);
+        Ok(Some(updated))
+    }
+
+    /// Announces an update (the transport passes the full channel object as `updates`).
+    pub async fn announce_update(&self, channel: &Channel, updates: Value) {
+        let info = ChannelInfo::from_channel(channel);
+        self.inner
+            .fanout
+            .to_channel(info.id, &ServerEvent::ChannelUpdated(ChannelUpdated { scope: info.scope(), updates }), None)
+            .await;
+    }
+
+    pub async fn delete_channel(&self, id: Uuid) -> Result<bool, HubError> {
+        let info = self.info_or_bare(id).await;
+        let deleted = self.inner.store.delete_channel(id).await?;
+        self.inner.directory.forget(id);
+        self.inner
+            .fanout
+            .to_channel(id, &ServerEvent::ChannelDeleted(ChannelNotice { scope: info.scope() }), None)
+            .await;
+        Ok(deleted)
+    }
+
+    pub async fn clear_channel(&self, id: Uuid) -> Result<u64, HubError> {
+        let info = self.info_or_bare(id).await;
+        let n = self.inner.store.clear_channel(id).await?;
+        self.inner
+            .fanout
+            .to_channel(id, &ServerEvent::ChannelCleared(ChannelNotice { scope: info.scope() }), None)
+            .await;
+        Ok(n)
+    }
+
+    pub async fn delete_message(&self, channel: Uuid, message: Uuid) -> Result<bool, HubError> {
+        let info = self.info_or_bare(channel).await;
+        let deleted = self.inner.store.delete_message(channel, message).await?;
+        self.inner
+            .fanout
+            .to_channel(
+                channel,
+                &ServerEvent::MessageDeleted(MessageDeleted {
+                    message_id: message,
+                    scope: info.scope(),
+                }),
+                None,
+            )
+            .await;
+        Ok(deleted)
+    }
+
+    /// Channel info for events about channels that may not exist (any more).
+    async fn info_or_bare(&self, id: Uuid) -> ChannelInfo {
+        match self.inner.directory.find(id).await {
+            Ok(Some(c)) => c.as_ref().clone(),
+            _ => ChannelInfo {
+                id,
+                server_id: self.inner.config.default_server,
+                kind: channel_type::GROUP.into(),
+                alias: None,
+            },
+        }
+    }
+}
+
+fn presence_event(entity: Uuid, username: Option<String>, channel: &ChannelInfo) -> PresenceEvent {
+    PresenceEvent {
+        user_id: entity,
+        entity_id: entity,
+        username,
+        scope: channel.scope(),
+        timestamp: now_ms(),
+    }
+}
+
+/// Client metadata merged with fields the server adds, as a JSON object.
+pub fn merge_metadata(base: Option<&Value>, extra: Map<String, Value>) -> Value {
+    let mut out = base.and_then(Value::as_object).cloned().unwrap_or_default();
+    out.extend(extra);
+    Value::Object(out)
+}

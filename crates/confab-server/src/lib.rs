@@ -1,1 +1,145 @@
+//! confab's network side: one port serving Socket.IO (`/socket.io/`) and the ElizaOS REST API.
+//!
+//! A message's path: [`socket`] (wire in, per-connection ordering) → `confab_protocol` (decode,
+//! validate) → `confab_hub` (channels, presence, sequencer: commit then fan out) →
+//! `confab_store` (SQLite) → [`socket::fanout`] (wire out).
 
+pub mod config;
+pub mod http;
+pub mod logs;
+pub mod socket;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use axum::http::{HeaderName, HeaderValue, Method};
+use confab_hub::Hub;
+use confab_store::{SqliteOptions, SqliteStore, Store};
+use socketioxide::SocketIo;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+pub use config::Config;
+pub use logs::LogHub;
+
+/// A started server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub store_location: String,
+    pub hub: Hub,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Serves until the process is told to stop (Ctrl-C or SIGTERM).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.server.await.context("server task")?.context("serve")
+    }
+}
+
+/// Opens storage, builds the hub and starts listening. Returns once the port is bound.
+pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
+    let db_path = config.data_dir.join("confab.db");
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(
+            &db_path,
+            SqliteOptions {
+                fsync_every_commit: config.fsync,
+                ..SqliteOptions::default()
+            },
+        )
+        .await
+        .with_context(|| format!("opening {}", db_path.display()))?,
+    );
+
+    let (socket_layer, io) = SocketIo::builder()
+        .ping_interval(config.ping_interval)
+        .ping_timeout(config.ping_timeout)
+        .connect_timeout(config.connect_timeout)
+        .max_payload(config.max_socket_payload)
+        .max_buffer_size(config.socket_buffer)
+        .build_layer();
+    let fanout = Arc::new(socket::fanout::SocketIoFanOut::new(io.clone()));
+    let hub = Hub::start(store.clone(), fanout, config.hub.clone())
+        .await
+        .context("starting the hub")?;
+    socket::attach(&io, hub.clone(), logs.clone(), config.strict_auth, config.inbound_queue);
+    logs.attach(io.clone());
+
+    let state = http::AppState {
+        hub: hub.clone(),
+        config: Arc::new(config.clone()),
+        logs,
+        started: Instant::now(),
+    };
+    let app = http::router(state)
+        .layer(socket_layer)
+        .layer(axum::extract::DefaultBodyLimit::max(config.max_http_body))
+        .layer(cors(&config));
+
+    let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port))
+        .await
+        .with_context(|| format!("binding {}:{}", config.host, config.port))?;
+    let addr = listener.local_addr()?;
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+    });
+    Ok(Running {
+        addr,
+        store_location: store.location(),
+        hub,
+        server,
+    })
+}
+
+/// CORS as ElizaOS sets it: the configured origin or the request's own, with credentials.
+fn cors(config: &Config) -> CorsLayer {
+    let origin = match config.cors_origin.as_deref() {
+        Some("*") | None => AllowOrigin::mirror_request(),
+        Some(list) => AllowOrigin::list(
+            list.split(',')
+                .filter_map(|o| HeaderValue::from_str(o.trim()).ok())
+                .collect::<Vec<_>>(),
+        ),
+    };
+    CorsLayer::new()
+        .allow_origin(origin)
+        .allow_credentials(true)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::PATCH,
+            Method::OPTIONS,
+        ])
+        .allow_headers([
+            HeaderName::from_static("content-type"),
+            HeaderName::from_static("authorization"),
+            HeaderName::from_static("x-api-key"),
+            HeaderName::from_static("x-entity-id"),
+        ])
+        .expose_headers([HeaderName::from_static("x-total-count")])
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

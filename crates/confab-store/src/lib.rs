@@ -102,7 +102,7 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
         before_ms: Option<i64>,
     ) -> StoreResult<Vec<StoredMessage>>;
-    /// Oldest first: messages after the cursor and at or below `upto_seq`.
+    /// The newest `limit` messages after the cursor and at or below `upto_seq`, oldest first.
     async fn messages_after(
         &self,
         channel: Uuid,

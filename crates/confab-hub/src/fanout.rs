@@ -1,0 +1,29 @@
+//! Delivery to connections, behind a trait: the Socket.IO adapter implements it for one node; a
+//! Redis-backed implementation carries the same calls to every node.
+
+use async_trait::async_trait;
+use confab_protocol::ServerEvent;
+use uuid::Uuid;
+
+/// A connection's id as the transport knows it (the Socket.IO socket id).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub String);
+
+impl std::fmt::Display for ConnId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[async_trait]
+pub trait FanOut: Send + Sync + 'static {
+    /// Every connection in the channel, but `except`. The event is encoded once for all.
+    async fn to_channel(&self, channel: Uuid, event: &ServerEvent, except: Option<&ConnId>);
+    /// Only the channel members that speak seed 000's dialect (they also get `message`).
+    async fn to_legacy_members(&self, channel: Uuid, event: &ServerEvent, except: Option<&ConnId>);
+    /// One connection.
+    async fn to_conn(&self, conn: &ConnId, event: &ServerEvent);
+    /// Adds the connection to the channel's delivery group (and its legacy group if `legacy`).
+    async fn join(&self, conn: &ConnId, channel: Uuid, legacy: bool);
+    async fn leave(&self, conn: &ConnId, channel: Uuid);
+}

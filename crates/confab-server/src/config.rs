@@ -1,0 +1,85 @@
+//! Server settings, already resolved from flags, environment and `.env` by the binary.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Bind address (`SERVER_HOST`).
+    pub host: String,
+    /// Port (`SERVER_PORT`); 0 picks a free one.
+    pub port: u16,
+    /// Where the database lives (`CONFAB_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// Allowed CORS origin (`CORS_ORIGIN`); `None` reflects the request's origin.
+    pub cors_origin: Option<String>,
+    /// Largest JSON body accepted over HTTP (`EXPRESS_MAX_PAYLOAD`).
+    pub max_http_body: usize,
+    /// Largest Socket.IO packet; a larger one closes the connection.
+    pub max_socket_payload: u64,
+    /// Packets queued per connection before it counts as too slow.
+    pub socket_buffer: usize,
+    /// Inbound events a connection may have waiting for processing.
+    pub inbound_queue: usize,
+    /// Refuse connections whose handshake has no valid `auth.entityId`.
+    pub strict_auth: bool,
+    pub ping_interval: Duration,
+    pub ping_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// fsync every commit (durable across power loss) rather than only across process death.
+    pub fsync: bool,
+    pub hub: confab_hub::HubConfig,
+    /// Reported by `/health` (`APP_VERSION`).
+    pub version: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            host: "0.0.0.0".into(),
+            port: 3000,
+            data_dir: PathBuf::from(".confab"),
+            cors_origin: None,
+            max_http_body: 2 * 1024 * 1024,
+            max_socket_payload: 1_000_000,
+            socket_buffer: 1024,
+            inbound_queue: 256,
+            strict_auth: false,
+            ping_interval: Duration::from_secs(25),
+            ping_timeout: Duration::from_secs(20),
+            connect_timeout: Duration::from_secs(10),
+            fsync: true,
+            hub: confab_hub::HubConfig::default(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+}
+
+/// Parses sizes the way Express's `bytes` does: `2mb`, `512kb`, `100b`, `1048576`.
+pub fn parse_size(s: &str) -> Option<usize> {
+    let s = s.trim().to_ascii_lowercase();
+    let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => (s[..i].trim(), s[i..].trim()),
+        None => (s.as_str(), "b"),
+    };
+    let n: f64 = num.parse().ok()?;
+    let mult = match unit {
+        "b" => 1.0,
+        "kb" | "k" => 1024.0,
+        "mb" | "m" => 1024.0 * 1024.0,
+        "gb" | "g" => 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    (n >= 0.0).then(|| (n * mult) as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes() {
+        assert_eq!(super::parse_size("2mb"), Some(2 * 1024 * 1024));
+        assert_eq!(super::parse_size("100kb"), Some(102400));
+        assert_eq!(super::parse_size("1000"), Some(1000));
+        assert_eq!(super::parse_size("lots"), None);
+    }
+}

@@ -1,0 +1,302 @@
+//! One connection: its inbound events are queued in arrival order (bounded) and handled one at
+//! a time by a small worker task, so a client's messages keep their order all the way into the
+//! sequencer. Replies go out through the socket; channel deliveries through the hub.
+
+use std::sync::Arc;
+
+use confab_hub::{ConnId, Hub, HubError};
+use confab_protocol::inbound::{ClientEvent, Command, Dialect, Refusal, decode};
+use confab_protocol::outbound::{
+    AckReply, Authenticated, ChannelJoined, ConnectionEstablished, MessageError,
+};
+use confab_protocol::{ServerEvent, now_ms, texts};
+use serde_json::Value;
+use socketioxide::adapter::LocalAdapter;
+use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
+use socketioxide::handler::{FromMessageParts, MessageHandler};
+use socketioxide::socket::{DisconnectReason, Socket};
+use tokio::sync::mpsc;
+
+use super::handshake::Identity;
+use crate::logs::LogHub;
+
+/// One inbound event, as received.
+pub struct Inbound {
+    event: String,
+    data: Option<Value>,
+    ack: AckSender,
+}
+
+enum Item {
+    Event(Box<Inbound>),
+    Disconnect,
+}
+
+/// The socket's catch-all event handler: decodes nothing, only queues, synchronously, so the
+/// queue order is the wire order.
+#[derive(Clone)]
+struct Enqueue {
+    tx: mpsc::Sender<Item>,
+}
+
+/// Marker type for [`MessageHandler`].
+pub struct ViaQueue;
+
+impl MessageHandler<LocalAdapter, ViaQueue> for Enqueue {
+    fn call(&self, s: Arc<Socket<LocalAdapter>>, mut v: socketioxide::handler::Value, ack_id: Option<i64>) {
+        let Ok(Event(event)) = Event::from_message_parts(&s, &mut v, &ack_id) else {
+            return;
+        };
+        let Ok(ack) = AckSender::from_message_parts(&s, &mut v, &ack_id);
+        let data = match TryData::<Value>::from_message_parts(&s, &mut v, &ack_id) {
+            Ok(TryData(Ok(v))) => Some(v),
+            _ => None,
+        };
+        let item = Item::Event(Box::new(Inbound { event, data, ack }));
+        if let Err(mpsc::error::TrySendError::Full(Item::Event(inbound))) = self.tx.try_send(item) {
+            let error = "Too many events waiting to be processed on this connection; slow down.";
+            let _ = s.emit(
+                ServerEvent::MessageError(MessageError {
+                    error: error.into(),
+                    client_message_id: None,
+                    channel_id: None,
+                    room_id: None,
+                })
+                .name(),
+                &ServerEvent::MessageError(MessageError {
+                    error: error.into(),
+                    client_message_id: None,
+                    channel_id: None,
+                    room_id: None,
+                }),
+            );
+            let _ = inbound.ack.send(&AckReply::failure(error));
+        }
+    }
+}
+
+/// Called once the handshake is accepted.
+pub async fn on_connect(socket: SocketRef, identity: Identity, hub: Hub, logs: LogHub, queue: usize) {
+    let conn = ConnId(socket.id.to_string());
+    emit(
+        &socket,
+        ServerEvent::Authenticated(Authenticated {
+            entity_id: identity.entity,
+            timestamp: now_ms(),
+        }),
+    );
+    emit(
+        &socket,
+        ServerEvent::ConnectionEstablished(ConnectionEstablished {
+            message: texts::CONNECTED,
+            socket_id: socket.id.to_string(),
+            entity_id: identity.entity,
+        }),
+    );
+    let (tx, rx) = mpsc::channel(queue.max(1));
+    socket.on_fallback(Enqueue { tx: tx.clone() });
+    socket.on_disconnect(async move |_s: SocketRef, _reason: DisconnectReason| {
+        let _ = tx.send(Item::Disconnect).await;
+    });
+    tokio::spawn(
+        Worker {
+            socket,
+            conn,
+            identity,
+            hub,
+            logs,
+            dialect: Dialect::Eliza,
+        }
+        .run(rx),
+    );
+}
+
+struct Worker {
+    socket: SocketRef,
+    conn: ConnId,
+    identity: Identity,
+    hub: Hub,
+    logs: LogHub,
+    dialect: Dialect,
+}
+
+impl Worker {
+    async fn run(mut self, mut rx: mpsc::Receiver<Item>) {
+        let rejoined = self.hub.connect(&self.conn, self.identity.entity, self.identity.named).await;
+        for r in rejoined {
+            let payload = ChannelJoined {
+                message: texts::joined(&self.conn.0, &r.channel.id),
+                scope: r.channel.scope(),
+                entity_id: self.identity.entity,
+                agent_id: None,
+                rejoined: true,
+                recovery: Some(r.recovery),
+            };
+            emit(&self.socket, ServerEvent::ChannelJoined(payload.clone()));
+            emit(&self.socket, ServerEvent::RoomJoined(payload));
+        }
+        while let Some(item) = rx.recv().await {
+            match item {
+                Item::Event(inbound) => Box::pin(self.handle(*inbound)).await,
+                Item::Disconnect => break,
+            }
+        }
+        self.logs.unsubscribe(&self.conn);
+        self.hub.disconnect(&self.conn, self.identity.entity).await;
+    }
+
+    async fn handle(&mut self, inbound: Inbound) {
+        let Inbound { event, data, ack } = inbound;
+        let Some((_, kind, dialect)) = ClientEvent::ALL.iter().find(|(name, ..)| *name == event) else {
+            self.refuse(format!("Unknown event: {event}"), None, ack);
+            return;
+        };
+        if *dialect == Dialect::Legacy {
+            self.dialect = Dialect::Legacy;
+        }
+        let command = match decode(*kind, data.unwrap_or(Value::Null)) {
+            Ok(c) => c,
+            Err(Refusal {
+                error,
+                client_message_id,
+            }) => {
+                let legacy_send = *kind == ClientEvent::Send && self.dialect == Dialect::Legacy;
+                if legacy_send {
+                    emit(&self.socket, ServerEvent::LegacyAck(AckReply::failure(error.to_string())));
+                }
+                self.refuse(error.to_string(), client_message_id, ack);
+                return;
+            }
+        };
+        let legacy = self.dialect == Dialect::Legacy;
+        match command {
+            Command::Join(req) => match self.hub.join(&self.conn, self.identity.entity, &req, legacy).await {
+                Ok(joined) => {
+                    let payload = ChannelJoined {
+                        message: texts::joined(&self.conn.0, &req.channel.spelled.clone().unwrap_or(joined.channel.id.to_string())),
+                        scope: {
+                            let mut scope = joined.channel.scope();
+                            if let Some(spelled) = &req.channel.spelled {
+                                scope.room_id = spelled.clone();
+                            }
+                            scope
+                        },
+                        entity_id: self.identity.entity,
+                        agent_id: req.agent_id.clone(),
+                        rejoined: false,
+                        recovery: joined.recovery.clone(),
+                    };
+                    let _ = ack.send(&AckReply {
+                        success: true,
+                        message_id: None,
+                        client_message_id: None,
+                        channel_id: Some(payload.scope.channel_id),
+                        room_id: Some(payload.scope.room_id.clone()),
+                        created_at: None,
+                        recovery: joined.recovery,
+                        error: None,
+                    });
+                    emit(&self.socket, ServerEvent::ChannelJoined(payload.clone()));
+                    emit(&self.socket, ServerEvent::RoomJoined(payload));
+                }
+                Err(e) => self.refuse(e.to_string(), None, ack),
+            },
+            Command::Send(req) => {
+                let client_message_id = req.client_message_id.clone();
+                let socket = self.socket.clone();
+                let cmid = client_message_id.clone();
+                let on_commit = Box::new(move |outcome: Result<&confab_hub::Committed, &HubError>| match outcome {
+                    Ok(c) => {
+                        let _ = ack.send(&AckReply {
+                            success: true,
+                            message_id: Some(c.message.id),
+                            client_message_id: cmid,
+                            channel_id: Some(c.channel.id),
+                            room_id: Some(c.channel.room_id()),
+                            created_at: Some(c.message.created_at),
+                            recovery: None,
+                            error: None,
+                        });
+                    }
+                    Err(e) => {
+                        if legacy {
+                            emit(&socket, ServerEvent::LegacyAck(AckReply::failure(e.to_string())));
+                        }
+                        emit(&socket, message_error(e.to_string(), cmid.clone()));
+                        let _ = ack.send(&AckReply::failure(e.to_string()));
+                    }
+                });
+                if let Err(e) = self.hub.send(&self.conn, self.identity.entity, req, legacy, on_commit).await {
+                    if legacy {
+                        emit(&self.socket, ServerEvent::LegacyAck(AckReply::failure(e.to_string())));
+                    }
+                    // The callback was dropped unanswered; answer here.
+                    emit(&self.socket, message_error(e.to_string(), client_message_id));
+                }
+            }
+            Command::Leave(req) => match self.hub.leave(&self.conn, self.identity.entity, &req.channel).await {
+                Ok(info) => {
+                    let _ = ack.send(&AckReply {
+                        success: true,
+                        message_id: None,
+                        client_message_id: None,
+                        channel_id: Some(info.id),
+                        room_id: Some(req.channel.spelled.clone().unwrap_or(info.room_id())),
+                        created_at: None,
+                        recovery: None,
+                        error: None,
+                    });
+                }
+                Err(_) => self.refuse(format!("Not a member of channel {}", req.channel.id), None, ack),
+            },
+            Command::Typing(req) => {
+                self.hub.typing(&self.conn, self.identity.entity, &req).await;
+                let _ = ack.send(&AckReply {
+                    success: true,
+                    message_id: None,
+                    client_message_id: None,
+                    channel_id: Some(req.channel.id),
+                    room_id: None,
+                    created_at: None,
+                    recovery: None,
+                    error: None,
+                });
+            }
+            Command::SubscribeLogs => {
+                let reply = self.logs.subscribe(&self.conn);
+                let _ = ack.send(&reply);
+                emit(&self.socket, ServerEvent::LogSubscriptionConfirmed(reply));
+            }
+            Command::UnsubscribeLogs => {
+                let reply = self.logs.unsubscribe(&self.conn);
+                let _ = ack.send(&reply);
+                emit(&self.socket, ServerEvent::LogSubscriptionConfirmed(reply));
+            }
+            Command::UpdateLogFilters(update) => {
+                let reply = self.logs.update_filters(&self.conn, update);
+                let _ = ack.send(&reply);
+                emit(&self.socket, ServerEvent::LogFiltersUpdated(reply));
+            }
+        }
+    }
+
+    fn refuse(&self, error: String, client_message_id: Option<String>, ack: AckSender) {
+        let _ = ack.send(&AckReply::failure(error.clone()));
+        emit(&self.socket, message_error(error, client_message_id));
+    }
+}
+
+fn message_error(error: String, client_message_id: Option<String>) -> ServerEvent {
+    ServerEvent::MessageError(MessageError {
+        error,
+        client_message_id,
+        channel_id: None,
+        room_id: None,
+    })
+}
+
+pub(crate) fn emit(socket: &SocketRef, event: ServerEvent) {
+    if let Err(e) = socket.emit(event.name(), &event) {
+        tracing::debug!(socket = %socket.id, event = event.name(), error = %e, "emit failed");
+    }
+}

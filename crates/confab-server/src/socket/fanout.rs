@@ -1,0 +1,102 @@
+//! [`FanOut`] over one node's Socket.IO rooms: room name = the channel's UUID (as in ElizaOS),
+//! plus `legacy:<uuid>` for members speaking seed 000's dialect.
+
+use async_trait::async_trait;
+use confab_hub::{ConnId, FanOut};
+use confab_protocol::ServerEvent;
+use socketioxide::SocketIo;
+use socketioxide::socket::Sid;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use uuid::Uuid;
+
+pub struct SocketIoFanOut {
+    io: SocketIo,
+    /// Packets dropped because a connection's outgoing buffer was full.
+    pub dropped: AtomicU64,
+}
+
+impl SocketIoFanOut {
+    pub fn new(io: SocketIo) -> Self {
+        SocketIoFanOut {
+            io,
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    fn sid(conn: &ConnId) -> Option<Sid> {
+        Sid::from_str(&conn.0).ok()
+    }
+
+    fn note_drops(&self, n: usize, event: &ServerEvent) {
+        if n > 0 {
+            let total = self.dropped.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+            tracing::warn!(
+                event = event.name(),
+                dropped = n,
+                total,
+                "slow connections: outgoing buffer full, packet dropped (the connection will time out and can resume)"
+            );
+        }
+    }
+
+    async fn to_room(&self, room: String, event: &ServerEvent, except: Option<&ConnId>) {
+        // `socket.to(room)` leaves that socket out, as in socket.io.
+        let op = match except.and_then(Self::sid).and_then(|sid| self.io.get_socket(sid)) {
+            Some(socket) => socket.to(room),
+            None => self.io.to(room),
+        };
+        match op.emit(event.name(), event).await {
+            Ok(()) => {}
+            Err(socketioxide::BroadcastError::Socket(errors)) => self.note_drops(errors.len(), event),
+            Err(e) => tracing::error!(error = %e, event = event.name(), "broadcast failed"),
+        }
+    }
+}
+
+pub fn room(channel: Uuid) -> String {
+    channel.to_string()
+}
+
+pub fn legacy_room(channel: Uuid) -> String {
+    format!("legacy:{channel}")
+}
+
+#[async_trait]
+impl FanOut for SocketIoFanOut {
+    async fn to_channel(&self, channel: Uuid, event: &ServerEvent, except: Option<&ConnId>) {
+        self.to_room(room(channel), event, except).await
+    }
+
+    async fn to_legacy_members(&self, channel: Uuid, event: &ServerEvent, except: Option<&ConnId>) {
+        self.to_room(legacy_room(channel), event, except).await
+    }
+
+    async fn to_conn(&self, conn: &ConnId, event: &ServerEvent) {
+        let Some(socket) = Self::sid(conn).and_then(|sid| self.io.get_socket(sid)) else {
+            return;
+        };
+        if let Err(e) = socket.emit(event.name(), event) {
+            match e {
+                socketioxide::SendError::Socket(socketioxide::SocketError::Closed) => {}
+                _ => self.note_drops(1, event),
+            }
+        }
+    }
+
+    async fn join(&self, conn: &ConnId, channel: Uuid, legacy: bool) {
+        if let Some(socket) = Self::sid(conn).and_then(|sid| self.io.get_socket(sid)) {
+            if legacy {
+                socket.join(vec![room(channel), legacy_room(channel)]);
+            } else {
+                socket.join(room(channel));
+            }
+        }
+    }
+
+    async fn leave(&self, conn: &ConnId, channel: Uuid) {
+        if let Some(socket) = Self::sid(conn).and_then(|sid| self.io.get_socket(sid)) {
+            socket.leave(vec![room(channel), legacy_room(channel)]);
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! The Socket.IO adapter: handshake, one ordered worker per connection, and the fan-out rooms.
+
+mod connection;
+pub mod fanout;
+pub mod handshake;
+
+use confab_hub::Hub;
+use serde_json::Value;
+use socketioxide::SocketIo;
+use socketioxide::extract::{SocketRef, TryData};
+use socketioxide::handler::ConnectHandler;
+
+use crate::logs::LogHub;
+use handshake::{Identity, Refused, identify};
+
+/// Registers the default namespace.
+pub fn attach(io: &SocketIo, hub: Hub, logs: LogHub, strict_auth: bool, inbound_queue: usize) {
+    let authenticate = async move |socket: SocketRef, TryData(auth): TryData<Value>| -> Result<(), Refused> {
+        let identity = identify(auth.as_ref().ok(), strict_auth)?;
+        socket.extensions.insert(identity);
+        Ok(())
+    };
+    let handler = async move |socket: SocketRef| {
+        let Some(identity) = socket.extensions.get::<Identity>() else {
+            return;
+        };
+        tracing::debug!(socket = %socket.id, entity = %identity.entity, transport = ?socket.transport_type(), "connected");
+        connection::on_connect(socket, identity, hub.clone(), logs.clone(), inbound_queue).await;
+    };
+    io.ns("/", handler.with(authenticate));
+}

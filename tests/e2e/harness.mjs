@@ -1,0 +1,124 @@
+// Test harness: starts the real confab binary on a free port with a fresh data directory, and
+// gives tests bounded waits on Socket.IO events (no sleeps).
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomUUID } from 'node:crypto';
+import { io } from 'socket.io-client';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const BIN = process.env.CONFAB_BIN || join(here, '..', '..', 'target', 'debug', 'confab');
+export const DEFAULT_SERVER = '00000000-0000-0000-0000-000000000000';
+export const uuid = () => randomUUID();
+
+/** Starts confab; resolves once it prints its address. */
+export async function startServer({ env = {}, args = [], dataDir } = {}) {
+  const dir = dataDir || mkdtempSync(join(tmpdir(), 'confab-test-'));
+  const proc = spawn(BIN, ['serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dir, ...args], {
+    env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL || 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  proc.stderr.on('data', (d) => { stderr += d; });
+  const url = await new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`confab did not start in 20s\n${stderr}`)), 20000);
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/listening on (http:\/\/[\d.]+:\d+)/);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    });
+    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`confab exited with ${code}\n${stderr}`)); });
+  });
+  proc.removeAllListeners('exit');
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  const sockets = [];
+  const server = {
+    url, dir, proc, exited,
+    stderr: () => stderr,
+    /** A connected socket.io-client v4 socket (auth optional, as in every seed). */
+    connect(opts = {}) {
+      const s = io(url, { forceNew: true, reconnection: false, transports: ['websocket'], ...opts });
+      sockets.push(s);
+      return s;
+    },
+    async connected(opts = {}) {
+      const s = server.connect(opts);
+      await waitFor(s, 'connect');
+      return s;
+    },
+    http: (method, path, body, headers = {}) => request(url, method, path, body, headers),
+    async stop({ keepData = false } = {}) {
+      for (const s of sockets) s.disconnect();
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill('SIGTERM');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+        if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      }
+      if (!keepData && !dataDir) rmSync(dir, { recursive: true, force: true });
+    },
+    async kill9() {
+      for (const s of sockets) s.disconnect();
+      proc.kill('SIGKILL');
+      await exited;
+    },
+  };
+  return server;
+}
+
+/** Resolves with the first `event` payload matching `pred`, or rejects after `ms`. */
+export function waitFor(socket, event, pred = () => true, ms = 5000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.off(event, handler);
+      reject(new Error(`timed out after ${ms} ms waiting for '${event}'`));
+    }, ms);
+    function handler(...args) {
+      const data = event === 'connect' ? undefined : args[0];
+      if (event === 'connect' || pred(data)) {
+        clearTimeout(timer);
+        socket.off(event, handler);
+        resolve(data);
+      }
+    }
+    socket.on(event, handler);
+  });
+}
+
+/** Records every payload of `event` from now on. */
+export function record(socket, event) {
+  const seen = [];
+  socket.on(event, (d) => seen.push(d));
+  return seen;
+}
+
+/** Waits until `cond()` holds, checking on every event of the socket(s), bounded. */
+export function until(sockets, cond, ms = 5000) {
+  const list = Array.isArray(sockets) ? sockets : [sockets];
+  return new Promise((resolve, reject) => {
+    if (cond()) return resolve();
+    const check = () => { if (cond()) { done(); resolve(); } };
+    const timer = setTimeout(() => { done(); reject(new Error(`condition not met within ${ms} ms`)); }, ms);
+    const done = () => { clearTimeout(timer); for (const s of list) s.offAny(check); };
+    for (const s of list) s.onAny(check);
+  });
+}
+
+/** Emits with an acknowledgement callback; rejects if none arrives within `ms`. */
+export function emitAck(socket, event, payload, ms = 5000) {
+  return socket.timeout(ms).emitWithAck(event, payload);
+}
+
+export async function request(base, method, path, body, headers = {}) {
+  const res = await fetch(base + path, {
+    method,
+    headers: { ...(body !== undefined && typeof body !== 'string' ? { 'content-type': 'application/json' } : {}), ...headers },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json;
+  try { json = text ? JSON.parse(text) : undefined; } catch { json = undefined; }
+  return { status: res.status, headers: res.headers, json, text };
+}
