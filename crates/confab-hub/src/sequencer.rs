@@ -217,6 +217,7 @@ impl Sequencer {
         limit: u32,
     ) -> Result<RecoveryReport, HubError> {
         let upto = self.broadcast_upto.load(Ordering::Acquire);
+        tracing::debug!(%conn, channel = %channel.id, ?from, upto, limit, "resuming");
         // One more than the limit tells whether everything fitted.
         let mut missed = self
             .store

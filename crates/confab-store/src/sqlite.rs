@@ -537,19 +537,21 @@ impl Store for SqliteStore {
         let (sql, value) = match after {
             Cursor::Seq(s) => (
                 concat!(
-                    "SELECT ",
+                    "SELECT * FROM (SELECT ",
                     message_columns!(),
                     " FROM central_messages \
-                    WHERE channel_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
+                    WHERE channel_id = ? AND seq > ? AND seq <= ? ORDER BY seq DESC LIMIT ?) \
+                    ORDER BY seq"
                 ),
                 s,
             ),
             Cursor::Time(t) => (
                 concat!(
-                    "SELECT ",
+                    "SELECT * FROM (SELECT ",
                     message_columns!(),
                     " FROM central_messages \
-                    WHERE channel_id = ? AND created_at > ? AND seq <= ? ORDER BY seq LIMIT ?"
+                    WHERE channel_id = ? AND created_at > ? AND seq <= ? ORDER BY seq DESC LIMIT ?) \
+                    ORDER BY seq"
                 ),
                 t,
             ),

@@ -94,7 +94,7 @@ fn main() -> anyhow::Result<()> {
     let logs = LogHub::new();
     tracing_subscriber::registry()
         .with(EnvFilter::try_from_env("LOG_LEVEL").or_else(|_| EnvFilter::try_from_default_env()).unwrap_or_else(|_| EnvFilter::new("info")))
-        .with(tracing_subscriber::fmt::layer().with_target(false))
+        .with(tracing_subscriber::fmt::layer().with_target(false).with_writer(std::io::stderr))
         .with(logs.layer())
         .init();
     let args = match cli.command {
