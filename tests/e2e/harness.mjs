@@ -99,7 +99,8 @@ export function until(sockets, cond, ms = 5000) {
   const list = Array.isArray(sockets) ? sockets : [sockets];
   return new Promise((resolve, reject) => {
     if (cond()) return resolve();
-    const check = () => { if (cond()) { done(); resolve(); } };
+    // onAny listeners run before the regular ones (such as `record`'s): check afterwards.
+    const check = () => queueMicrotask(() => { if (cond()) { done(); resolve(); } });
     const timer = setTimeout(() => { done(); reject(new Error(`condition not met within ${ms} ms`)); }, ms);
     const done = () => { clearTimeout(timer); for (const s of list) s.offAny(check); };
     for (const s of list) s.onAny(check);

@@ -17,7 +17,10 @@ pub mod source {
 
 /// The `messageBroadcast` payload of a stored message, the same for every receiver.
 pub fn broadcast(m: &StoredMessage, channel: &ChannelInfo) -> MessageBroadcast {
-    let source = m.source_type.clone().unwrap_or_else(|| source::SOCKET_CLIENT.into());
+    let source = m
+        .source_type
+        .clone()
+        .unwrap_or_else(|| source::SOCKET_CLIENT.into());
     let from_agent = source == source::AGENT_RESPONSE || source == source::AGENT_ACTION;
     let raw = m.raw_message.as_ref();
     let raw_field = |k: &str| raw.and_then(|r| r.get(k)).filter(|v| !v.is_null()).cloned();
@@ -48,14 +51,26 @@ pub fn broadcast(m: &StoredMessage, channel: &ChannelInfo) -> MessageBroadcast {
         attachments,
         client_message_id: None,
         in_reply_to_message_id: m.in_reply_to.clone(),
-        thought: if from_agent { raw_field("thought") } else { None },
-        actions: if from_agent { raw_field("actions") } else { None },
+        thought: if from_agent {
+            raw_field("thought")
+        } else {
+            None
+        },
+        actions: if from_agent {
+            raw_field("actions")
+        } else {
+            None
+        },
         updated_at: action.then_some(m.updated_at),
         raw_message: if action { m.raw_message.clone() } else { None },
     }
 }
 
-pub fn ack(m: &StoredMessage, channel: &ChannelInfo, client_message_id: Option<String>) -> MessageAck {
+pub fn ack(
+    m: &StoredMessage,
+    channel: &ChannelInfo,
+    client_message_id: Option<String>,
+) -> MessageAck {
     MessageAck {
         client_message_id,
         message_id: m.id,

@@ -66,7 +66,12 @@ pub struct Directory {
 
 impl Directory {
     pub async fn load(store: Arc<dyn Store>) -> Result<Self, HubError> {
-        let servers = store.list_servers().await?.into_iter().map(|s| s.id).collect();
+        let servers = store
+            .list_servers()
+            .await?
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
         Ok(Directory {
             store,
             channels: RwLock::new(HashMap::new()),
@@ -84,7 +89,10 @@ impl Directory {
 
     pub fn remember(&self, channel: &Channel) -> Arc<ChannelInfo> {
         let info = Arc::new(ChannelInfo::from_channel(channel));
-        self.channels.write().unwrap().insert(channel.id, info.clone());
+        self.channels
+            .write()
+            .unwrap()
+            .insert(channel.id, info.clone());
         info
     }
 
@@ -115,7 +123,11 @@ impl Directory {
         let id = spec.channel.id;
         let short = &id.to_string()[..8];
         let now = now_ms();
-        let kind = if spec.dm { channel_type::DM } else { channel_type::GROUP };
+        let kind = if spec.dm {
+            channel_type::DM
+        } else {
+            channel_type::GROUP
+        };
         let mut metadata = Map::new();
         metadata.insert("created_by".into(), json!(spec.created_by));
         metadata.insert("created_for_user".into(), json!(spec.creator));
@@ -133,7 +145,11 @@ impl Directory {
         let channel = Channel {
             id,
             message_server_id: spec.server_id,
-            name: if spec.dm { format!("DM {short}") } else { format!("Chat {short}") },
+            name: if spec.dm {
+                format!("DM {short}")
+            } else {
+                format!("Chat {short}")
+            },
             kind: kind.into(),
             source_type: Some("auto_created".into()),
             source_id: None,

@@ -125,7 +125,11 @@ struct Inner {
 impl Hub {
     /// Makes sure the default message server exists, loads the directory and starts the
     /// sequencer.
-    pub async fn start(store: Arc<dyn Store>, fanout: Arc<dyn FanOut>, config: HubConfig) -> Result<Hub, HubError> {
+    pub async fn start(
+        store: Arc<dyn Store>,
+        fanout: Arc<dyn FanOut>,
+        config: HubConfig,
+    ) -> Result<Hub, HubError> {
         let now = now_ms();
         store
             .ensure_server(&MessageServer {
@@ -215,7 +219,12 @@ impl Hub {
                 continue;
             };
             match self
-                .resume(conn, channel.clone(), Cursor::Seq(departure.last_seq), false)
+                .resume(
+                    conn,
+                    channel.clone(),
+                    Cursor::Seq(departure.last_seq),
+                    false,
+                )
                 .await
             {
                 Ok(recovery) => {
@@ -246,12 +255,22 @@ impl Hub {
             let scope = self.info_or_bare(channel_id).await;
             self.inner
                 .fanout
-                .to_channel(channel_id, &ServerEvent::UserLeft(presence_event(entity, None, &scope)), Some(conn))
+                .to_channel(
+                    channel_id,
+                    &ServerEvent::UserLeft(presence_event(entity, None, &scope)),
+                    Some(conn),
+                )
                 .await;
         }
     }
 
-    pub async fn join(&self, conn: &ConnId, entity: Uuid, req: &JoinRequest, legacy: bool) -> Result<Joined, HubError> {
+    pub async fn join(
+        &self,
+        conn: &ConnId,
+        entity: Uuid,
+        req: &JoinRequest,
+        legacy: bool,
+    ) -> Result<Joined, HubError> {
         let existing = self.inner.directory.find(req.channel.id).await?;
         let channel = match &existing {
             Some(c) => c.as_ref().clone(),
@@ -300,22 +319,45 @@ impl Hub {
                 })
             }
         };
-        self.mark_joined(conn, entity, &channel, req.display_name.clone()).await;
+        self.mark_joined(conn, entity, &channel, req.display_name.clone())
+            .await;
         Ok(Joined { channel, recovery })
     }
 
-    async fn mark_joined(&self, conn: &ConnId, entity: Uuid, channel: &ChannelInfo, name: Option<String>) {
-        let first = self.inner.presence.lock().unwrap().join(conn, channel.id);
+    async fn mark_joined(
+        &self,
+        conn: &ConnId,
+        entity: Uuid,
+        channel: &ChannelInfo,
+        name: Option<String>,
+    ) {
+        let first = {
+            let mut presence = self.inner.presence.lock().unwrap();
+            let first = presence.join(conn, channel.id);
+            if let Some(name) = &channel.alias {
+                presence.name_channel(channel.id, name);
+            }
+            first
+        };
         if first {
             self.inner
                 .fanout
-                .to_channel(channel.id, &ServerEvent::UserJoined(presence_event(entity, name, channel)), Some(conn))
+                .to_channel(
+                    channel.id,
+                    &ServerEvent::UserJoined(presence_event(entity, name, channel)),
+                    Some(conn),
+                )
                 .await;
         }
     }
 
     /// Leaves a channel; `ChannelNotFound` if the connection was not in it.
-    pub async fn leave(&self, conn: &ConnId, entity: Uuid, channel: &ChannelRef) -> Result<ChannelInfo, HubError> {
+    pub async fn leave(
+        &self,
+        conn: &ConnId,
+        entity: Uuid,
+        channel: &ChannelRef,
+    ) -> Result<ChannelInfo, HubError> {
         let (was_member, gone) = {
             let mut presence = self.inner.presence.lock().unwrap();
             let member = presence.is_member(conn, channel.id);
@@ -325,18 +367,28 @@ impl Hub {
             return Err(HubError::ChannelNotFound);
         }
         self.inner.fanout.leave(conn, channel.id).await;
-        let info = self.info_or_bare(channel.id).await;
+        let mut info = self.info_or_bare(channel.id).await;
+        if info.alias.is_none() {
+            info.alias = channel.spelled.clone();
+        }
         if gone {
             self.inner
                 .fanout
-                .to_channel(channel.id, &ServerEvent::UserLeft(presence_event(entity, None, &info)), Some(conn))
+                .to_channel(
+                    channel.id,
+                    &ServerEvent::UserLeft(presence_event(entity, None, &info)),
+                    Some(conn),
+                )
                 .await;
         }
         Ok(info)
     }
 
     pub async fn typing(&self, conn: &ConnId, entity: Uuid, req: &TypingRequest) {
-        let info = self.info_or_bare(req.channel.id).await;
+        let mut info = self.info_or_bare(req.channel.id).await;
+        if info.alias.is_none() {
+            info.alias = req.channel.spelled.clone();
+        }
         let entity = req.entity_id.unwrap_or(entity);
         let event = ServerEvent::UserTyping(UserTyping {
             user_id: entity,
@@ -344,7 +396,10 @@ impl Hub {
             is_typing: req.is_typing,
             scope: info.scope(),
         });
-        self.inner.fanout.to_channel(info.id, &event, Some(conn)).await;
+        self.inner
+            .fanout
+            .to_channel(info.id, &event, Some(conn))
+            .await;
     }
 
     /// Entities connected to a channel, with how many connections each.
@@ -356,7 +411,8 @@ impl Hub {
 
     /// A message from a socket client: auto-creates the channel, then queues it for commit and
     /// returns; `on_commit` learns the outcome. Messages queued by one caller are committed and
-    /// delivered in the order they were queued.
+    /// delivered in the order they were queued. `on_commit` is called exactly once in every case:
+    /// when this returns an error, it has already been called with that error.
     pub async fn send(
         &self,
         conn: &ConnId,
@@ -367,7 +423,7 @@ impl Hub {
     ) -> Result<(), HubError> {
         let sender = req.sender_id.unwrap_or(entity);
         let server_id = req.server_id.unwrap_or(self.inner.config.default_server);
-        let channel = self
+        let channel = match self
             .inner
             .directory
             .find_or_create(AutoCreate {
@@ -379,14 +435,24 @@ impl Hub {
                 created_by: "socketio_auto_creation",
                 client_metadata: &req.metadata,
             })
-            .await?;
+            .await
+        {
+            Ok(channel) => channel,
+            Err(e) => {
+                on_commit(Err(&e));
+                return Err(e);
+            }
+        };
         let mut metadata = req.metadata.clone();
         if let Some(name) = &req.sender_name {
             metadata.insert("user_display_name".into(), json!(name));
         }
         metadata.insert("socket_id".into(), json!(conn.0));
         metadata.insert("messageServerId".into(), json!(channel.server_id));
-        metadata.insert("attachments".into(), delivery::attachments_value(&req.attachments));
+        metadata.insert(
+            "attachments".into(),
+            delivery::attachments_value(&req.attachments),
+        );
         let message = NewMessage {
             id: Uuid::new_v4(),
             channel_id: channel.id,
@@ -394,12 +460,17 @@ impl Hub {
             content: req.text,
             raw_message: Some(req.raw),
             in_reply_to: req.in_reply_to.map(|u| u.to_string()),
-            source_type: Some(req.source.unwrap_or_else(|| delivery::source::SOCKET_CLIENT.into())),
-            source_id: Some(
-                req.client_message_id
-                    .clone()
-                    .unwrap_or_else(|| format!("socketio-{}-{}", now_ms(), &Uuid::new_v4().simple().to_string()[..8])),
+            source_type: Some(
+                req.source
+                    .unwrap_or_else(|| delivery::source::SOCKET_CLIENT.into()),
             ),
+            source_id: Some(req.client_message_id.clone().unwrap_or_else(|| {
+                format!(
+                    "socketio-{}-{}",
+                    now_ms(),
+                    &Uuid::new_v4().simple().to_string()[..8]
+                )
+            })),
             metadata: Some(Value::Object(metadata)),
             created_at: 0,
         };
@@ -418,26 +489,48 @@ impl Hub {
 
     /// Commits a message built elsewhere (REST, agents), delivers it as given, and returns it
     /// once durable.
-    pub async fn append(&self, message: NewMessage, channel: Arc<ChannelInfo>, delivery: Delivery) -> Result<Committed, HubError> {
+    pub async fn append(
+        &self,
+        message: NewMessage,
+        channel: Arc<ChannelInfo>,
+        delivery: Delivery,
+    ) -> Result<Committed, HubError> {
         let (reply, rx) = oneshot::channel();
-        self.enqueue(message, channel, delivery, Reply::Wait(reply)).await?;
+        self.enqueue(message, channel, delivery, Reply::Wait(reply))
+            .await?;
         rx.await.map_err(|_| HubError::ShuttingDown)?
     }
 
-    async fn enqueue(&self, message: NewMessage, channel: Arc<ChannelInfo>, delivery: Delivery, reply: Reply) -> Result<(), HubError> {
-        self.inner
-            .jobs
-            .send(Job::Append {
-                message,
-                channel,
-                delivery,
-                reply,
-            })
-            .await
-            .map_err(|_| HubError::ShuttingDown)
+    async fn enqueue(
+        &self,
+        message: NewMessage,
+        channel: Arc<ChannelInfo>,
+        delivery: Delivery,
+        reply: Reply,
+    ) -> Result<(), HubError> {
+        let job = Job::Append {
+            message: Box::new(message),
+            channel,
+            delivery,
+            reply,
+        };
+        if let Err(mpsc::error::SendError(job)) = self.inner.jobs.send(job).await {
+            // The sequencer is gone: whoever waits for the outcome still gets one.
+            if let Job::Append { reply, .. } = job {
+                reply.finish(Err(HubError::ShuttingDown));
+            }
+            return Err(HubError::ShuttingDown);
+        }
+        Ok(())
     }
 
-    async fn resume(&self, conn: &ConnId, channel: Arc<ChannelInfo>, from: Cursor, legacy: bool) -> Result<RecoveryReport, HubError> {
+    async fn resume(
+        &self,
+        conn: &ConnId,
+        channel: Arc<ChannelInfo>,
+        from: Cursor,
+        legacy: bool,
+    ) -> Result<RecoveryReport, HubError> {
         let (reply, rx) = oneshot::channel();
         self.inner
             .jobs
@@ -457,13 +550,25 @@ impl Hub {
     // ---- channel administration (REST) ---------------------------------------------------
 
     /// Creates a channel with a server-chosen id.
-    pub async fn create_channel(&self, channel: Channel, participants: &[String]) -> Result<Channel, HubError> {
-        let stored = self.inner.store.create_channel(&channel, participants).await?;
+    pub async fn create_channel(
+        &self,
+        channel: Channel,
+        participants: &[String],
+    ) -> Result<Channel, HubError> {
+        let stored = self
+            .inner
+            .store
+            .create_channel(&channel, participants)
+            .await?;
         self.inner.directory.remember(&stored);
         Ok(stored)
     }
 
-    pub async fn update_channel(&self, id: Uuid, update: &ChannelUpdate) -> Result<Option<Channel>, HubError> {
+    pub async fn update_channel(
+        &self,
+        id: Uuid,
+        update: &ChannelUpdate,
+    ) -> Result<Option<Channel>, HubError> {
         let Some(updated) = self.inner.store.update_channel(id, update).await? else {
             return Ok(None);
         };
@@ -476,7 +581,14 @@ impl Hub {
         let info = ChannelInfo::from_channel(channel);
         self.inner
             .fanout
-            .to_channel(info.id, &ServerEvent::ChannelUpdated(ChannelUpdated { scope: info.scope(), updates }), None)
+            .to_channel(
+                info.id,
+                &ServerEvent::ChannelUpdated(ChannelUpdated {
+                    scope: info.scope(),
+                    updates,
+                }),
+                None,
+            )
             .await;
     }
 
@@ -486,7 +598,13 @@ impl Hub {
         self.inner.directory.forget(id);
         self.inner
             .fanout
-            .to_channel(id, &ServerEvent::ChannelDeleted(ChannelNotice { scope: info.scope() }), None)
+            .to_channel(
+                id,
+                &ServerEvent::ChannelDeleted(ChannelNotice {
+                    scope: info.scope(),
+                }),
+                None,
+            )
             .await;
         Ok(deleted)
     }
@@ -496,7 +614,13 @@ impl Hub {
         let n = self.inner.store.clear_channel(id).await?;
         self.inner
             .fanout
-            .to_channel(id, &ServerEvent::ChannelCleared(ChannelNotice { scope: info.scope() }), None)
+            .to_channel(
+                id,
+                &ServerEvent::ChannelCleared(ChannelNotice {
+                    scope: info.scope(),
+                }),
+                None,
+            )
             .await;
         Ok(n)
     }
@@ -518,7 +642,8 @@ impl Hub {
         Ok(deleted)
     }
 
-    /// Channel info for events about channels that may not exist (any more).
+    /// Channel info for events about channels that may not exist (yet, or any more); a channel
+    /// not stored yet keeps the name it was joined by.
     async fn info_or_bare(&self, id: Uuid) -> ChannelInfo {
         match self.inner.directory.find(id).await {
             Ok(Some(c)) => c.as_ref().clone(),
@@ -526,7 +651,7 @@ impl Hub {
                 id,
                 server_id: self.inner.config.default_server,
                 kind: channel_type::GROUP.into(),
-                alias: None,
+                alias: self.inner.presence.lock().unwrap().channel_name(id),
             },
         }
     }

@@ -14,6 +14,9 @@ pub struct Presence {
     channels: HashMap<Uuid, HashMap<Uuid, HashSet<ConnId>>>,
     conns: HashMap<ConnId, Membership>,
     departed: HashMap<Uuid, Departure>,
+    /// The name a channel was joined by when it is not a UUID, kept while anyone is present, so
+    /// events about a channel not stored yet still echo that name as `roomId`.
+    names: HashMap<Uuid, String>,
 }
 
 struct Membership {
@@ -75,8 +78,21 @@ impl Presence {
         }
         if entities.is_empty() {
             self.channels.remove(&channel);
+            self.names.remove(&channel);
         }
         gone
+    }
+
+    /// Remembers the name a present channel was joined by (the first one wins).
+    pub fn name_channel(&mut self, channel: Uuid, name: &str) {
+        if self.channels.contains_key(&channel) {
+            self.names.entry(channel).or_insert_with(|| name.to_owned());
+        }
+    }
+
+    /// The name a channel with someone present was joined by, if it was not a UUID.
+    pub fn channel_name(&self, channel: Uuid) -> Option<String> {
+        self.names.get(&channel).cloned()
     }
 
     /// Forgets the connection; returns the channels the entity is no longer present in, and
@@ -86,7 +102,11 @@ impl Presence {
             return (Vec::new(), Vec::new());
         };
         let all: Vec<Uuid> = m.channels.iter().copied().collect();
-        let left = all.iter().copied().filter(|c| self.leave(conn, *c)).collect();
+        let left = all
+            .iter()
+            .copied()
+            .filter(|c| self.leave(conn, *c))
+            .collect();
         self.conns.remove(conn);
         (left, all)
     }
@@ -160,6 +180,21 @@ mod tests {
         assert_eq!(all, vec![ch]);
         assert_eq!(p.present(ch), vec![(eb, 1)]);
         assert!(!p.leave(&a2, ch));
+    }
+
+    #[test]
+    fn channel_names_live_while_someone_is_present() {
+        let mut p = Presence::default();
+        let (a, ch) = (ConnId("a".into()), Uuid::new_v4());
+        p.connect(&a, Uuid::new_v4());
+        p.name_channel(ch, "ignored: nobody present");
+        assert_eq!(p.channel_name(ch), None);
+        p.join(&a, ch);
+        p.name_channel(ch, "room");
+        p.name_channel(ch, "other");
+        assert_eq!(p.channel_name(ch).as_deref(), Some("room"));
+        p.leave(&a, ch);
+        assert_eq!(p.channel_name(ch), None);
     }
 
     #[test]

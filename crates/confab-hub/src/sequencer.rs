@@ -47,7 +47,7 @@ pub enum Reply {
 }
 
 impl Reply {
-    fn finish(self, outcome: Result<&Committed, HubError>) {
+    pub(crate) fn finish(self, outcome: Result<&Committed, HubError>) {
         match self {
             Reply::Wait(tx) => {
                 let _ = tx.send(outcome.cloned());
@@ -59,7 +59,7 @@ impl Reply {
 
 pub(crate) enum Job {
     Append {
-        message: NewMessage,
+        message: Box<NewMessage>,
         channel: Arc<ChannelInfo>,
         delivery: Delivery,
         reply: Reply,
@@ -95,7 +95,7 @@ impl Sequencer {
             for job in jobs.iter_mut() {
                 if let Job::Append { message, .. } = job {
                     message.created_at = last_created_at;
-                    batch.push(message.clone());
+                    batch.push(NewMessage::clone(message));
                 }
             }
             let mut results = self.commit(batch).await.into_iter();
@@ -106,18 +106,21 @@ impl Sequencer {
                         delivery,
                         reply,
                         ..
-                    } => {
-                        match results.next() {
-                            Some(Ok(stored)) => {
-                                let committed = Arc::new(Committed { message: stored, channel });
-                                self.deliver(&committed, &delivery).await;
-                                reply.finish(Ok(&committed));
-                                let _ = self.committed_tx.send(committed);
-                            }
-                            Some(Err(e)) => reply.finish(Err(e)),
-                            None => reply.finish(Err(HubError::Internal("commit lost a message".into()))),
+                    } => match results.next() {
+                        Some(Ok(stored)) => {
+                            let committed = Arc::new(Committed {
+                                message: stored,
+                                channel,
+                            });
+                            self.deliver(&committed, &delivery).await;
+                            reply.finish(Ok(&committed));
+                            let _ = self.committed_tx.send(committed);
                         }
-                    }
+                        Some(Err(e)) => reply.finish(Err(e)),
+                        None => {
+                            reply.finish(Err(HubError::Internal("commit lost a message".into())))
+                        }
+                    },
                     Job::Resume {
                         conn,
                         channel,
@@ -153,7 +156,10 @@ impl Sequencer {
                             .append_messages(std::slice::from_ref(&m))
                             .await
                             .map_err(HubError::from)
-                            .and_then(|mut v| v.pop().ok_or_else(|| HubError::Internal("empty commit".into()))),
+                            .and_then(|mut v| {
+                                v.pop()
+                                    .ok_or_else(|| HubError::Internal("empty commit".into()))
+                            }),
                     );
                 }
                 out
@@ -177,7 +183,11 @@ impl Sequencer {
                     .await;
                 let mut own = payload.clone();
                 self.fanout
-                    .to_channel(channel.id, &ServerEvent::MessageBroadcast(payload), Some(origin))
+                    .to_channel(
+                        channel.id,
+                        &ServerEvent::MessageBroadcast(payload),
+                        Some(origin),
+                    )
                     .await;
                 own.client_message_id = client_message_id.clone();
                 self.fanout
@@ -186,7 +196,11 @@ impl Sequencer {
                 self.fanout
                     .to_conn(
                         origin,
-                        &ServerEvent::MessageAck(delivery::ack(message, channel, client_message_id.clone())),
+                        &ServerEvent::MessageAck(delivery::ack(
+                            message,
+                            channel,
+                            client_message_id.clone(),
+                        )),
                     )
                     .await;
                 if *legacy {
@@ -194,18 +208,23 @@ impl Sequencer {
                     ack.success = true;
                     ack.error = None;
                     ack.message_id = Some(message.id);
-                    self.fanout.to_conn(origin, &ServerEvent::LegacyAck(ack)).await;
+                    self.fanout
+                        .to_conn(origin, &ServerEvent::LegacyAck(ack))
+                        .await;
                 }
             }
             Delivery::ToRoom => {
                 let legacy_event = ServerEvent::LegacyMessage(delivery::legacy(message, channel));
-                self.fanout.to_legacy_members(channel.id, &legacy_event, None).await;
+                self.fanout
+                    .to_legacy_members(channel.id, &legacy_event, None)
+                    .await;
                 self.fanout
                     .to_channel(channel.id, &ServerEvent::MessageBroadcast(payload), None)
                     .await;
             }
         }
-        self.broadcast_upto.fetch_max(message.seq, Ordering::Release);
+        self.broadcast_upto
+            .fetch_max(message.seq, Ordering::Release);
     }
 
     async fn resume(
@@ -237,11 +256,17 @@ impl Sequencer {
         for m in missed.as_deref().unwrap_or_default() {
             if legacy {
                 self.fanout
-                    .to_conn(conn, &ServerEvent::LegacyMessage(delivery::legacy(m, channel)))
+                    .to_conn(
+                        conn,
+                        &ServerEvent::LegacyMessage(delivery::legacy(m, channel)),
+                    )
                     .await;
             }
             self.fanout
-                .to_conn(conn, &ServerEvent::MessageBroadcast(delivery::broadcast(m, channel)))
+                .to_conn(
+                    conn,
+                    &ServerEvent::MessageBroadcast(delivery::broadcast(m, channel)),
+                )
                 .await;
         }
         // Joined only now: nothing broadcast later can overtake the replay.

@@ -70,7 +70,7 @@ pub fn parse_size(s: &str) -> Option<usize> {
         "gb" | "g" => 1024.0 * 1024.0 * 1024.0,
         _ => return None,
     };
-    (n >= 0.0).then(|| (n * mult) as usize)
+    (n >= 0.0).then_some((n * mult) as usize)
 }
 
 #[cfg(test)]

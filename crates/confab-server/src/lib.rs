@@ -58,13 +58,23 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
         .ping_timeout(config.ping_timeout)
         .connect_timeout(config.connect_timeout)
         .max_payload(config.max_socket_payload)
+        // `max_payload` bounds polling bodies only; websocket messages have their own limits
+        // (64 MB by default). As with socket.io's maxHttpBufferSize, one limit for both.
+        .ws_max_message_size(config.max_socket_payload as usize)
+        .ws_max_frame_size(config.max_socket_payload as usize)
         .max_buffer_size(config.socket_buffer)
         .build_layer();
     let fanout = Arc::new(socket::fanout::SocketIoFanOut::new(io.clone()));
     let hub = Hub::start(store.clone(), fanout, config.hub.clone())
         .await
         .context("starting the hub")?;
-    socket::attach(&io, hub.clone(), logs.clone(), config.strict_auth, config.inbound_queue);
+    socket::attach(
+        &io,
+        hub.clone(),
+        logs.clone(),
+        config.strict_auth,
+        config.inbound_queue,
+    );
     logs.attach(io.clone());
 
     let state = http::AppState {
@@ -82,10 +92,18 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("binding {}:{}", config.host, config.port))?;
     let addr = listener.local_addr()?;
+    let closing_io = io.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown_signal())
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Long-lived sockets would hold the graceful shutdown open: close them.
+            closing_io.close().await;
+        })
+        .await
     });
     Ok(Running {
         addr,
@@ -131,7 +149,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

@@ -242,7 +242,8 @@ impl Visit for Fields {
         if field.name() == "message" {
             let _ = write!(self.msg, "{value:?}");
         } else {
-            self.extra.insert(field.name().into(), json!(format!("{value:?}")));
+            self.extra
+                .insert(field.name().into(), json!(format!("{value:?}")));
         }
     }
     fn record_str(&mut self, field: &Field, value: &str) {

@@ -10,7 +10,11 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 #[derive(Parser)]
-#[command(name = "confab", version, about = "Real-time messaging server for AI agents, wire-compatible with ElizaOS")]
+#[command(
+    name = "confab",
+    version,
+    about = "Real-time messaging server for AI agents, wire-compatible with ElizaOS"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -93,15 +97,25 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let logs = LogHub::new();
     tracing_subscriber::registry()
-        .with(EnvFilter::try_from_env("LOG_LEVEL").or_else(|_| EnvFilter::try_from_default_env()).unwrap_or_else(|_| EnvFilter::new("info")))
-        .with(tracing_subscriber::fmt::layer().with_target(false).with_writer(std::io::stderr))
+        .with(
+            EnvFilter::try_from_env("LOG_LEVEL")
+                .or_else(|_| EnvFilter::try_from_default_env())
+                .unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_target(false)
+                .with_writer(std::io::stderr),
+        )
         .with(logs.layer())
         .init();
     let args = match cli.command {
         Some(Command::Serve(args)) => args,
         None => cli.serve,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(serve(args.into_config(), logs))
 }
 

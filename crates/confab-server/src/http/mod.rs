@@ -1,13 +1,36 @@
 //! The REST API (compat spec §2), on the same port as Socket.IO.
+//!
+//! * `health` — `/healthz`, `/health`, `/api/server/*`, `/api/system/version` (no envelope).
+//! * `core` — `/api/messaging/submit`, `/action`, `/ingest-external`.
+//! * `servers` — `/api/messaging/message-servers…` and their pre-1.6 aliases.
+//! * `channels` — `/api/messaging/channels…`, `/dm-channel`, and the `/central-channels` aliases.
+//! * `messages` — `/api/messaging/channels/:id/messages…`.
+//! * `envelope` — response envelopes, the JSON body extractor, the content-type check.
+//!
+//! Every socket event a route causes goes out through the hub.
+
+mod channels;
+mod core;
+pub mod envelope;
+mod health;
+mod messages;
+mod servers;
+mod shapes;
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use confab_hub::Hub;
 
 use crate::config::Config;
 use crate::logs::LogHub;
+use envelope::ApiError;
 
 /// What every HTTP handler can reach.
 #[derive(Clone)]
@@ -19,5 +42,54 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new().with_state(state)
+    let deprecated = Router::new()
+        .merge(servers::deprecated_routes())
+        .merge(channels::deprecated_routes())
+        .merge(messages::deprecated_routes())
+        .route_layer(middleware::from_fn(warn_deprecated));
+    let messaging = Router::new()
+        .merge(core::routes())
+        .merge(servers::routes())
+        .merge(channels::routes())
+        .merge(messages::routes())
+        .merge(deprecated);
+    let api = Router::new()
+        .nest("/messaging", messaging)
+        .nest("/server", health::server_routes())
+        .nest("/system", health::system_routes())
+        // Express answers a known path with an unsupported method like an unknown path.
+        .method_not_allowed_fallback(api_not_found)
+        .fallback(api_not_found)
+        .layer(middleware::from_fn(envelope::content_type_guard));
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/health", get(health::health))
+        .nest("/api", api)
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// Unknown `/api/*`: 404 `{success:false, error:{message:"API endpoint not found", code:404}}`.
+async fn api_not_found() -> Response {
+    ApiError::endpoint_not_found().into_response()
+}
+
+/// Anything else (ElizaOS would serve its web UI here; confab has none). `/api/` itself is not
+/// reached through the nested router, so it is answered here like any unknown API path.
+async fn not_found(uri: Uri) -> Response {
+    if uri.path() == "/api" || uri.path().starts_with("/api/") {
+        return api_not_found().await;
+    }
+    (StatusCode::NOT_FOUND, "Not Found").into_response()
+}
+
+/// Logs a warning for the pre-1.6 paths, as ElizaOS does before re-dispatching them.
+async fn warn_deprecated(req: Request, next: Next) -> Response {
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| req.uri().path().to_owned());
+    tracing::warn!(method = %req.method(), path = %path, "[DEPRECATED] this path is deprecated; use the /message-servers or /channels form");
+    next.run(req).await
 }

@@ -2,10 +2,10 @@
 //! a time by a small worker task, so a client's messages keep their order all the way into the
 //! sequencer. Replies go out through the socket; channel deliveries through the hub.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use confab_hub::{ConnId, Hub, HubError};
-use confab_protocol::inbound::{ClientEvent, Command, Dialect, Refusal, decode};
+use confab_protocol::inbound::{ClientEvent, Command, DecodeError, Dialect, Refusal, decode};
 use confab_protocol::outbound::{
     AckReply, Authenticated, ChannelJoined, ConnectionEstablished, MessageError,
 };
@@ -23,7 +23,8 @@ use crate::logs::LogHub;
 /// One inbound event, as received.
 pub struct Inbound {
     event: String,
-    data: Option<Value>,
+    /// The first argument (`Null` when there is none), or why it could not be read.
+    data: Result<Value, String>,
     ack: AckSender,
 }
 
@@ -43,14 +44,25 @@ struct Enqueue {
 pub struct ViaQueue;
 
 impl MessageHandler<LocalAdapter, ViaQueue> for Enqueue {
-    fn call(&self, s: Arc<Socket<LocalAdapter>>, mut v: socketioxide::handler::Value, ack_id: Option<i64>) {
+    fn call(
+        &self,
+        s: Arc<Socket<LocalAdapter>>,
+        mut v: socketioxide::handler::Value,
+        ack_id: Option<i64>,
+    ) {
         let Ok(Event(event)) = Event::from_message_parts(&s, &mut v, &ack_id) else {
             return;
         };
         let Ok(ack) = AckSender::from_message_parts(&s, &mut v, &ack_id);
         let data = match TryData::<Value>::from_message_parts(&s, &mut v, &ack_id) {
-            Ok(TryData(Ok(v))) => Some(v),
-            _ => None,
+            Ok(TryData(Ok(v))) => Ok(v),
+            // No argument at all (`emit("subscribe_logs")`).
+            Ok(TryData(Err(e))) if e.to_string().starts_with("first element not found") => {
+                Ok(Value::Null)
+            }
+            // Not JSON we can hold: nested too deep, binary, a lone surrogate...
+            Ok(TryData(Err(e))) => Err(e.to_string()),
+            Err(_) => Ok(Value::Null),
         };
         let item = Item::Event(Box::new(Inbound { event, data, ack }));
         if let Err(mpsc::error::TrySendError::Full(Item::Event(inbound))) = self.tx.try_send(item) {
@@ -75,8 +87,35 @@ impl MessageHandler<LocalAdapter, ViaQueue> for Enqueue {
     }
 }
 
-/// Called once the handshake is accepted.
-pub async fn on_connect(socket: SocketRef, identity: Identity, hub: Hub, logs: LogHub, queue: usize) {
+/// The receiving end of a connection's queue, kept in the socket's extensions from the moment
+/// the handshake is accepted until the connect handler starts the worker.
+#[derive(Clone)]
+struct Pending(Arc<Mutex<Option<mpsc::Receiver<Item>>>>);
+
+/// Starts queueing the socket's events. Called by the handshake middleware, so that nothing a
+/// client emits right after `connect` arrives before there is a handler to take it.
+pub fn listen(socket: &SocketRef, queue: usize) {
+    let (tx, rx) = mpsc::channel(queue.max(1));
+    socket.on_fallback(Enqueue { tx: tx.clone() });
+    socket.on_disconnect(async move |_s: SocketRef, _reason: DisconnectReason| {
+        let _ = tx.send(Item::Disconnect).await;
+    });
+    socket
+        .extensions
+        .insert(Pending(Arc::new(Mutex::new(Some(rx)))));
+}
+
+/// Called once the handshake is accepted and the CONNECT packet sent: greets the client, then
+/// handles what [`listen`] queued, in order.
+pub async fn on_connect(socket: SocketRef, identity: Identity, hub: Hub, logs: LogHub) {
+    let Some(rx) = socket
+        .extensions
+        .remove::<Pending>()
+        .and_then(|p| p.0.lock().unwrap().take())
+    else {
+        tracing::error!(socket = %socket.id, "connected without an event queue");
+        return;
+    };
     let conn = ConnId(socket.id.to_string());
     emit(
         &socket,
@@ -93,11 +132,6 @@ pub async fn on_connect(socket: SocketRef, identity: Identity, hub: Hub, logs: L
             entity_id: identity.entity,
         }),
     );
-    let (tx, rx) = mpsc::channel(queue.max(1));
-    socket.on_fallback(Enqueue { tx: tx.clone() });
-    socket.on_disconnect(async move |_s: SocketRef, _reason: DisconnectReason| {
-        let _ = tx.send(Item::Disconnect).await;
-    });
     tokio::spawn(
         Worker {
             socket,
@@ -122,7 +156,10 @@ struct Worker {
 
 impl Worker {
     async fn run(mut self, mut rx: mpsc::Receiver<Item>) {
-        let rejoined = self.hub.connect(&self.conn, self.identity.entity, self.identity.named).await;
+        let rejoined = self
+            .hub
+            .connect(&self.conn, self.identity.entity, self.identity.named)
+            .await;
         for r in rejoined {
             let payload = ChannelJoined {
                 message: texts::joined(&self.conn.0, &r.channel.id),
@@ -147,14 +184,22 @@ impl Worker {
 
     async fn handle(&mut self, inbound: Inbound) {
         let Inbound { event, data, ack } = inbound;
-        let Some((_, kind, dialect)) = ClientEvent::ALL.iter().find(|(name, ..)| *name == event) else {
+        let Some((_, kind, dialect)) = ClientEvent::ALL.iter().find(|(name, ..)| *name == event)
+        else {
             self.refuse(format!("Unknown event: {event}"), None, ack);
             return;
         };
         if *dialect == Dialect::Legacy {
             self.dialect = Dialect::Legacy;
         }
-        let command = match decode(*kind, data.unwrap_or(Value::Null)) {
+        let decoded = match data {
+            Ok(data) => decode(*kind, data),
+            Err(e) => Err(Refusal {
+                error: DecodeError::Invalid(e),
+                client_message_id: None,
+            }),
+        };
+        let command = match decoded {
             Ok(c) => c,
             Err(Refusal {
                 error,
@@ -162,7 +207,10 @@ impl Worker {
             }) => {
                 let legacy_send = *kind == ClientEvent::Send && self.dialect == Dialect::Legacy;
                 if legacy_send {
-                    emit(&self.socket, ServerEvent::LegacyAck(AckReply::failure(error.to_string())));
+                    emit(
+                        &self.socket,
+                        ServerEvent::LegacyAck(AckReply::failure(error.to_string())),
+                    );
                 }
                 self.refuse(error.to_string(), client_message_id, ack);
                 return;
@@ -170,10 +218,20 @@ impl Worker {
         };
         let legacy = self.dialect == Dialect::Legacy;
         match command {
-            Command::Join(req) => match self.hub.join(&self.conn, self.identity.entity, &req, legacy).await {
+            Command::Join(req) => match self
+                .hub
+                .join(&self.conn, self.identity.entity, &req, legacy)
+                .await
+            {
                 Ok(joined) => {
                     let payload = ChannelJoined {
-                        message: texts::joined(&self.conn.0, &req.channel.spelled.clone().unwrap_or(joined.channel.id.to_string())),
+                        message: texts::joined(
+                            &self.conn.0,
+                            &req.channel
+                                .spelled
+                                .clone()
+                                .unwrap_or(joined.channel.id.to_string()),
+                        ),
                         scope: {
                             let mut scope = joined.channel.scope();
                             if let Some(spelled) = &req.channel.spelled {
@@ -205,36 +263,46 @@ impl Worker {
                 let client_message_id = req.client_message_id.clone();
                 let socket = self.socket.clone();
                 let cmid = client_message_id.clone();
-                let on_commit = Box::new(move |outcome: Result<&confab_hub::Committed, &HubError>| match outcome {
-                    Ok(c) => {
-                        let _ = ack.send(&AckReply {
-                            success: true,
-                            message_id: Some(c.message.id),
-                            client_message_id: cmid,
-                            channel_id: Some(c.channel.id),
-                            room_id: Some(c.channel.room_id()),
-                            created_at: Some(c.message.created_at),
-                            recovery: None,
-                            error: None,
-                        });
-                    }
-                    Err(e) => {
-                        if legacy {
-                            emit(&socket, ServerEvent::LegacyAck(AckReply::failure(e.to_string())));
+                let on_commit = Box::new(
+                    move |outcome: Result<&confab_hub::Committed, &HubError>| match outcome {
+                        Ok(c) => {
+                            let _ = ack.send(&AckReply {
+                                success: true,
+                                message_id: Some(c.message.id),
+                                client_message_id: cmid,
+                                channel_id: Some(c.channel.id),
+                                room_id: Some(c.channel.room_id()),
+                                created_at: Some(c.message.created_at),
+                                recovery: None,
+                                error: None,
+                            });
                         }
-                        emit(&socket, message_error(e.to_string(), cmid.clone()));
-                        let _ = ack.send(&AckReply::failure(e.to_string()));
-                    }
-                });
-                if let Err(e) = self.hub.send(&self.conn, self.identity.entity, req, legacy, on_commit).await {
-                    if legacy {
-                        emit(&self.socket, ServerEvent::LegacyAck(AckReply::failure(e.to_string())));
-                    }
-                    // The callback was dropped unanswered; answer here.
-                    emit(&self.socket, message_error(e.to_string(), client_message_id));
+                        Err(e) => {
+                            if legacy {
+                                emit(
+                                    &socket,
+                                    ServerEvent::LegacyAck(AckReply::failure(e.to_string())),
+                                );
+                            }
+                            emit(&socket, message_error(e.to_string(), cmid.clone()));
+                            let _ = ack.send(&AckReply::failure(e.to_string()));
+                        }
+                    },
+                );
+                // On failure the hub has already answered through `on_commit`.
+                if let Err(e) = self
+                    .hub
+                    .send(&self.conn, self.identity.entity, req, legacy, on_commit)
+                    .await
+                {
+                    tracing::debug!(conn = %self.conn, ?client_message_id, error = %e, "send refused");
                 }
             }
-            Command::Leave(req) => match self.hub.leave(&self.conn, self.identity.entity, &req.channel).await {
+            Command::Leave(req) => match self
+                .hub
+                .leave(&self.conn, self.identity.entity, &req.channel)
+                .await
+            {
                 Ok(info) => {
                     let _ = ack.send(&AckReply {
                         success: true,
@@ -247,10 +315,16 @@ impl Worker {
                         error: None,
                     });
                 }
-                Err(_) => self.refuse(format!("Not a member of channel {}", req.channel.id), None, ack),
+                Err(_) => self.refuse(
+                    format!("Not a member of channel {}", req.channel.id),
+                    None,
+                    ack,
+                ),
             },
             Command::Typing(req) => {
-                self.hub.typing(&self.conn, self.identity.entity, &req).await;
+                self.hub
+                    .typing(&self.conn, self.identity.entity, &req)
+                    .await;
                 let _ = ack.send(&AckReply {
                     success: true,
                     message_id: None,

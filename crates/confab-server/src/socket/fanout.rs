@@ -5,6 +5,8 @@ use async_trait::async_trait;
 use confab_hub::{ConnId, FanOut};
 use confab_protocol::ServerEvent;
 use socketioxide::SocketIo;
+use socketioxide::extract::SocketRef;
+use socketioxide::operators::BroadcastOperators;
 use socketioxide::socket::Sid;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +30,16 @@ impl SocketIoFanOut {
         Sid::from_str(&conn.0).ok()
     }
 
+    /// The default namespace. Not `io.to` / `io.get_socket`: those panic once the namespace is
+    /// gone, which happens while the server closes at shutdown and disconnects are still handled.
+    fn ns(&self) -> Option<BroadcastOperators> {
+        self.io.of("/")
+    }
+
+    fn socket(&self, conn: &ConnId) -> Option<SocketRef> {
+        self.ns()?.get_socket(Self::sid(conn)?)
+    }
+
     fn note_drops(&self, n: usize, event: &ServerEvent) {
         if n > 0 {
             let total = self.dropped.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
@@ -42,13 +54,18 @@ impl SocketIoFanOut {
 
     async fn to_room(&self, room: String, event: &ServerEvent, except: Option<&ConnId>) {
         // `socket.to(room)` leaves that socket out, as in socket.io.
-        let op = match except.and_then(Self::sid).and_then(|sid| self.io.get_socket(sid)) {
+        let op = match except.and_then(|conn| self.socket(conn)) {
             Some(socket) => socket.to(room),
-            None => self.io.to(room),
+            None => match self.ns() {
+                Some(ns) => ns.to(room),
+                None => return,
+            },
         };
         match op.emit(event.name(), event).await {
             Ok(()) => {}
-            Err(socketioxide::BroadcastError::Socket(errors)) => self.note_drops(errors.len(), event),
+            Err(socketioxide::BroadcastError::Socket(errors)) => {
+                self.note_drops(errors.len(), event)
+            }
             Err(e) => tracing::error!(error = %e, event = event.name(), "broadcast failed"),
         }
     }
@@ -73,7 +90,7 @@ impl FanOut for SocketIoFanOut {
     }
 
     async fn to_conn(&self, conn: &ConnId, event: &ServerEvent) {
-        let Some(socket) = Self::sid(conn).and_then(|sid| self.io.get_socket(sid)) else {
+        let Some(socket) = self.socket(conn) else {
             return;
         };
         if let Err(e) = socket.emit(event.name(), event) {
@@ -85,7 +102,7 @@ impl FanOut for SocketIoFanOut {
     }
 
     async fn join(&self, conn: &ConnId, channel: Uuid, legacy: bool) {
-        if let Some(socket) = Self::sid(conn).and_then(|sid| self.io.get_socket(sid)) {
+        if let Some(socket) = self.socket(conn) {
             if legacy {
                 socket.join(vec![room(channel), legacy_room(channel)]);
             } else {
@@ -95,7 +112,7 @@ impl FanOut for SocketIoFanOut {
     }
 
     async fn leave(&self, conn: &ConnId, channel: Uuid) {
-        if let Some(socket) = Self::sid(conn).and_then(|sid| self.io.get_socket(sid)) {
+        if let Some(socket) = self.socket(conn) {
             socket.leave(vec![room(channel), legacy_room(channel)]);
         }
     }

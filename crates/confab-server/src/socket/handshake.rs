@@ -32,7 +32,10 @@ pub fn identify(auth: Option<&Value>, strict: bool) -> Result<Identity, Refused>
     let given = auth.and_then(|a| a.get("entityId")).and_then(Value::as_str);
     match given {
         Some(s) => match parse_uuid(s) {
-            Some(entity) => Ok(Identity { entity, named: true }),
+            Some(entity) => Ok(Identity {
+                entity,
+                named: true,
+            }),
             None if strict => Err(Refused(texts::AUTH_ENTITY_REQUIRED)),
             None if s.trim().is_empty() => Ok(Identity {
                 entity: Uuid::new_v4(),
@@ -60,11 +63,23 @@ mod tests {
     fn identities() {
         let id = Uuid::new_v4();
         let auth = json!({"entityId": id.to_string()});
-        assert_eq!(identify(Some(&auth), true).unwrap(), Identity { entity: id, named: true });
+        assert_eq!(
+            identify(Some(&auth), true).unwrap(),
+            Identity {
+                entity: id,
+                named: true
+            }
+        );
         assert!(!identify(None, false).unwrap().named);
-        assert_eq!(identify(None, true).unwrap_err().0, texts::AUTH_ENTITY_REQUIRED);
+        assert_eq!(
+            identify(None, true).unwrap_err().0,
+            texts::AUTH_ENTITY_REQUIRED
+        );
         let plain = json!({"entityId": "user-123"});
-        assert_eq!(identify(Some(&plain), false).unwrap().entity, string_to_uuid("user-123"));
+        assert_eq!(
+            identify(Some(&plain), false).unwrap().entity,
+            string_to_uuid("user-123")
+        );
         assert!(identify(Some(&plain), true).is_err());
         assert!(identify(Some(&json!({"entityId": 5})), true).is_err());
     }

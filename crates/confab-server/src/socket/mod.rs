@@ -15,17 +15,22 @@ use handshake::{Identity, Refused, identify};
 
 /// Registers the default namespace.
 pub fn attach(io: &SocketIo, hub: Hub, logs: LogHub, strict_auth: bool, inbound_queue: usize) {
-    let authenticate = async move |socket: SocketRef, TryData(auth): TryData<Value>| -> Result<(), Refused> {
-        let identity = identify(auth.as_ref().ok(), strict_auth)?;
-        socket.extensions.insert(identity);
-        Ok(())
-    };
+    let authenticate =
+        async move |socket: SocketRef, TryData(auth): TryData<Value>| -> Result<(), Refused> {
+            let identity = identify(auth.as_ref().ok(), strict_auth)?;
+            socket.extensions.insert(identity);
+            // Listen now, before the CONNECT packet goes out: socketioxide runs the connect handler
+            // on a spawned task after sending it, and a client may emit the moment it sees
+            // `connect` (every seed joins from its `connect` handler).
+            connection::listen(&socket, inbound_queue);
+            Ok(())
+        };
     let handler = async move |socket: SocketRef| {
         let Some(identity) = socket.extensions.get::<Identity>() else {
             return;
         };
         tracing::debug!(socket = %socket.id, entity = %identity.entity, transport = ?socket.transport_type(), "connected");
-        connection::on_connect(socket, identity, hub.clone(), logs.clone(), inbound_queue).await;
+        connection::on_connect(socket, identity, hub.clone(), logs.clone()).await;
     };
     io.ns("/", handler.with(authenticate));
 }

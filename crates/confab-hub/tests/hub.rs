@@ -1,0 +1,309 @@
+//! The hub against a real SQLite store and a recording fan-out.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use confab_hub::*;
+use confab_protocol::inbound::{ClientEvent, Command, decode};
+use confab_protocol::{ServerEvent, string_to_uuid};
+use confab_store::{SqliteOptions, SqliteStore, Store};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq)]
+enum Sent {
+    Channel {
+        channel: Uuid,
+        event: &'static str,
+        except: Option<String>,
+        payload: Value,
+    },
+    Conn {
+        conn: String,
+        event: &'static str,
+        payload: Value,
+    },
+    Join {
+        conn: String,
+        channel: Uuid,
+    },
+    Leave {
+        conn: String,
+        channel: Uuid,
+    },
+}
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<Sent>>);
+
+impl Recorder {
+    fn take(&self) -> Vec<Sent> {
+        std::mem::take(&mut self.0.lock().unwrap())
+    }
+}
+
+#[async_trait]
+impl FanOut for Recorder {
+    async fn to_channel(&self, channel: Uuid, event: &ServerEvent, except: Option<&ConnId>) {
+        self.0.lock().unwrap().push(Sent::Channel {
+            channel,
+            event: event.name(),
+            except: except.map(|c| c.0.clone()),
+            payload: serde_json::to_value(event).unwrap(),
+        });
+    }
+    async fn to_legacy_members(&self, _: Uuid, _: &ServerEvent, _: Option<&ConnId>) {}
+    async fn to_conn(&self, conn: &ConnId, event: &ServerEvent) {
+        self.0.lock().unwrap().push(Sent::Conn {
+            conn: conn.0.clone(),
+            event: event.name(),
+            payload: serde_json::to_value(event).unwrap(),
+        });
+    }
+    async fn join(&self, conn: &ConnId, channel: Uuid, _: bool) {
+        self.0.lock().unwrap().push(Sent::Join {
+            conn: conn.0.clone(),
+            channel,
+        });
+    }
+    async fn leave(&self, conn: &ConnId, channel: Uuid) {
+        self.0.lock().unwrap().push(Sent::Leave {
+            conn: conn.0.clone(),
+            channel,
+        });
+    }
+}
+
+async fn hub() -> (tempfile::TempDir, Hub, Arc<Recorder>, Arc<dyn Store>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&dir.path().join("t.db"), SqliteOptions::default())
+            .await
+            .unwrap(),
+    );
+    let rec = Arc::new(Recorder::default());
+    let hub = Hub::start(store.clone(), rec.clone(), HubConfig::default())
+        .await
+        .unwrap();
+    (dir, hub, rec, store)
+}
+
+fn command(event: ClientEvent, v: Value) -> Command {
+    decode(event, v).unwrap()
+}
+
+/// Sends and waits for the commit callback.
+async fn send(
+    hub: &Hub,
+    conn: &ConnId,
+    entity: Uuid,
+    payload: Value,
+) -> Result<Committed, HubError> {
+    let Command::Send(req) = command(ClientEvent::Send, payload) else {
+        panic!("not a send")
+    };
+    let (tx, rx) = oneshot::channel();
+    hub.send(
+        conn,
+        entity,
+        req,
+        false,
+        Box::new(move |r| {
+            let _ = tx.send(r.cloned().map_err(|e| e.clone()));
+        }),
+    )
+    .await?;
+    rx.await.unwrap()
+}
+
+#[tokio::test]
+async fn a_send_is_stored_then_broadcast_then_acknowledged() {
+    let (_d, hub, rec, store) = hub().await;
+    let conn = ConnId("c1".into());
+    let entity = Uuid::new_v4();
+    hub.connect(&conn, entity, false).await;
+    let ch = Uuid::new_v4();
+    let c = send(
+        &hub,
+        &conn,
+        entity,
+        json!({"channelId": ch, "message": "hi", "messageId": "m1"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        store
+            .get_message(c.message.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .content,
+        "hi"
+    );
+    let sent = rec.take();
+    let names: Vec<_> = sent
+        .iter()
+        .map(|s| match s {
+            Sent::Channel { event, except, .. } => {
+                format!("room:{event}:{}", except.clone().unwrap_or_default())
+            }
+            Sent::Conn { event, .. } => format!("conn:{event}"),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "room:messageBroadcast:c1",
+            "conn:messageBroadcast",
+            "conn:messageAck"
+        ]
+    );
+    let Sent::Conn { payload, .. } = &sent[1] else {
+        unreachable!()
+    };
+    assert_eq!(payload["clientMessageId"], "m1");
+    let Sent::Channel { payload, .. } = &sent[0] else {
+        unreachable!()
+    };
+    assert!(payload.get("clientMessageId").is_none());
+    assert_eq!(payload["channelId"], ch.to_string());
+    assert_eq!(payload["serverId"], Uuid::nil().to_string());
+    // The channel was auto-created as a GROUP with the sender as participant.
+    let channel = store.get_channel(ch).await.unwrap().unwrap();
+    assert_eq!(channel.kind, "GROUP");
+    assert_eq!(
+        store.participants(ch).await.unwrap(),
+        vec![entity.to_string()]
+    );
+}
+
+#[tokio::test]
+async fn many_queued_sends_commit_in_queue_order() {
+    let (_d, hub, rec, store) = hub().await;
+    let conn = ConnId("c".into());
+    let entity = Uuid::new_v4();
+    hub.connect(&conn, entity, false).await;
+    let ch = Uuid::new_v4();
+    let mut waits = Vec::new();
+    for i in 0..300 {
+        let Command::Send(req) = command(
+            ClientEvent::Send,
+            json!({"channelId": ch, "message": format!("m{i}")}),
+        ) else {
+            unreachable!()
+        };
+        let (tx, rx) = oneshot::channel();
+        hub.send(
+            &conn,
+            entity,
+            req,
+            false,
+            Box::new(move |r| {
+                let _ = tx.send(r.map(|c| c.message.seq).map_err(|e| e.to_string()));
+            }),
+        )
+        .await
+        .unwrap();
+        waits.push(rx);
+    }
+    let mut seqs = Vec::new();
+    for w in waits {
+        seqs.push(w.await.unwrap().unwrap());
+    }
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "sequence follows queue order"
+    );
+    let texts: Vec<_> = rec
+        .take()
+        .into_iter()
+        .filter_map(|s| match s {
+            Sent::Channel { payload, .. } => Some(payload["text"].as_str().unwrap().to_owned()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(texts, (0..300).map(|i| format!("m{i}")).collect::<Vec<_>>());
+    assert_eq!(
+        store.recent_messages(ch, 1, None).await.unwrap()[0].content,
+        "m299"
+    );
+}
+
+#[tokio::test]
+async fn unknown_server_is_refused_with_elizaos_text() {
+    let (_d, hub, _rec, _store) = hub().await;
+    let conn = ConnId("c".into());
+    let server = Uuid::new_v4();
+    let err = send(
+        &hub,
+        &conn,
+        Uuid::new_v4(),
+        json!({"channelId": Uuid::new_v4(), "message": "x", "messageServerId": server}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.to_string(), format!("Server {server} does not exist"));
+}
+
+#[tokio::test]
+async fn dm_auto_creation_adds_the_target() {
+    let (_d, hub, _rec, store) = hub().await;
+    let (conn, me, other) = (ConnId("c".into()), Uuid::new_v4(), Uuid::new_v4());
+    let c = send(&hub, &conn, me, json!({"roomId": "dm-room", "message": "x", "metadata": {"isDm": true, "targetUserId": other}}))
+        .await
+        .unwrap();
+    assert_eq!(c.channel.id, string_to_uuid("dm-room"));
+    assert_eq!(c.channel.room_id(), "dm-room");
+    let channel = store.get_channel(c.channel.id).await.unwrap().unwrap();
+    assert_eq!(channel.kind, "DM");
+    assert_eq!(channel.alias.as_deref(), Some("dm-room"));
+    assert_eq!(
+        store.participants(c.channel.id).await.unwrap(),
+        vec![me.to_string(), other.to_string()]
+    );
+}
+
+#[tokio::test]
+async fn presence_join_leave_disconnect() {
+    let (_d, hub, rec, _store) = hub().await;
+    let (a, b) = (ConnId("a".into()), ConnId("b".into()));
+    let (ea, eb) = (Uuid::new_v4(), Uuid::new_v4());
+    hub.connect(&a, ea, false).await;
+    hub.connect(&b, eb, false).await;
+    let ch = Uuid::new_v4();
+    let Command::Join(join) = command(ClientEvent::Join, json!({"channelId": ch})) else {
+        unreachable!()
+    };
+    hub.join(&a, ea, &join, false).await.unwrap();
+    hub.join(&b, eb, &join, false).await.unwrap();
+    assert_eq!(hub.present(ch).len(), 2);
+    hub.disconnect(&b, eb).await;
+    assert_eq!(hub.present(ch), vec![(ea, 1)]);
+    let events: Vec<_> = rec
+        .take()
+        .into_iter()
+        .filter_map(|s| match s {
+            Sent::Channel {
+                event,
+                except,
+                payload,
+                ..
+            } => Some((
+                event,
+                except.unwrap(),
+                payload["entityId"].as_str().unwrap().to_owned(),
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            ("userJoined", "a".to_owned(), ea.to_string()),
+            ("userJoined", "b".to_owned(), eb.to_string()),
+            ("userLeft", "b".to_owned(), eb.to_string()),
+        ]
+    );
+}

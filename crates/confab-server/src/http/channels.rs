@@ -1,0 +1,296 @@
+//! Channels (compat spec §2.7, everything but the message routes), style B, plus confab's
+//! presence extension.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::routing::{delete, get, post};
+use confab_protocol::{ChannelRef, now_ms, parse_uuid};
+use confab_store::{Channel, ChannelUpdate, channel_type};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::AppState;
+use super::envelope::{
+    ApiError, ApiResult, Body, Fields, JsonBody, QueryMap, created, failed, no_content, ok,
+};
+use super::shapes;
+
+const CREATE_PAYLOAD: &str = "Invalid payload. Required: name, message_server_id (UUID), participantCentralUserIds (array of UUIDs). Optional: type, metadata.";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/channels", post(create))
+        .route("/dm-channel", get(dm_channel))
+        .route("/channels/{channel_id}", delete(remove).patch(update))
+        .route("/channels/{channel_id}/details", get(details))
+        .route("/channels/{channel_id}/participants", get(participants))
+        .route("/channels/{channel_id}/agents", get(agents).post(add_agent))
+        .route(
+            "/channels/{channel_id}/agents/{agent_id}",
+            delete(remove_agent),
+        )
+        .route("/channels/{channel_id}/presence", get(presence))
+}
+
+/// The `/central-channels` paths, answered by the same handlers.
+pub fn deprecated_routes() -> Router<AppState> {
+    Router::new()
+        .route("/central-channels", post(create))
+        .route(
+            "/central-channels/{channel_id}",
+            delete(remove).patch(update),
+        )
+        .route("/central-channels/{channel_id}/details", get(details))
+        .route(
+            "/central-channels/{channel_id}/participants",
+            get(participants),
+        )
+        .route(
+            "/central-channels/{channel_id}/agents",
+            get(agents).post(add_agent),
+        )
+        .route(
+            "/central-channels/{channel_id}/agents/{agent_id}",
+            delete(remove_agent),
+        )
+}
+
+/// A channel id path segment, which must be a UUID (`validateUuid`).
+pub fn channel_id(raw: &str, error: &str) -> Result<Uuid, ApiError> {
+    parse_uuid(raw).ok_or_else(|| ApiError::bad_request(error))
+}
+
+/// `POST /channels`: a channel with a server-chosen id and the given participants.
+async fn create(State(state): State<AppState>, JsonBody(body): JsonBody<Body>) -> ApiResult {
+    let server = body
+        .uuid("message_server_id")
+        .ok_or_else(|| ApiError::bad_request("Invalid message_server_id format"))?;
+    let participants = body
+        .get("participantCentralUserIds")
+        .and_then(Value::as_array)
+        .and_then(|ids| {
+            ids.iter()
+                .map(|id| id.as_str().and_then(parse_uuid).map(|u| u.to_string()))
+                .collect::<Option<Vec<String>>>()
+        });
+    let (Some(name), Some(participants)) = (body.text("name"), participants) else {
+        return Err(ApiError::bad_request(CREATE_PAYLOAD));
+    };
+    let failure = "Failed to create group channel";
+    if !state.hub.directory().server_exists(server) {
+        // ElizaOS hits the foreign key on message_servers here.
+        return Err(ApiError::internal(failure).details(format!("Server {server} does not exist")));
+    }
+    let now = now_ms();
+    let channel = Channel {
+        id: Uuid::new_v4(),
+        message_server_id: server,
+        name,
+        kind: body
+            .text("type")
+            .unwrap_or_else(|| channel_type::GROUP.into()),
+        source_type: None,
+        source_id: None,
+        topic: None,
+        metadata: Some(
+            body.object("metadata")
+                .cloned()
+                .map(Value::Object)
+                .unwrap_or_else(|| json!({})),
+        ),
+        alias: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let stored = state
+        .hub
+        .create_channel(channel, &participants)
+        .await
+        .map_err(failed(failure))?;
+    Ok(created(shapes::channel(&stored)))
+}
+
+/// `GET /dm-channel?currentUserId=&targetUserId=&dmServerId=`: the pair's DM channel, created
+/// on first use. An unknown `dmServerId` falls back to the current server.
+async fn dm_channel(State(state): State<AppState>, query: QueryMap) -> ApiResult {
+    let (Some(target), Some(current)) = (
+        query.get("targetUserId").and_then(parse_uuid),
+        query.get("currentUserId").and_then(parse_uuid),
+    ) else {
+        return Err(ApiError::bad_request(
+            "Missing targetUserId or currentUserId",
+        ));
+    };
+    if target == current {
+        return Err(ApiError::bad_request(
+            "Cannot create DM channel with oneself",
+        ));
+    }
+    let hub = &state.hub;
+    let server = query
+        .get("dmServerId")
+        .and_then(parse_uuid)
+        .filter(|s| hub.directory().server_exists(*s))
+        .unwrap_or_else(|| hub.default_server());
+    let channel = hub
+        .find_or_create_dm(current, target, server)
+        .await
+        .map_err(failed("Failed to find or create DM channel"))?;
+    Ok(ok(shapes::channel(&channel)))
+}
+
+async fn details(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let id = channel_id(&id, "Invalid channelId")?;
+    match state
+        .hub
+        .channel(id)
+        .await
+        .map_err(failed("Failed to fetch channel details"))?
+    {
+        Some(channel) => Ok(ok(shapes::channel(&channel))),
+        None => Err(ApiError::not_found("Channel not found")),
+    }
+}
+
+/// `GET /channels/:id/participants`: a bare array of entity ids.
+async fn participants(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let id = channel_id(&id, "Invalid channelId")?;
+    let list = state
+        .hub
+        .participants(id)
+        .await
+        .map_err(failed("Failed to fetch channel participants"))?;
+    Ok(ok(json!(list)))
+}
+
+/// `GET /channels/:id/agents`: every participant (confab does not tell agents apart yet, and
+/// ElizaOS does not either).
+async fn agents(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let id = channel_id(&id, "Invalid channelId format")?;
+    let list = state
+        .hub
+        .participants(id)
+        .await
+        .map_err(failed("Failed to fetch channel agents"))?;
+    Ok(ok(json!({ "channelId": id, "participants": list })))
+}
+
+async fn existing_channel(state: &AppState, id: Uuid, failure: &str) -> Result<(), ApiError> {
+    match state.hub.channel(id).await.map_err(failed(failure))? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::not_found("Channel not found")),
+    }
+}
+
+async fn add_agent(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Body>,
+) -> ApiResult {
+    let (Some(id), Some(agent)) = (parse_uuid(&id), body.uuid("agentId")) else {
+        return Err(ApiError::bad_request("Invalid channelId or agentId format"));
+    };
+    let failure = "Failed to add agent to channel";
+    existing_channel(&state, id, failure).await?;
+    state
+        .hub
+        .add_participants(id, &[agent.to_string()])
+        .await
+        .map_err(failed(failure))?;
+    Ok(created(json!({
+        "channelId": id,
+        "agentId": agent,
+        "message": "Agent added to channel successfully",
+    })))
+}
+
+async fn remove_agent(
+    State(state): State<AppState>,
+    Path((id, agent)): Path<(String, String)>,
+) -> ApiResult {
+    let (Some(id), Some(agent)) = (parse_uuid(&id), parse_uuid(&agent)) else {
+        return Err(ApiError::bad_request("Invalid channelId or agentId format"));
+    };
+    let failure = "Failed to remove agent from channel";
+    existing_channel(&state, id, failure).await?;
+    let removed = state
+        .hub
+        .remove_participant(id, &agent.to_string())
+        .await
+        .map_err(failed(failure))?;
+    if !removed {
+        return Err(ApiError::not_found(
+            "Agent is not a participant in this channel",
+        ));
+    }
+    Ok(ok(json!({
+        "channelId": id,
+        "agentId": agent,
+        "message": "Agent removed from channel successfully",
+    })))
+}
+
+/// The fields `PATCH /channels/:id` reads; anything else is ignored.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChannelPatch {
+    name: Option<String>,
+    /// Replaces the whole participant list.
+    participant_central_user_ids: Option<Vec<String>>,
+    /// Replaces the metadata.
+    metadata: Option<Value>,
+}
+
+/// `PATCH /channels/:id`: 200 with the updated channel; the room gets `channelUpdated` with
+/// the full channel as `updates`. A missing channel is ElizaOS's 500.
+async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(patch): JsonBody<ChannelPatch>,
+) -> ApiResult {
+    let id = channel_id(&id, "Invalid channelId")?;
+    let failure = "Failed to update channel";
+    let update = ChannelUpdate {
+        name: patch.name,
+        topic: None,
+        metadata: patch.metadata,
+        participants: patch.participant_central_user_ids,
+    };
+    let Some(channel) = state
+        .hub
+        .update_channel(id, &update)
+        .await
+        .map_err(failed(failure))?
+    else {
+        return Err(ApiError::internal(failure).details("Channel not found"));
+    };
+    let json = shapes::channel(&channel);
+    state.hub.announce_update(&channel, json.clone()).await;
+    Ok(ok(json))
+}
+
+/// `DELETE /channels/:id`: 204, with its messages and participants; the room gets
+/// `channelDeleted`. Deleting a channel that does not exist is not an error.
+async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let id = channel_id(&id, "Invalid channelId")?;
+    state
+        .hub
+        .delete_channel(id)
+        .await
+        .map_err(failed("Failed to delete channel"))?;
+    Ok(no_content())
+}
+
+/// confab extension, `GET /channels/:id/presence`: who is connected to the channel right now,
+/// with how many connections each. Accepts a channel's non-UUID name as socket joins do.
+async fn presence(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let channel = ChannelRef::parse(&id);
+    let entities: Vec<Value> = state
+        .hub
+        .present(channel.id)
+        .into_iter()
+        .map(|(entity, connections)| json!({ "entityId": entity, "connections": connections }))
+        .collect();
+    Ok(ok(json!({ "channelId": channel.id, "entities": entities })))
+}

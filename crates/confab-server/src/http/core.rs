@@ -1,0 +1,286 @@
+//! `/api/messaging` core (compat spec §2.5): agent replies (`/submit`), agent actions
+//! (`/action`, `PATCH /action/:id`) and messages from external platforms (`/ingest-external`).
+//! Style B envelopes; the `server_id` shim is applied by [`JsonBody`].
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{patch, post};
+use confab_hub::{AutoCreate, ChannelInfo, Delivery, Hub};
+use confab_protocol::{ChannelRef, parse_uuid, string_to_uuid};
+use confab_store::{MessageUpdate, NewMessage};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::AppState;
+use super::envelope::{ApiError, ApiResult, Body, Fields, JsonBody, created, js_string, truthy};
+use super::shapes::{self, ReplyTo};
+
+const SUBMIT_FIELDS: &str = "Missing required fields: channel_id, message_server_id, author_id, content, source_type, raw_message";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/submit", post(submit))
+        .route("/action", post(action))
+        .route("/action/{message_id}", patch(update_action))
+        .route("/ingest-external", post(ingest_external))
+}
+
+/// A validated `/submit` or `/action` body.
+struct AgentMessage {
+    channel: Uuid,
+    author: Uuid,
+    content: String,
+    source_type: String,
+    raw_message: Value,
+    message_id: Option<Uuid>,
+    in_reply_to: Option<Uuid>,
+    metadata: Option<Value>,
+}
+
+/// An optional id field: absent (or falsy) is fine, present must be a UUID.
+fn optional_uuid(body: &Body, key: &str, error: &str) -> Result<Option<Uuid>, ApiError> {
+    match body.truthy_field(key) {
+        None => Ok(None),
+        Some(v) => v
+            .as_str()
+            .and_then(parse_uuid)
+            .map(Some)
+            .ok_or_else(|| ApiError::bad_request(error)),
+    }
+}
+
+/// ElizaOS's checks, in its order: required fields, then the optional ids.
+fn agent_message(body: &Body) -> Result<AgentMessage, ApiError> {
+    let (Some(channel), Some(_server), Some(author), Some(content), Some(source_type), Some(raw)) = (
+        body.uuid("channel_id"),
+        body.uuid("message_server_id"),
+        body.uuid("author_id"),
+        body.text("content"),
+        body.text("source_type"),
+        body.truthy_field("raw_message"),
+    ) else {
+        return Err(ApiError::bad_request(SUBMIT_FIELDS));
+    };
+    let in_reply_to = optional_uuid(
+        body,
+        "in_reply_to_message_id",
+        "Invalid in_reply_to_message_id format",
+    )?;
+    let message_id = optional_uuid(body, "messageId", "Invalid messageId format")?;
+    Ok(AgentMessage {
+        channel,
+        author,
+        content,
+        source_type,
+        raw_message: raw.clone(),
+        message_id,
+        in_reply_to,
+        metadata: body.get("metadata").filter(|m| !m.is_null()).cloned(),
+    })
+}
+
+/// Stores an agent message in an existing channel and broadcasts it to the room. In ElizaOS an
+/// unknown channel fails the insert's foreign key, which its handlers answer with their generic
+/// 500 text; confab answers the same, with the reason in `details`.
+async fn commit_agent_message(hub: &Hub, m: AgentMessage, failure: &str) -> ApiResult {
+    let Some(channel) = hub
+        .directory()
+        .find(m.channel)
+        .await
+        .map_err(|e| ApiError::internal(failure).details(e))?
+    else {
+        return Err(ApiError::internal(failure).details(format!("Channel {} not found", m.channel)));
+    };
+    let message = NewMessage {
+        id: m.message_id.unwrap_or_else(Uuid::new_v4),
+        channel_id: channel.id,
+        author_id: m.author.to_string(),
+        content: m.content,
+        raw_message: Some(m.raw_message),
+        in_reply_to: m.in_reply_to.map(|u| u.to_string()),
+        source_type: Some(m.source_type),
+        source_id: None,
+        metadata: m.metadata,
+        created_at: 0,
+    };
+    let committed = hub
+        .append(message, channel, Delivery::ToRoom)
+        .await
+        .map_err(|e| ApiError::internal(failure).details(e))?;
+    Ok(created(shapes::message(
+        &committed.message,
+        ReplyTo::OmitWhenNone,
+    )))
+}
+
+/// `POST /submit`: an agent's reply, stored under the agent's `messageId` when given and
+/// broadcast to the channel (agent variant: `thought`, `actions`). 201 with the stored message.
+async fn submit(State(state): State<AppState>, JsonBody(body): JsonBody<Body>) -> ApiResult {
+    let m = agent_message(&body)?;
+    commit_agent_message(&state.hub, m, "Failed to submit agent message").await
+}
+
+/// `POST /action`: same contract as `/submit`; with `source_type: "agent_action"` the
+/// broadcast carries `updatedAt` and `rawMessage`.
+async fn action(State(state): State<AppState>, JsonBody(body): JsonBody<Body>) -> ApiResult {
+    let m = agent_message(&body)?;
+    commit_agent_message(&state.hub, m, "Failed to create action").await
+}
+
+/// `PATCH /action/:id`: edits a stored message and re-broadcasts it under the same id.
+async fn update_action(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Body>,
+) -> ApiResult {
+    let id = parse_uuid(&id).ok_or_else(|| ApiError::bad_request("Invalid message id"))?;
+    let in_reply_to = optional_uuid(
+        &body,
+        "in_reply_to_message_id",
+        "Invalid in_reply_to_message_id format",
+    )?;
+    optional_uuid(&body, "author_id", "Invalid author_id format")?;
+    let present = |key: &str| body.get(key).filter(|v| !v.is_null()).cloned();
+    let update = MessageUpdate {
+        content: present("content").map(|v| js_string(&v)),
+        raw_message: present("raw_message"),
+        source_type: present("source_type").map(|v| js_string(&v)),
+        in_reply_to: in_reply_to.map(|u| u.to_string()),
+        metadata: present("metadata"),
+        // ElizaOS uses `author_id` only for the broadcast, never stores it.
+        author_id: None,
+        updated_at: confab_protocol::now_ms(),
+    };
+    match state.hub.update_message(id, &update).await {
+        Ok(Some(committed)) => Ok(super::envelope::ok(shapes::message(
+            &committed.message,
+            ReplyTo::NullWhenNone,
+        ))),
+        Ok(None) => Err(ApiError::not_found("Message not found")),
+        Err(e) => Err(ApiError::internal("Failed to update action").details(e)),
+    }
+}
+
+/// Whether a message's metadata describes a DM (`isDm`, `channelType` or `channel_type`).
+pub fn metadata_is_dm(metadata: Option<&Map<String, Value>>) -> bool {
+    let Some(m) = metadata else {
+        return false;
+    };
+    m.get("isDm").is_some_and(truthy)
+        || ["channelType", "channel_type"]
+            .iter()
+            .any(|k| m.get(*k).and_then(Value::as_str) == Some("DM"))
+}
+
+/// The second DM participant named by the metadata (`targetUserId`, else `recipientId`).
+pub fn metadata_dm_target(metadata: Option<&Map<String, Value>>) -> Option<Uuid> {
+    let m = metadata?;
+    m.truthy_field("targetUserId")
+        .or_else(|| m.truthy_field("recipientId"))
+        .and_then(Value::as_str)
+        .and_then(parse_uuid)
+}
+
+/// `POST /ingest-external`: a message from another platform. Only presence of the ids is
+/// checked, as in ElizaOS; ids that are not UUIDs are mapped with `stringToUuid` like socket
+/// clients' room names.
+///
+/// Deviation: ElizaOS fails (500) when the channel does not exist; confab creates it the way a
+/// first socket message would (§1.6), marked `created_by: "external_ingest_auto_creation"`, so
+/// a bridge can post into a new conversation directly.
+async fn ingest_external(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<Body>,
+) -> ApiResult {
+    let (Some(channel), Some(server), Some(author), Some(content)) = (
+        body.text("channel_id"),
+        body.text("message_server_id"),
+        body.text("author_id"),
+        body.text("content"),
+    ) else {
+        return Err(ApiError::bad_request("Invalid external message payload"));
+    };
+    let hub = &state.hub;
+    let channel_ref = ChannelRef::parse(&channel);
+    let metadata = body.object("metadata");
+    let empty = Map::new();
+    let channel = hub
+        .directory()
+        .find_or_create(AutoCreate {
+            channel: &channel_ref,
+            server_id: string_to_uuid(&server),
+            creator: author.clone(),
+            dm: metadata_is_dm(metadata),
+            dm_target: metadata_dm_target(metadata),
+            created_by: "external_ingest_auto_creation",
+            client_metadata: metadata.unwrap_or(&empty),
+        })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let display_name = body.truthy_field("author_display_name").cloned();
+    // The broadcast takes the sender's name from the stored metadata.
+    let mut stored_metadata = body.get("metadata").filter(|m| !m.is_null()).cloned();
+    if let Some(name) = &display_name {
+        let mut m = metadata.cloned().unwrap_or_default();
+        m.insert("author_display_name".into(), name.clone());
+        stored_metadata = Some(Value::Object(m));
+    }
+    let message = NewMessage {
+        id: Uuid::new_v4(),
+        channel_id: channel.id,
+        author_id: author,
+        content,
+        raw_message: body.get("raw_message").filter(|v| !v.is_null()).cloned(),
+        in_reply_to: body
+            .get("in_reply_to_message_id")
+            .and_then(Value::as_str)
+            .and_then(parse_uuid)
+            .map(|u| u.to_string()),
+        source_type: body.text("source_type"),
+        source_id: body.text("source_id"),
+        metadata: stored_metadata,
+        created_at: 0,
+    };
+    let committed = hub
+        .append(message, channel, Delivery::ToRoom)
+        .await
+        .map_err(|e| ApiError::internal("Failed to ingest message").details(e))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({
+            "success": true,
+            "message": "Message ingested and published to bus",
+            "data": { "messageId": committed.message.id },
+        })),
+    )
+        .into_response())
+}
+
+/// Used by the channel-message route too: the channel row for an id, created like a first
+/// socket message would when missing (§2.7 "Auto-creates a missing channel like §1.6").
+pub async fn find_or_create_for_post(
+    hub: &Hub,
+    channel: Uuid,
+    server: Uuid,
+    author: &str,
+    metadata: Option<&Map<String, Value>>,
+) -> Result<Arc<ChannelInfo>, ApiError> {
+    let empty = Map::new();
+    hub.directory()
+        .find_or_create(AutoCreate {
+            channel: &ChannelRef::from_id(channel),
+            server_id: server,
+            creator: author.to_owned(),
+            dm: metadata_is_dm(metadata),
+            dm_target: metadata_dm_target(metadata),
+            created_by: "gui_auto_creation",
+            client_metadata: metadata.unwrap_or(&empty),
+        })
+        .await
+        // `Server <id> does not exist` / `Failed to create channel: <reason>`, as in ElizaOS.
+        .map_err(|e| ApiError::internal(e.to_string()))
+}

@@ -1,0 +1,205 @@
+//! Health, ping, status, logs and version (compat spec §2.3). These answer without an envelope.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use confab_protocol::{iso_from_ms, now_ms};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::envelope::{QueryMap, bare};
+use crate::logs::parse_level;
+
+/// ElizaOS's level names, in its order (`levels` of `GET /api/server/logs`).
+const LEVEL_NAMES: [&str; 9] = [
+    "fatal", "error", "warn", "info", "log", "progress", "success", "debug", "trace",
+];
+
+/// `/api/server/*`.
+pub fn server_routes() -> Router<AppState> {
+    Router::new()
+        .route("/ping", get(ping))
+        .route("/hello", get(hello))
+        .route("/status", get(status))
+        .route("/health", get(server_health))
+        .route("/logs", get(logs).post(logs).delete(clear_logs))
+}
+
+/// `/api/system/*`.
+pub fn system_routes() -> Router<AppState> {
+    Router::new().route("/version", get(version))
+}
+
+fn now_iso() -> String {
+    iso_from_ms(now_ms())
+}
+
+/// `GET /healthz`: liveness only.
+pub async fn healthz() -> Response {
+    bare(
+        StatusCode::OK,
+        json!({ "status": "ok", "timestamp": now_iso() }),
+    )
+}
+
+/// Whether storage answers a real query.
+async fn storage_status(state: &AppState) -> &'static str {
+    let hub = &state.hub;
+    match hub.store().get_server(hub.default_server()).await {
+        Ok(_) => "healthy",
+        Err(e) => {
+            tracing::error!(error = %e, "health check: storage unavailable");
+            "unhealthy"
+        }
+    }
+}
+
+/// The body of both health routes, and its status code.
+///
+/// Deviation from ElizaOS, on purpose: ElizaOS answers 503 `DEGRADED` while no agent runs,
+/// because it is an agent host. confab is a messaging hub that is fully usable without agents
+/// (and has none yet), so it reports `agents: "no_agents"` but stays 200 `OK`; it is degraded
+/// (503) only when storage does not answer.
+async fn health_body(state: &AppState) -> (StatusCode, Value) {
+    let storage = storage_status(state).await;
+    let healthy = storage == "healthy";
+    let body = json!({
+        "status": if healthy { "OK" } else { "DEGRADED" },
+        "version": state.config.version,
+        "timestamp": now_iso(),
+        "dependencies": { "agents": "no_agents", "storage": storage },
+    });
+    let code = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, body)
+}
+
+/// `GET /health`.
+pub async fn health(State(state): State<AppState>) -> Response {
+    let (code, mut body) = health_body(&state).await;
+    body["agentCount"] = json!(0);
+    bare(code, body)
+}
+
+/// `GET /api/server/health`: like `/health` without `agentCount`.
+async fn server_health(State(state): State<AppState>) -> Response {
+    let (code, body) = health_body(&state).await;
+    bare(code, body)
+}
+
+async fn ping() -> Response {
+    bare(
+        StatusCode::OK,
+        json!({ "pong": true, "timestamp": now_ms() }),
+    )
+}
+
+async fn hello() -> Response {
+    bare(StatusCode::OK, json!({ "message": "Hello World!" }))
+}
+
+async fn status() -> Response {
+    bare(
+        StatusCode::OK,
+        json!({ "status": "ok", "agentCount": 0, "timestamp": now_iso() }),
+    )
+}
+
+/// `GET /api/system/version`.
+async fn version(State(state): State<AppState>) -> Response {
+    let environment = std::env::var("NODE_ENV").unwrap_or_else(|_| {
+        if cfg!(debug_assertions) {
+            "development".into()
+        } else {
+            "production".into()
+        }
+    });
+    bare(
+        StatusCode::OK,
+        json!({
+            "version": state.config.version,
+            "source": "server",
+            "timestamp": now_iso(),
+            "environment": environment,
+            "uptime": state.started.elapsed().as_secs_f64(),
+        }),
+    )
+}
+
+/// `GET|POST /api/server/logs?level=&limit=&since=&agentName=`: recent log entries, oldest
+/// first, in ElizaOS's response shape.
+///
+/// Deviation: ElizaOS keeps only entries whose level *equals* the requested one; confab keeps
+/// those *at or above* it, like its socket log filters (`level=warn` gives warnings and
+/// errors). Unknown level names mean `info`, as in ElizaOS. `limit` defaults to 100, at most
+/// 1000; `since` (epoch ms) defaults to one hour ago.
+async fn logs(State(state): State<AppState>, query: QueryMap) -> Response {
+    let requested_level = query
+        .get("level")
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_else(|| "all".into());
+    let min_level = match requested_level.as_str() {
+        "all" => 0,
+        name => match name.parse::<i64>() {
+            Ok(n) => n,
+            Err(_) if LEVEL_NAMES.contains(&name) => parse_level(name),
+            Err(_) => parse_level("info"),
+        },
+    };
+    let limit = query
+        .get("limit")
+        .and_then(|l| l.trim().parse::<usize>().ok())
+        .filter(|l| *l > 0)
+        .unwrap_or(100)
+        .min(1000);
+    let since = query
+        .get("since")
+        .and_then(confab_protocol::parse_epoch_ms)
+        .unwrap_or_else(|| now_ms() - 3_600_000);
+    let agent_name = query.get("agentName").unwrap_or("all").to_owned();
+    let agent_id = query.get("agentId").unwrap_or("all").to_owned();
+
+    let all = state.logs.recent(0, usize::MAX);
+    let total = all.len();
+    let matches = |e: &Value, key: &str, wanted: &str| {
+        wanted == "all"
+            || e.get(key)
+                .and_then(Value::as_str)
+                .is_none_or(|v| v == wanted)
+    };
+    let mut kept: Vec<Value> = state
+        .logs
+        .recent(min_level, usize::MAX)
+        .into_iter()
+        .filter(|e| e.get("time").and_then(Value::as_i64).unwrap_or(0) >= since)
+        .filter(|e| matches(e, "agentName", &agent_name) && matches(e, "agentId", &agent_id))
+        .collect();
+    let skip = kept.len().saturating_sub(limit);
+    kept.drain(..skip);
+    bare(
+        StatusCode::OK,
+        json!({
+            "logs": kept,
+            "count": kept.len(),
+            "total": total,
+            "requestedLevel": requested_level,
+            "agentName": agent_name,
+            "agentId": agent_id,
+            "levels": LEVEL_NAMES,
+        }),
+    )
+}
+
+/// `DELETE /api/server/logs`.
+async fn clear_logs(State(state): State<AppState>) -> Response {
+    state.logs.clear_recent();
+    bare(
+        StatusCode::OK,
+        json!({ "status": "success", "message": "Logs cleared successfully" }),
+    )
+}

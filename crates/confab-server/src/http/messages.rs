@@ -1,0 +1,303 @@
+//! Channel messages (compat spec §2.7): history, posting from the GUI or any REST client,
+//! clearing and deleting. Style B, except the POST replies (`{success, userMessage}`, no `data`)
+//! and the 204s.
+
+use axum::Router;
+use axum::body::Body as HttpBody;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::Response;
+use axum::routing::{delete, get};
+use confab_hub::Delivery;
+use confab_hub::delivery::source;
+use confab_protocol::{parse_epoch_ms, parse_uuid};
+use confab_store::NewMessage;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::AppState;
+use super::channels::channel_id;
+use super::core::find_or_create_for_post;
+use super::envelope::{ApiError, ApiResult, Body, Fields, JsonBody, QueryMap, bare, failed};
+use super::envelope::{no_content, ok};
+use super::shapes;
+
+/// Default page size of the history.
+const DEFAULT_LIMIT: u32 = 50;
+/// Largest page of the history. ElizaOS has no cap at all; confab caps it so one request cannot
+/// make the server read (and the client receive) an entire large channel at once. Clients page
+/// with `before`.
+const MAX_LIMIT: u32 = 1000;
+
+const POST_FIELDS: &str =
+    "Missing required fields: channelId, message_server_id, author_id, content";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/channels/{channel_id}/messages",
+            get(list).post(post_message).delete(clear),
+        )
+        .route(
+            "/channels/{channel_id}/messages/{message_id}",
+            delete(remove),
+        )
+}
+
+/// The `/central-channels` paths, answered by the same handlers.
+pub fn deprecated_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/central-channels/{channel_id}/messages",
+            get(list).post(post_message).delete(clear),
+        )
+        .route(
+            "/central-channels/{channel_id}/messages/{message_id}",
+            delete(remove),
+        )
+}
+
+/// JavaScript's `parseInt` for the decimal strings clients send: leading digits, optional sign.
+fn parse_int(s: &str) -> Option<i64> {
+    let s = s.trim_start();
+    let (sign, digits) = match s.strip_prefix('-') {
+        Some(rest) => (-1, rest),
+        None => (1, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    digits[..end].parse::<i64>().ok().map(|n| sign * n)
+}
+
+/// The page size: `limit` parsed like `parseInt`, default 50, at most [`MAX_LIMIT`]; a value
+/// that is not a number, or is negative, means the default.
+fn page_limit(raw: Option<&str>) -> u32 {
+    match raw.and_then(parse_int) {
+        Some(n) if n >= 0 => n.min(MAX_LIMIT as i64) as u32,
+        _ => DEFAULT_LIMIT,
+    }
+}
+
+/// `GET /channels/:id/messages?limit=&before=`: newest first. `before` is exclusive and may be
+/// epoch milliseconds (ElizaOS) or an ISO date (what the 1.7.2 web UI actually sends); `0` or
+/// an unreadable value means no bound, as in ElizaOS.
+async fn list(State(state): State<AppState>, Path(id): Path<String>, query: QueryMap) -> ApiResult {
+    let id = channel_id(&id, "Invalid channelId")?;
+    let limit = page_limit(query.get("limit"));
+    let before = query
+        .get("before")
+        .and_then(parse_epoch_ms)
+        .filter(|ms| *ms != 0);
+    let messages = state
+        .hub
+        .recent_messages(id, limit, before)
+        .await
+        .map_err(failed("Failed to fetch messages"))?;
+    let messages: Vec<Value> = messages.iter().map(shapes::history_message).collect();
+    Ok(ok(json!({ "messages": messages })))
+}
+
+/// How the poster wants the answer (`transport`, or the legacy `mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    WebSocket,
+    Http,
+    Sse,
+}
+
+fn js_typeof(v: &Value) -> &'static str {
+    match v {
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Null | Value::Array(_) | Value::Object(_) => "object",
+    }
+}
+
+/// ElizaOS's `validateTransport(transport ?? mode)`.
+fn transport(body: &Body) -> Result<Transport, ApiError> {
+    let given = |k: &str| body.get(k).filter(|v| !v.is_null());
+    match given("transport").or_else(|| given("mode")) {
+        None => Ok(Transport::WebSocket),
+        Some(Value::String(s)) => match s.as_str() {
+            "websocket" => Ok(Transport::WebSocket),
+            "http" | "sync" => Ok(Transport::Http),
+            "sse" | "stream" => Ok(Transport::Sse),
+            other => Err(ApiError::bad_request(format!(
+                "Invalid transport \"{other}\". Must be one of: http, sse, websocket, sync, stream"
+            ))),
+        },
+        Some(other) => Err(ApiError::bad_request(format!(
+            "Invalid transport type \"{}\". Transport must be a string.",
+            js_typeof(other)
+        ))),
+    }
+}
+
+/// `POST /channels/:id/messages`: a user message from the GUI or any REST client.
+///
+/// Validation, auto-creation of a missing channel (§1.6, `created_by: "gui_auto_creation"`) and
+/// the target-agent rule follow ElizaOS. Differences, on purpose:
+/// * ElizaOS stores the message *before* finding there is no agent in the channel (and then
+///   answers 400 with an orphan message stored, never broadcast); confab checks first and stores
+///   nothing when it answers 400.
+/// * Agents do not exist in confab yet (they arrive in a later issue), so `http` and `sse` cannot
+///   run one: they store and broadcast exactly like `websocket`, `http` answers 201
+///   `{success, userMessage, agentResponse: null}` and `sse` streams `user_message` then `done`
+///   (data `null`). ElizaOS does not broadcast for those two transports.
+async fn post_message(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Body>,
+) -> ApiResult {
+    let transport = transport(&body)?;
+    let (Some(channel), Some(author), Some(content), Some(server)) = (
+        parse_uuid(&id),
+        body.uuid("author_id"),
+        body.text("content"),
+        body.uuid("message_server_id"),
+    ) else {
+        return Err(ApiError::bad_request(POST_FIELDS));
+    };
+    let hub = &state.hub;
+    let author = author.to_string();
+    let metadata = body.object("metadata");
+    let info = find_or_create_for_post(hub, channel, server, &author, metadata).await?;
+
+    // The agent that would answer: the first participant other than the author, or the one
+    // the metadata names.
+    let failure = "Failed to process message";
+    let participants = hub.participants(channel).await.map_err(failed(failure))?;
+    let is_author = |p: &String| parse_uuid(p).map_or(*p == author, |u| u.to_string() == author);
+    let has_agent = participants.iter().any(|p| !is_author(p))
+        || metadata
+            .and_then(|m| m.truthy_field("targetAgentId"))
+            .is_some();
+    if !has_agent {
+        return Err(ApiError::bad_request(
+            "No agent found in channel participants",
+        ));
+    }
+
+    let message = NewMessage {
+        id: Uuid::new_v4(),
+        channel_id: info.id,
+        author_id: author,
+        content,
+        raw_message: body.get("raw_message").filter(|v| !v.is_null()).cloned(),
+        in_reply_to: body
+            .get("in_reply_to_message_id")
+            .and_then(Value::as_str)
+            .and_then(parse_uuid)
+            .map(|u| u.to_string()),
+        source_type: Some(
+            body.text("source_type")
+                .unwrap_or_else(|| source::GUI.into()),
+        ),
+        source_id: None,
+        metadata: body.get("metadata").filter(|v| !v.is_null()).cloned(),
+        created_at: 0,
+    };
+    let committed = hub
+        .append(message, info, Delivery::ToRoom)
+        .await
+        .map_err(failed(failure))?;
+    let user_message = shapes::bus_message(
+        &committed.message,
+        &json!(server),
+        metadata.and_then(|m| m.get("user_display_name")).cloned(),
+    );
+    Ok(match transport {
+        Transport::WebSocket => bare(
+            StatusCode::CREATED,
+            json!({ "success": true, "userMessage": user_message }),
+        ),
+        Transport::Http => bare(
+            StatusCode::CREATED,
+            json!({ "success": true, "userMessage": user_message, "agentResponse": null }),
+        ),
+        Transport::Sse => event_stream(&user_message),
+    })
+}
+
+/// The `sse` answer: `user_message` with the stored message, then `done` (no agent response).
+fn event_stream(user_message: &Value) -> Response {
+    let body = format!("event: user_message\ndata: {user_message}\n\nevent: done\ndata: null\n\n");
+    let mut response = Response::new(HttpBody::from(body));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-cache"),
+    );
+    response
+}
+
+/// `DELETE /channels/:id/messages`: 204; the room gets `channelCleared`. (ElizaOS deletes only
+/// the newest 1000 messages; confab deletes them all.)
+async fn clear(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let id = channel_id(&id, "Invalid channelId")?;
+    state
+        .hub
+        .clear_channel(id)
+        .await
+        .map_err(failed("Failed to clear messages"))?;
+    Ok(no_content())
+}
+
+/// `DELETE /channels/:id/messages/:messageId`: 204 whether or not the message existed; the room
+/// gets `messageDeleted`. Only a message of that channel is deleted.
+async fn remove(
+    State(state): State<AppState>,
+    Path((channel, message)): Path<(String, String)>,
+) -> ApiResult {
+    let (Some(channel), Some(message)) = (parse_uuid(&channel), parse_uuid(&message)) else {
+        return Err(ApiError::bad_request("Invalid channelId or messageId"));
+    };
+    state
+        .hub
+        .delete_message(channel, message)
+        .await
+        .map_err(failed("Failed to delete message"))?;
+    Ok(no_content())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_parse_like_javascript() {
+        assert_eq!(page_limit(None), 50);
+        assert_eq!(page_limit(Some("30")), 30);
+        assert_eq!(page_limit(Some("30abc")), 30);
+        assert_eq!(page_limit(Some("0")), 0);
+        assert_eq!(page_limit(Some("abc")), 50);
+        assert_eq!(page_limit(Some("-5")), 50);
+        assert_eq!(page_limit(Some("999999")), MAX_LIMIT);
+    }
+
+    #[test]
+    fn transports() {
+        let body = |v: Value| v.as_object().unwrap().clone();
+        assert_eq!(transport(&body(json!({}))).unwrap(), Transport::WebSocket);
+        assert_eq!(
+            transport(&body(json!({"mode": "sync"}))).unwrap(),
+            Transport::Http
+        );
+        assert_eq!(
+            transport(&body(json!({"transport": null, "mode": "stream"}))).unwrap(),
+            Transport::Sse
+        );
+        assert_eq!(
+            transport(&body(json!({"transport": "sse", "mode": "sync"}))).unwrap(),
+            Transport::Sse
+        );
+        assert!(transport(&body(json!({"transport": "carrier-pigeon"}))).is_err());
+        assert!(transport(&body(json!({"transport": 5}))).is_err());
+    }
+}
