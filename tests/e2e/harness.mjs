@@ -54,7 +54,9 @@ export async function startServer({ env = {}, args = [], dataDir } = {}) {
       for (const s of sockets) s.disconnect();
       if (proc.exitCode === null && proc.signalCode === null) {
         proc.kill('SIGTERM');
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+        let timer;
+        await Promise.race([exited, new Promise((r) => { timer = setTimeout(r, 5000); })]);
+        clearTimeout(timer);
         if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
       }
       if (!keepData && !dataDir) rmSync(dir, { recursive: true, force: true });

@@ -128,8 +128,10 @@ for (const [label, event, payload, expected] of cases) {
 }
 
 test('moderately nested metadata (50 levels) is accepted', async () => {
+  const got = waitFor(witness, 'messageBroadcast', (d) => d.text === 'nested 50');
   const r = await send(victim, { channelId, message: 'nested 50', metadata: nested(50) });
   assert.equal(r.success, true);
+  assert.equal((await got).id, r.messageId);
   await goodMessageStillWorks('nested 50');
 });
 
@@ -165,14 +167,14 @@ for (const transports of [['websocket'], ['polling']]) {
     const reasons = [];
     s.on('disconnect', (reason) => reasons.push(reason));
     const closed = disconnected(s, 10000);
-    const text = `oversized:${'y'.repeat(1_000_000)}`;
+    const text = `oversized ${kind}:${'y'.repeat(1_000_000)}`;
     s.emit('2', { channelId, message: text });
     await closed;
     assert.equal(s.connected, false);
     assert.ok(['transport close', 'transport error'].includes(reasons[0]), `closed by the server, not the client: ${reasons[0]}`);
     // Others are unaffected, and the oversized message was not delivered.
     await goodMessageStillWorks(`oversized frame over ${kind}`);
-    assert.ok(!delivered.some((m) => m.text.startsWith('oversized:')), 'the oversized message was not delivered');
+    assert.ok(!delivered.some((m) => m.text.startsWith(`oversized ${kind}:`)), 'the oversized message was not delivered');
     // New connections are served too.
     const fresh = await srv.connected({ transports });
     const got = waitFor(witness, 'messageBroadcast', (d) => d.text === `fresh after ${kind} oversize`);

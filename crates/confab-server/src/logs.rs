@@ -137,7 +137,7 @@ impl LogHub {
                     payload: entry,
                 });
                 for (sid, io) in targets {
-                    if let Some(socket) = io.get_socket(sid) {
+                    if let Some(socket) = io.of("/").and_then(|ns| ns.get_socket(sid)) {
                         let _ = socket.emit(event.name(), &event);
                     }
                 }
