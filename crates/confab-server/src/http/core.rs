@@ -235,11 +235,7 @@ async fn ingest_external(
         author_id: author,
         content,
         raw_message: body.get("raw_message").filter(|v| !v.is_null()).cloned(),
-        in_reply_to: body
-            .get("in_reply_to_message_id")
-            .and_then(Value::as_str)
-            .and_then(parse_uuid)
-            .map(|u| u.to_string()),
+        in_reply_to: body.uuid("in_reply_to_message_id").map(|u| u.to_string()),
         source_type: body.text("source_type"),
         source_id: body.text("source_id"),
         metadata: stored_metadata,

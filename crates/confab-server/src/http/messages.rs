@@ -186,11 +186,7 @@ async fn post_message(
         author_id: author,
         content,
         raw_message: body.get("raw_message").filter(|v| !v.is_null()).cloned(),
-        in_reply_to: body
-            .get("in_reply_to_message_id")
-            .and_then(Value::as_str)
-            .and_then(parse_uuid)
-            .map(|u| u.to_string()),
+        in_reply_to: body.uuid("in_reply_to_message_id").map(|u| u.to_string()),
         source_type: Some(
             body.text("source_type")
                 .unwrap_or_else(|| source::GUI.into()),

@@ -86,7 +86,12 @@ impl FanOut for SocketIoFanOut {
     }
 
     async fn to_legacy_members(&self, channel: Uuid, event: &ServerEvent, except: Option<&ConnId>) {
-        self.to_room(legacy_room(channel), event, except).await
+        let room = legacy_room(channel);
+        // Most channels have no seed-000 members: skip encoding a payload nobody receives.
+        if self.io.to(room.clone()).sockets().is_empty() {
+            return;
+        }
+        self.to_room(room, event, except).await
     }
 
     async fn to_conn(&self, conn: &ConnId, event: &ServerEvent) {
