@@ -89,12 +89,16 @@ impl Hub {
         channel: Uuid,
         entities: &[String],
     ) -> Result<(), HubError> {
-        Ok(self.inner.store.add_participants(channel, entities).await?)
+        self.inner.store.add_participants(channel, entities).await?;
+        self.inner.directory.forget_participants(channel);
+        Ok(())
     }
 
     /// False if the entity was not a participant.
     pub async fn remove_participant(&self, channel: Uuid, entity: &str) -> Result<bool, HubError> {
-        Ok(self.inner.store.remove_participant(channel, entity).await?)
+        let removed = self.inner.store.remove_participant(channel, entity).await?;
+        self.inner.directory.forget_participants(channel);
+        Ok(removed)
     }
 
     /// The DM channel of two entities on a server, created on first use as ElizaOS does: name

@@ -62,6 +62,8 @@ pub struct Directory {
     store: Arc<dyn Store>,
     channels: RwLock<HashMap<Uuid, Arc<ChannelInfo>>>,
     servers: RwLock<HashSet<Uuid>>,
+    /// Participant lists, for agents deciding whether a message is theirs to answer.
+    participants: RwLock<HashMap<Uuid, Arc<Vec<String>>>>,
 }
 
 impl Directory {
@@ -76,6 +78,7 @@ impl Directory {
             store,
             channels: RwLock::new(HashMap::new()),
             servers: RwLock::new(servers),
+            participants: RwLock::new(HashMap::new()),
         })
     }
 
@@ -93,11 +96,32 @@ impl Directory {
             .write()
             .unwrap()
             .insert(channel.id, info.clone());
+        self.forget_participants(channel.id);
         info
     }
 
     pub fn forget(&self, id: Uuid) {
         self.channels.write().unwrap().remove(&id);
+        self.forget_participants(id);
+    }
+
+    /// Drops the cached participant list; the next [`participants`](Self::participants) reads
+    /// the store.
+    pub fn forget_participants(&self, id: Uuid) {
+        self.participants.write().unwrap().remove(&id);
+    }
+
+    /// The channel's participants, from memory or the store.
+    pub async fn participants(&self, id: Uuid) -> Result<Arc<Vec<String>>, HubError> {
+        if let Some(p) = self.participants.read().unwrap().get(&id) {
+            return Ok(p.clone());
+        }
+        let list = Arc::new(self.store.participants(id).await?);
+        self.participants
+            .write()
+            .unwrap()
+            .insert(id, list.clone());
+        Ok(list)
     }
 
     pub fn cached(&self, id: Uuid) -> Option<Arc<ChannelInfo>> {

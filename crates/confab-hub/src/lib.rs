@@ -191,6 +191,21 @@ impl Hub {
         self.inner.committed.subscribe()
     }
 
+    /// Sends an event to every connection in a channel (agents' control and stream events).
+    pub async fn announce(&self, channel: Uuid, event: &ServerEvent) {
+        self.inner.fanout.to_channel(channel, event, None).await;
+    }
+
+    /// Sends an event to the channel members that speak seed 000's dialect.
+    pub async fn announce_legacy(&self, channel: Uuid, event: &ServerEvent) {
+        self.inner.fanout.to_legacy_members(channel, event, None).await;
+    }
+
+    /// A channel's participants (cached; kept current by the hub's own participant changes).
+    pub async fn channel_participants(&self, channel: Uuid) -> Result<Arc<Vec<String>>, HubError> {
+        self.inner.directory.participants(channel).await
+    }
+
     pub fn connection_count(&self) -> usize {
         self.inner.presence.lock().unwrap().connection_count()
     }

@@ -32,6 +32,9 @@ pub enum Delivery {
     },
     /// From REST or an agent: the whole room gets the broadcast.
     ToRoom,
+    /// Stored and seen by agents, but not broadcast (a sessions-API user message, as ElizaOS
+    /// does it).
+    Quiet,
 }
 
 /// Called by the sequencer once the message is committed and delivered (or failed). It runs on
@@ -222,6 +225,7 @@ impl Sequencer {
                     .to_channel(channel.id, &ServerEvent::MessageBroadcast(payload), None)
                     .await;
             }
+            Delivery::Quiet => {}
         }
         self.broadcast_upto
             .fetch_max(message.seq, Ordering::Release);

@@ -234,6 +234,69 @@ pub struct LogStream {
     pub payload: Value,
 }
 
+/// `controlMessage`: tells clients to lock or unlock their input while an agent runs.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ControlMessage {
+    pub action: ControlAction,
+    #[serde(flatten)]
+    pub scope: ChannelScope,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlAction {
+    DisableInput,
+    EnableInput,
+}
+
+/// `messageStreamChunk`: one piece of an agent reply as it is generated. `message_id` is the id
+/// the final `messageBroadcast` will carry.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageStreamChunk {
+    pub message_id: Uuid,
+    pub chunk: String,
+    pub index: u32,
+    pub agent_id: Uuid,
+    pub channel_id: Uuid,
+    pub room_id: String,
+}
+
+/// `messageStreamError`: an agent run failed; `partial_text` is what had streamed so far.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageStreamError {
+    pub message_id: Uuid,
+    pub agent_id: Uuid,
+    pub channel_id: Uuid,
+    pub room_id: String,
+    pub error: String,
+    pub partial_text: String,
+}
+
+/// `messageComplete`: an agent run ended (answered, declined or failed).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageComplete {
+    #[serde(flatten)]
+    pub scope: ChannelScope,
+    pub agent_id: Uuid,
+}
+
+/// Seed 000's `thinking` event: an agent started or stopped working on a reply.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Thinking {
+    #[serde(flatten)]
+    pub scope: ChannelScope,
+    pub agent_id: Uuid,
+    pub agent_name: String,
+    pub is_thinking: bool,
+}
+
 /// Every server → client event, by name.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(untagged)]
@@ -257,6 +320,11 @@ pub enum ServerEvent {
     LogSubscriptionConfirmed(LogSubscription),
     LogFiltersUpdated(LogFiltersUpdated),
     LogStream(LogStream),
+    ControlMessage(ControlMessage),
+    MessageStreamChunk(MessageStreamChunk),
+    MessageStreamError(MessageStreamError),
+    MessageComplete(MessageComplete),
+    Thinking(Thinking),
 }
 
 impl ServerEvent {
@@ -282,6 +350,11 @@ impl ServerEvent {
             ServerEvent::LogSubscriptionConfirmed(_) => "log_subscription_confirmed",
             ServerEvent::LogFiltersUpdated(_) => "log_filters_updated",
             ServerEvent::LogStream(_) => "log_stream",
+            ServerEvent::ControlMessage(_) => "controlMessage",
+            ServerEvent::MessageStreamChunk(_) => "messageStreamChunk",
+            ServerEvent::MessageStreamError(_) => "messageStreamError",
+            ServerEvent::MessageComplete(_) => "messageComplete",
+            ServerEvent::Thinking(_) => "thinking",
         }
     }
 }

@@ -116,4 +116,22 @@ pub trait Store: Send + Sync + 'static {
     async fn clear_channel(&self, channel: Uuid) -> StoreResult<u64>;
     /// The highest sequence number stored so far (0 for an empty store).
     async fn last_seq(&self) -> StoreResult<i64>;
+    /// The reply `author` gave to message `to`, if any.
+    async fn find_reply(&self, to: Uuid, author: &str) -> StoreResult<Option<StoredMessage>>;
+
+    // ---- agents ----------------------------------------------------------------------------
+    /// Inserts or replaces the agent.
+    async fn put_agent(&self, agent: &AgentRecord) -> StoreResult<()>;
+    async fn get_agent(&self, id: Uuid) -> StoreResult<Option<AgentRecord>>;
+    async fn list_agents(&self) -> StoreResult<Vec<AgentRecord>>;
+    /// False if there was no such agent.
+    async fn delete_agent(&self, id: Uuid) -> StoreResult<bool>;
+
+    // ---- sessions --------------------------------------------------------------------------
+    /// Inserts or replaces the session.
+    async fn put_session(&self, session: &SessionRecord) -> StoreResult<()>;
+    async fn get_session(&self, id: Uuid) -> StoreResult<Option<SessionRecord>>;
+    async fn list_sessions(&self) -> StoreResult<Vec<SessionRecord>>;
+    /// False if there was no such session.
+    async fn delete_session(&self, id: Uuid) -> StoreResult<bool>;
 }

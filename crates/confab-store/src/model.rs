@@ -118,3 +118,32 @@ pub enum Cursor {
     /// Messages created strictly after this epoch-ms time.
     Time(i64),
 }
+
+/// An agent: its id, its name and its character (ElizaOS character JSON, kept whole).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentRecord {
+    pub id: Uuid,
+    pub name: String,
+    /// Started (answers messages) or stopped.
+    pub enabled: bool,
+    pub character: Value,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A conversation between one user and one agent over a DM channel (sessions API).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRecord {
+    pub id: Uuid,
+    pub channel_id: Uuid,
+    pub agent_id: Uuid,
+    pub user_id: Uuid,
+    pub metadata: Value,
+    /// `{timeoutMinutes, autoRenew, maxDurationMinutes, warningThresholdMinutes}`.
+    pub timeout_config: Value,
+    pub renewal_count: i64,
+    pub created_at: i64,
+    pub last_activity: i64,
+    /// When the timeout last started over.
+    pub renewed_at: i64,
+}

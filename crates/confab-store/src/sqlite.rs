@@ -62,6 +62,17 @@ macro_rules! server_columns {
         "id, name, source_type, source_id, metadata, created_at, updated_at"
     };
 }
+macro_rules! agent_columns {
+    () => {
+        "id, name, enabled, character, created_at, updated_at"
+    };
+}
+macro_rules! session_columns {
+    () => {
+        "id, channel_id, agent_id, user_id, metadata, timeout_config, renewal_count, \
+         created_at, last_activity, renewed_at"
+    };
+}
 /// Rows per multi-row INSERT (12 bound values each, well under SQLite's variable limit).
 const INSERT_CHUNK: usize = 200;
 
@@ -588,5 +599,145 @@ impl Store for SqliteStore {
 
     async fn last_seq(&self) -> StoreResult<i64> {
         Ok(*self.last_seq.lock().await)
+    }
+
+    async fn find_reply(&self, to: Uuid, author: &str) -> StoreResult<Option<StoredMessage>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM central_messages WHERE in_reply_to_root_message_id = ? AND author_id = ? \
+             ORDER BY seq LIMIT 1"
+        ))
+        .bind(to.to_string())
+        .bind(author)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(message_from_row))
+    }
+
+    async fn put_agent(&self, agent: &AgentRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO agents (id, name, enabled, character, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT(id) DO UPDATE SET name = excluded.name, enabled = excluded.enabled, \
+             character = excluded.character, updated_at = excluded.updated_at",
+        )
+        .bind(agent.id.to_string())
+        .bind(&agent.name)
+        .bind(agent.enabled)
+        .bind(agent.character.to_string())
+        .bind(agent.created_at)
+        .bind(agent.updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_agent(&self, id: Uuid) -> StoreResult<Option<AgentRecord>> {
+        let row = sqlx::query(concat!("SELECT ", agent_columns!(), " FROM agents WHERE id = ?"))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(agent_from_row))
+    }
+
+    async fn list_agents(&self) -> StoreResult<Vec<AgentRecord>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            agent_columns!(),
+            " FROM agents ORDER BY created_at, name"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(agent_from_row).collect())
+    }
+
+    async fn delete_agent(&self, id: Uuid) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM agents WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn put_session(&self, session: &SessionRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sessions (id, channel_id, agent_id, user_id, metadata, timeout_config, \
+             renewal_count, created_at, last_activity, renewed_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT(id) DO UPDATE SET metadata = excluded.metadata, \
+             timeout_config = excluded.timeout_config, renewal_count = excluded.renewal_count, \
+             last_activity = excluded.last_activity, renewed_at = excluded.renewed_at",
+        )
+        .bind(session.id.to_string())
+        .bind(session.channel_id.to_string())
+        .bind(session.agent_id.to_string())
+        .bind(session.user_id.to_string())
+        .bind(session.metadata.to_string())
+        .bind(session.timeout_config.to_string())
+        .bind(session.renewal_count)
+        .bind(session.created_at)
+        .bind(session.last_activity)
+        .bind(session.renewed_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_session(&self, id: Uuid) -> StoreResult<Option<SessionRecord>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            session_columns!(),
+            " FROM sessions WHERE id = ?"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(session_from_row))
+    }
+
+    async fn list_sessions(&self) -> StoreResult<Vec<SessionRecord>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            session_columns!(),
+            " FROM sessions ORDER BY created_at"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(session_from_row).collect())
+    }
+
+    async fn delete_session(&self, id: Uuid) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM sessions WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+fn agent_from_row(row: &SqliteRow) -> AgentRecord {
+    AgentRecord {
+        id: uuid_col(row, "id"),
+        name: row.get("name"),
+        enabled: row.get("enabled"),
+        character: json_col(row, "character").unwrap_or(Value::Null),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+    }
+}
+
+fn session_from_row(row: &SqliteRow) -> SessionRecord {
+    SessionRecord {
+        id: uuid_col(row, "id"),
+        channel_id: uuid_col(row, "channel_id"),
+        agent_id: uuid_col(row, "agent_id"),
+        user_id: uuid_col(row, "user_id"),
+        metadata: json_col(row, "metadata").unwrap_or(Value::Null),
+        timeout_config: json_col(row, "timeout_config").unwrap_or(Value::Null),
+        renewal_count: row.get("renewal_count"),
+        created_at: row.get("created_at"),
+        last_activity: row.get("last_activity"),
+        renewed_at: row.get("renewed_at"),
     }
 }

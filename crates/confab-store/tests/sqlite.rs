@@ -183,3 +183,90 @@ async fn messages_in_order_with_cursors() {
         .unwrap();
     assert!(next[0].seq > 0);
 }
+
+#[tokio::test]
+async fn agents_round_trip_and_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("confab.db");
+    let id = Uuid::new_v4();
+    {
+        let store = SqliteStore::open(&path, SqliteOptions::default()).await.unwrap();
+        let mut agent = AgentRecord {
+            id,
+            name: "Ada".into(),
+            enabled: true,
+            character: json!({"name": "Ada", "bio": ["x"], "unknownField": {"kept": true}}),
+            created_at: 5,
+            updated_at: 5,
+        };
+        store.put_agent(&agent).await.unwrap();
+        agent.enabled = false;
+        agent.updated_at = 9;
+        store.put_agent(&agent).await.unwrap();
+        assert_eq!(store.list_agents().await.unwrap(), vec![agent]);
+    }
+    let store = SqliteStore::open(&path, SqliteOptions::default()).await.unwrap();
+    let got = store.get_agent(id).await.unwrap().unwrap();
+    assert!(!got.enabled);
+    assert_eq!(got.created_at, 5);
+    assert_eq!(got.character["unknownField"]["kept"], json!(true));
+    assert!(store.delete_agent(id).await.unwrap());
+    assert!(!store.delete_agent(id).await.unwrap());
+    assert!(store.get_agent(id).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn sessions_round_trip() {
+    let (_dir, store) = open().await;
+    let mut s = SessionRecord {
+        id: Uuid::new_v4(),
+        channel_id: Uuid::new_v4(),
+        agent_id: Uuid::new_v4(),
+        user_id: Uuid::new_v4(),
+        metadata: json!({"plan": "pro"}),
+        timeout_config: json!({"timeoutMinutes": 30}),
+        renewal_count: 0,
+        created_at: 100,
+        last_activity: 100,
+        renewed_at: 100,
+    };
+    store.put_session(&s).await.unwrap();
+    s.renewal_count = 2;
+    s.last_activity = 200;
+    store.put_session(&s).await.unwrap();
+    assert_eq!(store.get_session(s.id).await.unwrap(), Some(s.clone()));
+    assert_eq!(store.list_sessions().await.unwrap(), vec![s.clone()]);
+    assert!(store.delete_session(s.id).await.unwrap());
+    assert!(store.list_sessions().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn find_reply_by_author() {
+    let (_dir, store) = open().await;
+    store.ensure_server(&server()).await.unwrap();
+    let ch = Uuid::new_v4();
+    store.create_channel(&channel(ch), &[]).await.unwrap();
+    let question = Uuid::new_v4();
+    let mk = |id: Uuid, author: &str, reply_to: Option<Uuid>| NewMessage {
+        id,
+        channel_id: ch,
+        author_id: author.into(),
+        content: "x".into(),
+        raw_message: None,
+        in_reply_to: reply_to.map(|u| u.to_string()),
+        source_type: None,
+        source_id: None,
+        metadata: None,
+        created_at: 1,
+    };
+    let answer = Uuid::new_v4();
+    store
+        .append_messages(&[mk(question, "user", None), mk(answer, "agent-a", Some(question))])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.find_reply(question, "agent-a").await.unwrap().map(|m| m.id),
+        Some(answer)
+    );
+    assert!(store.find_reply(question, "agent-b").await.unwrap().is_none());
+}
