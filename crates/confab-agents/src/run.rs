@@ -35,6 +35,10 @@ pub(crate) struct RunContext {
 }
 
 impl RunContext {
+    pub(crate) fn skipped(&self, agent: &Agent, message: &Committed) {
+        self.publish(agent, message, AgentEventKind::Skipped);
+    }
+
     fn publish(&self, agent: &Agent, message: &Committed, kind: AgentEventKind) {
         let _ = self.events.send(AgentEvent {
             agent_id: agent.id,

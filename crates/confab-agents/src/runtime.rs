@@ -38,6 +38,10 @@ pub struct AgentEvent {
 
 #[derive(Debug, Clone)]
 pub enum AgentEventKind {
+    /// Which agents were handed the message (`agent_id` is nil); empty when none will answer.
+    Dispatched { agents: Vec<Uuid> },
+    /// An agent looked closer and will not answer (not addressed, or answered already).
+    Skipped,
     Started { message_id: Uuid },
     Chunk { message_id: Uuid, index: u32, text: String },
     /// The reply is stored and broadcast.
@@ -140,12 +144,27 @@ impl Dispatcher {
     }
 
     async fn dispatch(&mut self, message: Arc<Committed>) {
+        let handed = self.hand_out(&message).await;
+        // Only worth building when someone (an HTTP request, a job) follows agent runs.
+        if self.ctx.events.receiver_count() > 0 {
+            let _ = self.ctx.events.send(AgentEvent {
+                agent_id: Uuid::nil(),
+                channel_id: message.channel.id,
+                reply_to: message.message.id,
+                kind: AgentEventKind::Dispatched { agents: handed },
+            });
+        }
+    }
+
+    /// Hands the message to the lanes of the agents it concerns; returns those agents.
+    async fn hand_out(&mut self, message: &Arc<Committed>) -> Vec<Uuid> {
         let m = &message.message;
+        let mut handed = Vec::new();
         let participants = match self.ctx.hub.channel_participants(m.channel_id).await {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(channel = %m.channel_id, error = %e, "cannot read participants");
-                return;
+                return handed;
             }
         };
         for participant in participants.iter() {
@@ -155,13 +174,14 @@ impl Dispatcher {
             let Some(agent) = self.agents.running(agent_id) else {
                 continue;
             };
-            if !self.concerns(&agent, &message) {
+            if !self.concerns(&agent, message) {
                 continue;
             }
             if self.answered.put((agent_id, m.id), ()).is_some() {
                 tracing::debug!(agent = %agent_id, message = %m.id, "already answered; duplicate delivery ignored");
                 continue;
             }
+            handed.push(agent_id);
             self.hand_to_lane(RunRequest {
                 agent,
                 message: message.clone(),
@@ -170,6 +190,7 @@ impl Dispatcher {
         if self.lanes.len() > 1024 {
             self.lanes.retain(|_, tx| !tx.is_closed());
         }
+        handed
     }
 
     /// The cheap part of the decision; what needs storage (a reply to one of the agent's own
@@ -237,11 +258,13 @@ async fn decide_and_run(ctx: &RunContext, req: RunRequest) {
     let m = &message.message;
     let dm = message.channel.kind == channel_type::DM;
     if !dm && !addressed(ctx, &agent, &message).await {
+        ctx.skipped(&agent, &message);
         return;
     }
     match ctx.hub.store().find_reply(m.id, &agent.id.to_string()).await {
         Ok(Some(_)) => {
             tracing::debug!(agent = %agent.id, message = %m.id, "already answered (stored)");
+            ctx.skipped(&agent, &message);
             return;
         }
         Ok(None) => {}

@@ -29,6 +29,8 @@ pub struct Config {
     /// fsync every commit (durable across power loss) rather than only across process death.
     pub fsync: bool,
     pub hub: confab_hub::HubConfig,
+    /// Agents, their brains, sessions.
+    pub agents: confab_agents::AgentsConfig,
     /// Reported by `/health` (`APP_VERSION`).
     pub version: String,
 }
@@ -50,6 +52,7 @@ impl Default for Config {
             connect_timeout: Duration::from_secs(10),
             fsync: true,
             hub: confab_hub::HubConfig::default(),
+            agents: confab_agents::AgentsConfig::default(),
             version: env!("CARGO_PKG_VERSION").into(),
         }
     }

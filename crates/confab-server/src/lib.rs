@@ -28,6 +28,7 @@ pub struct Running {
     pub addr: SocketAddr,
     pub store_location: String,
     pub hub: Hub,
+    pub agents: confab_agents::AgentSystem,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -68,6 +69,9 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
     let hub = Hub::start(store.clone(), fanout, config.hub.clone())
         .await
         .context("starting the hub")?;
+    let agents = confab_agents::AgentSystem::start(hub.clone(), config.agents.clone())
+        .await
+        .context("starting the agents")?;
     socket::attach(
         &io,
         hub.clone(),
@@ -79,6 +83,7 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
 
     let state = http::AppState {
         hub: hub.clone(),
+        agents: agents.clone(),
         config: Arc::new(config.clone()),
         logs,
         started: Instant::now(),
@@ -109,6 +114,7 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
         addr,
         store_location: store.location(),
         hub,
+        agents,
         server,
     })
 }

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use confab_agents::breaker::BreakerConfig;
+use confab_agents::{Character, ModelDefaults, SessionConfig};
 use confab_server::{Config, LogHub, config::parse_size};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
@@ -63,6 +65,43 @@ struct ServeArgs {
     /// Version reported by /health.
     #[arg(long, env = "APP_VERSION")]
     app_version: Option<String>,
+
+    /// A character file (ElizaOS character JSON) to run as an agent; repeatable.
+    #[arg(long = "character", env = "CONFAB_CHARACTERS", value_delimiter = ',')]
+    characters: Vec<PathBuf>,
+    /// A directory whose *.json character files are run as agents (if it exists).
+    #[arg(long, env = "CONFAB_CHARACTERS_DIR", default_value = "characters")]
+    characters_dir: PathBuf,
+    /// Makes the ELIZA agent's choices reproducible.
+    #[arg(long, env = "CONFAB_ELIZA_SEED")]
+    eliza_seed: Option<u64>,
+    /// API key for an OpenAI-compatible endpoint; with it (or a base URL) agents use the model.
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    openai_api_key: Option<String>,
+    /// Base URL of an OpenAI-compatible API (Ollama: http://localhost:11434/v1).
+    #[arg(long, env = "OPENAI_BASE_URL")]
+    openai_base_url: Option<String>,
+    /// Model name for chat completions.
+    #[arg(long, env = "OPENAI_MODEL")]
+    openai_model: Option<String>,
+    /// Bound on one model call, in milliseconds.
+    #[arg(long, env = "CONFAB_MODEL_TIMEOUT_MS", default_value_t = 60_000)]
+    model_timeout_ms: u64,
+    /// Retries of a failed model call (with exponential backoff) before giving up.
+    #[arg(long, env = "CONFAB_MODEL_RETRIES", default_value_t = 2)]
+    model_retries: u32,
+    /// First retry delay in milliseconds; doubles each retry.
+    #[arg(long, env = "CONFAB_MODEL_BACKOFF_MS", default_value_t = 500)]
+    model_backoff_ms: u64,
+    /// Consecutive model failures that open the circuit breaker.
+    #[arg(long, env = "CONFAB_BREAKER_FAILURES", default_value_t = 5)]
+    breaker_failures: u32,
+    /// Milliseconds an open breaker waits before letting a trial call through.
+    #[arg(long, env = "CONFAB_BREAKER_RESET_MS", default_value_t = 60_000)]
+    breaker_reset_ms: u64,
+    /// Longest chain of agent-only turns before agents stop answering each other.
+    #[arg(long, env = "CONFAB_MAX_AGENT_TURNS", default_value_t = 3)]
+    max_agent_turns: u32,
 }
 
 fn parse_size_arg(s: &str) -> Result<usize, String> {
@@ -70,7 +109,7 @@ fn parse_size_arg(s: &str) -> Result<usize, String> {
 }
 
 impl ServeArgs {
-    fn into_config(self) -> Config {
+    fn into_config(self) -> anyhow::Result<Config> {
         let mut c = Config {
             host: self.host,
             port: self.port,
@@ -87,7 +126,31 @@ impl ServeArgs {
         if let Some(v) = self.app_version {
             c.version = v;
         }
-        c
+        let a = &mut c.agents;
+        for path in &self.characters {
+            a.characters.push(Character::load(path)?);
+        }
+        a.characters.extend(Character::load_dir(&self.characters_dir)?);
+        a.eliza_seed = self.eliza_seed;
+        a.model = ModelDefaults {
+            api_key: self.openai_api_key.filter(|k| !k.trim().is_empty()),
+            base_url: self.openai_base_url.filter(|u| !u.trim().is_empty()),
+            model: self
+                .openai_model
+                .or_else(|| std::env::var("OPENAI_LARGE_MODEL").ok())
+                .filter(|m| !m.trim().is_empty()),
+            timeout: Duration::from_millis(self.model_timeout_ms.max(1)),
+            retries: self.model_retries,
+            backoff: Duration::from_millis(self.model_backoff_ms),
+            max_tokens: None,
+        };
+        a.breaker = BreakerConfig {
+            failures: self.breaker_failures.max(1),
+            reset: Duration::from_millis(self.breaker_reset_ms),
+        };
+        a.runtime.max_agent_turns = self.max_agent_turns;
+        a.sessions = SessionConfig::from_vars(|k| std::env::var(k).ok());
+        Ok(c)
     }
 }
 
@@ -116,7 +179,7 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(serve(args.into_config(), logs))
+    runtime.block_on(serve(args.into_config()?, logs))
 }
 
 async fn serve(config: Config, logs: LogHub) -> anyhow::Result<()> {

@@ -37,6 +37,19 @@ impl ApiError {
         }
     }
 
+    /// Style A (`/api/agents`): `{success:false, error:{code, message, details?}}`.
+    pub fn coded(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            body: json!({ "success": false, "error": { "code": code, "message": message.into() } }),
+        }
+    }
+
+    /// Any body (style C, and the jobs API's errors).
+    pub fn with_body(status: StatusCode, body: Value) -> Self {
+        ApiError { status, body }
+    }
+
     pub fn bad_request(error: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, error)
     }

@@ -3,10 +3,8 @@
 //! and the 204s.
 
 use axum::Router;
-use axum::body::Body as HttpBody;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
-use axum::response::Response;
+use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use confab_hub::Delivery;
 use confab_hub::delivery::source;
@@ -16,6 +14,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::AppState;
+use super::agent_reply::{self, REPLY_TIMEOUT, Transport};
 use super::channels::channel_id;
 use super::core::find_or_create_for_post;
 use super::envelope::{ApiError, ApiResult, Body, Fields, JsonBody, QueryMap, bare, failed};
@@ -98,14 +97,6 @@ async fn list(State(state): State<AppState>, Path(id): Path<String>, query: Quer
     Ok(ok(json!({ "messages": messages })))
 }
 
-/// How the poster wants the answer (`transport`, or the legacy `mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Transport {
-    WebSocket,
-    Http,
-    Sse,
-}
-
 fn js_typeof(v: &Value) -> &'static str {
     match v {
         Value::Bool(_) => "boolean",
@@ -116,7 +107,7 @@ fn js_typeof(v: &Value) -> &'static str {
 }
 
 /// ElizaOS's `validateTransport(transport ?? mode)`.
-fn transport(body: &Body) -> Result<Transport, ApiError> {
+pub(super) fn transport(body: &Body) -> Result<Transport, ApiError> {
     let given = |k: &str| body.get(k).filter(|v| !v.is_null());
     match given("transport").or_else(|| given("mode")) {
         None => Ok(Transport::WebSocket),
@@ -142,10 +133,10 @@ fn transport(body: &Body) -> Result<Transport, ApiError> {
 /// * ElizaOS stores the message *before* finding there is no agent in the channel (and then
 ///   answers 400 with an orphan message stored, never broadcast); confab checks first and stores
 ///   nothing when it answers 400.
-/// * Agents do not exist in confab yet (they arrive in a later issue), so `http` and `sse` cannot
-///   run one: they store and broadcast exactly like `websocket`, `http` answers 201
-///   `{success, userMessage, agentResponse: null}` and `sse` streams `user_message` then `done`
-///   (data `null`). ElizaOS does not broadcast for those two transports.
+/// * With `http` and `sse`, ElizaOS runs the agent outside the channel: neither the message nor
+///   the reply is broadcast, and the reply is not stored. confab stores and broadcasts both, as
+///   for `websocket`, so every client of the channel sees the same conversation; the reply is
+///   also in the response (`agentResponse`) or the event stream (`chunk`…, `done`).
 async fn post_message(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -195,6 +186,8 @@ async fn post_message(
         metadata: body.get("metadata").filter(|v| !v.is_null()).cloned(),
         created_at: 0,
     };
+    let watch = (transport != Transport::WebSocket)
+        .then(|| state.agents.runtime.watch(REPLY_TIMEOUT));
     let committed = hub
         .append(message, info, Delivery::ToRoom)
         .await
@@ -204,33 +197,29 @@ async fn post_message(
         &json!(server),
         metadata.and_then(|m| m.get("user_display_name")).cloned(),
     );
-    Ok(match transport {
-        Transport::WebSocket => bare(
+    Ok(match (transport, watch) {
+        (Transport::Http, Some(watch)) => {
+            match agent_reply::wait(watch, committed.message.id).await {
+                Ok(reply) => bare(
+                    StatusCode::CREATED,
+                    json!({ "success": true, "userMessage": user_message, "agentResponse": reply }),
+                ),
+                Err(e) => {
+                    return Err(ApiError::internal(
+                        "Failed to process message in HTTP transport",
+                    )
+                    .details(e));
+                }
+            }
+        }
+        (Transport::Sse, Some(watch)) => {
+            agent_reply::event_stream(user_message, watch, committed.message.id)
+        }
+        _ => bare(
             StatusCode::CREATED,
             json!({ "success": true, "userMessage": user_message }),
         ),
-        Transport::Http => bare(
-            StatusCode::CREATED,
-            json!({ "success": true, "userMessage": user_message, "agentResponse": null }),
-        ),
-        Transport::Sse => event_stream(&user_message),
     })
-}
-
-/// The `sse` answer: `user_message` with the stored message, then `done` (no agent response).
-fn event_stream(user_message: &Value) -> Response {
-    let body = format!("event: user_message\ndata: {user_message}\n\nevent: done\ndata: null\n\n");
-    let mut response = Response::new(HttpBody::from(body));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("text/event-stream"),
-    );
-    headers.insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-cache"),
-    );
-    response
 }
 
 /// `DELETE /channels/:id/messages`: 204; the room gets `channelCleared`. (ElizaOS deletes only

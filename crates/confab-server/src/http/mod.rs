@@ -5,16 +5,23 @@
 //! * `servers` — `/api/messaging/message-servers…` and their pre-1.6 aliases.
 //! * `channels` — `/api/messaging/channels…`, `/dm-channel`, and the `/central-channels` aliases.
 //! * `messages` — `/api/messaging/channels/:id/messages…`.
+//! * `agents` — `/api/agents…` (style A).
+//! * `sessions`, `jobs` — `/api/messaging/sessions…`, `/api/messaging/jobs…`.
+//! * `agent_reply` — the `http` and `sse` transports: the agent's reply in the response.
 //! * `envelope` — response envelopes, the JSON body extractor, the content-type check.
 //!
 //! Every socket event a route causes goes out through the hub.
 
+mod agent_reply;
+mod agents;
 mod channels;
 mod core;
 pub mod envelope;
 mod health;
+mod jobs;
 mod messages;
 mod servers;
+mod sessions;
 mod shapes;
 
 use std::sync::Arc;
@@ -36,6 +43,7 @@ use envelope::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub hub: Hub,
+    pub agents: confab_agents::AgentSystem,
     pub config: Arc<Config>,
     pub logs: LogHub,
     pub started: Instant,
@@ -52,9 +60,12 @@ pub fn router(state: AppState) -> Router {
         .merge(servers::routes())
         .merge(channels::routes())
         .merge(messages::routes())
+        .merge(sessions::routes())
+        .merge(jobs::routes())
         .merge(deprecated);
     let api = Router::new()
         .nest("/messaging", messaging)
+        .nest("/agents", agents::routes())
         .nest("/server", health::server_routes())
         .nest("/system", health::system_routes())
         // Express answers a known path with an unsupported method like an unknown path.

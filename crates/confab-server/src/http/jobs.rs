@@ -1,0 +1,73 @@
+//! The jobs API (compat spec §2.9): plain success bodies, errors `{success:false, error,
+//! details}`. Jobs complete with the agent's reply.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use confab_agents::jobs::JobError;
+use confab_protocol::parse_uuid;
+use serde_json::json;
+
+use super::AppState;
+use super::envelope::{ApiError, ApiResult, Body, JsonBody, QueryMap, bare};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/jobs/health", get(health))
+        .route("/jobs", get(list).post(create))
+        .route("/jobs/{job_id}", get(one))
+}
+
+fn error(e: JobError) -> ApiError {
+    ApiError::with_body(
+        StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        json!({ "success": false, "error": e.error, "details": e.details }),
+    )
+}
+
+async fn create(State(state): State<AppState>, JsonBody(body): JsonBody<Body>) -> ApiResult {
+    let job = state.agents.jobs.create(&body).await.map_err(error)?;
+    Ok(bare(
+        StatusCode::CREATED,
+        json!({
+            "jobId": job.job_id,
+            "status": job.status,
+            "createdAt": job.created_at,
+            "expiresAt": job.expires_at,
+        }),
+    ))
+}
+
+async fn one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let not_found = || {
+        error(JobError {
+            status: 404,
+            error: "Job not found".into(),
+            details: Some(format!("No job with id {id}")),
+        })
+    };
+    let id = parse_uuid(&id).ok_or_else(not_found)?;
+    let job = state.agents.jobs.get(id).ok_or_else(not_found)?;
+    Ok(bare(StatusCode::OK, json!(job)))
+}
+
+async fn list(State(state): State<AppState>, QueryMap(q): QueryMap) -> ApiResult {
+    let limit = q
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(50)
+        .clamp(1, 1000);
+    let (jobs, total, filtered) = state
+        .agents
+        .jobs
+        .list(limit, q.get("status").map(String::as_str));
+    Ok(bare(
+        StatusCode::OK,
+        json!({ "jobs": jobs, "total": total, "filtered": filtered }),
+    ))
+}
+
+async fn health(State(state): State<AppState>) -> ApiResult {
+    Ok(bare(StatusCode::OK, state.agents.jobs.health()))
+}
