@@ -4,15 +4,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, waitFor, until, uuid, DEFAULT_SERVER } from './harness.mjs';
 import { joinChannel, send } from './socket-util.mjs';
+import { ELIZA, SAD_REPLIES, parseSse } from './agent-util.mjs';
 
-export const ELIZA = 'b850bc30-45f8-0041-a00a-83df46d8555d';
-// The DOCTOR script's answers to "I am <sad word>" (its /SAD decomposition), in any rotation.
-const SAD_REPLIES = [
-  'I am sorry to hear you are unhappy.',
-  'Do you think coming here will help you not to be unhappy?',
-  "I'm sure it's not pleasant to be unhappy.",
-  'Can you explain what made you unhappy?',
-];
 
 let srv;
 before(async () => { srv = await startServer({ args: ['--eliza-seed', '7'], env: { LOG_LEVEL: 'info' } }); });
@@ -231,12 +224,3 @@ test('sse transport streams chunks then done', async () => {
   assert.equal(chunks.map((c) => c.chunk).join(''), done.data.text);
   assert.ok(SAD_REPLIES.includes(done.data.text), done.data.text);
 });
-
-export function parseSse(text) {
-  return text.split('\n\n').filter((b) => b.trim() && !b.startsWith(':')).map((block) => {
-    const lines = block.split('\n');
-    const event = lines.find((l) => l.startsWith('event:'))?.slice(6).trim();
-    const data = lines.filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trim()).join('\n');
-    return { event, data: data ? JSON.parse(data) : undefined };
-  });
-}
