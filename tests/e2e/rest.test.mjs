@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, waitFor, record, uuid, DEFAULT_SERVER } from './harness.mjs';
+import { ELIZA } from './agent-util.mjs';
 
 const M = '/api/messaging';
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -258,7 +259,8 @@ test('message server agents: list, add, remove, per agent, and the /servers alia
     const agent = uuid();
     const other = uuid();
     const base = `${M}/message-servers/${DEFAULT_SERVER}/agents`;
-    assert.deepEqual((await srv.http('GET', base)).json, { success: true, data: { messageServerId: DEFAULT_SERVER, agents: [] } });
+    // The default ELIZA agent registers itself on the current server, as ElizaOS agents do.
+    assert.deepEqual((await srv.http('GET', base)).json, { success: true, data: { messageServerId: DEFAULT_SERVER, agents: [ELIZA] } });
 
     const added = await srv.http('POST', base, { agentId: agent });
     assert.equal(added.status, 201);
@@ -268,7 +270,7 @@ test('message server agents: list, add, remove, per agent, and the /servers alia
     const viaAlias = await srv.http('POST', `${M}/servers/${DEFAULT_SERVER}/agents`, { agentId: other });
     assert.equal(viaAlias.status, 201);
     const listed = await srv.http('GET', `${M}/servers/${DEFAULT_SERVER}/agents`);
-    assert.deepEqual([...listed.json.data.agents].sort(), [agent, other].sort());
+    assert.deepEqual([...listed.json.data.agents].sort(), [agent, other, ELIZA].sort());
 
     const servers = await srv.http('GET', `${M}/agents/${agent}/message-servers`);
     assert.deepEqual(servers.json, { success: true, data: { agentId: agent, messageServers: [DEFAULT_SERVER] } });
@@ -280,7 +282,7 @@ test('message server agents: list, add, remove, per agent, and the /servers alia
       messageServerId: DEFAULT_SERVER, agentId: agent, message: 'Agent removed from message server successfully',
     });
     assert.equal((await srv.http('DELETE', `${M}/servers/${DEFAULT_SERVER}/agents/${other}`)).status, 200);
-    assert.deepEqual((await srv.http('GET', base)).json.data.agents, []);
+    assert.deepEqual((await srv.http('GET', base)).json.data.agents, [ELIZA]);
     assert.deepEqual((await srv.http('GET', `${M}/agents/${agent}/message-servers`)).json.data.messageServers, []);
 
     fails(await srv.http('GET', `${M}/message-servers/bad/agents`), 400, 'Invalid messageServerId format');

@@ -124,7 +124,11 @@ impl Jobs {
             .and_then(confab_protocol::ids::parse_uuid)
             .ok_or_else(|| JobError::bad("Invalid or missing userId (must be a UUID)"))?;
         let content = match body.get("content") {
-            Some(Value::String(c)) if !c.trim().is_empty() && c.chars().count() <= MAX_CONTENT_CHARS => c.clone(),
+            Some(Value::String(c))
+                if !c.trim().is_empty() && c.chars().count() <= MAX_CONTENT_CHARS =>
+            {
+                c.clone()
+            }
             _ => {
                 return Err(JobError::bad(format!(
                     "Invalid content: must be a non-empty string of at most {MAX_CONTENT_CHARS} characters"
@@ -145,7 +149,9 @@ impl Jobs {
             Some(v) => v
                 .as_u64()
                 .filter(|t| (1000..=300_000).contains(t))
-                .ok_or_else(|| JobError::bad("Invalid timeoutMs: must be between 1000 and 300000"))?,
+                .ok_or_else(|| {
+                    JobError::bad("Invalid timeoutMs: must be between 1000 and 300000")
+                })?,
         };
         let agents = self.runtime.agents();
         let agent = match body.get("agentId").filter(|v| !v.is_null()) {
@@ -199,7 +205,9 @@ impl Jobs {
                     source_type: None,
                     source_id: None,
                     topic: None,
-                    metadata: Some(json!({"jobId": job_id, "agentId": agent.id, "userId": user_id})),
+                    metadata: Some(
+                        json!({"jobId": job_id, "agentId": agent.id, "userId": user_id}),
+                    ),
                     alias: None,
                     created_at: now,
                     updated_at: now,
@@ -208,10 +216,7 @@ impl Jobs {
             )
             .await
             .map_err(|e| internal(e.to_string()))?;
-        let info = self
-            .hub
-            .directory()
-            .remember(&channel);
+        let info = self.hub.directory().remember(&channel);
         let mut message_meta = metadata.as_object().cloned().unwrap_or_default();
         message_meta.insert("jobId".into(), json!(job_id));
         let watch = self.runtime.watch(Duration::from_millis(timeout_ms));
@@ -292,7 +297,13 @@ impl Jobs {
         t.jobs.insert(job.job_id, job);
     }
 
-    fn set_status(&self, id: Uuid, status: JobStatus, result: Option<Value>, error: Option<String>) {
+    fn set_status(
+        &self,
+        id: Uuid,
+        status: JobStatus,
+        result: Option<Value>,
+        error: Option<String>,
+    ) {
         let mut t = self.table.lock().unwrap();
         let Some(job) = t.jobs.get_mut(&id) else {
             return;
@@ -350,7 +361,7 @@ impl Jobs {
             "statusCounts": counts,
             "metrics": {
                 "completedJobs": t.completed,
-                "averageProcessingTimeMs": if t.completed > 0 { t.completed_ms_total / t.completed } else { 0 },
+                "averageProcessingTimeMs": t.completed_ms_total.checked_div(t.completed).unwrap_or(0),
             },
             "maxJobs": MAX_JOBS,
         })

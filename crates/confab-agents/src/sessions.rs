@@ -54,12 +54,27 @@ impl SessionConfig {
                 .clamp(lo, hi)
         };
         SessionConfig {
-            default_timeout: num("SESSION_DEFAULT_TIMEOUT_MINUTES", d.default_timeout, 1, 10080),
+            default_timeout: num(
+                "SESSION_DEFAULT_TIMEOUT_MINUTES",
+                d.default_timeout,
+                1,
+                10080,
+            ),
             min_timeout: num("SESSION_MIN_TIMEOUT_MINUTES", d.min_timeout, 1, 60),
             max_timeout: num("SESSION_MAX_TIMEOUT_MINUTES", d.max_timeout, 60, 10080),
             max_duration: num("SESSION_MAX_DURATION_MINUTES", d.max_duration, 60, 20160),
-            warning_threshold: num("SESSION_WARNING_THRESHOLD_MINUTES", d.warning_threshold, 1, 60),
-            cleanup_interval: num("SESSION_CLEANUP_INTERVAL_MINUTES", d.cleanup_interval, 1, 60),
+            warning_threshold: num(
+                "SESSION_WARNING_THRESHOLD_MINUTES",
+                d.warning_threshold,
+                1,
+                60,
+            ),
+            cleanup_interval: num(
+                "SESSION_CLEANUP_INTERVAL_MINUTES",
+                d.cleanup_interval,
+                1,
+                60,
+            ),
             minute: var("CONFAB_SESSION_MINUTE_MS")
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .filter(|ms| *ms > 0)
@@ -252,7 +267,12 @@ impl Sessions {
 
     /// Applies a request's `timeoutConfig` (numbers or numeric strings) over `base`, clamped:
     /// timeout to [min, max], max duration to [timeout, 2 × max], warning ≥ 1.
-    fn apply(&self, base: TimeoutConfig, req: &Map<String, Value>, strict: bool) -> Result<TimeoutConfig, SessionError> {
+    fn apply(
+        &self,
+        base: TimeoutConfig,
+        req: &Map<String, Value>,
+        strict: bool,
+    ) -> Result<TimeoutConfig, SessionError> {
         let c = &self.config;
         let num = |k: &str| -> Option<f64> {
             match req.get(k)? {
@@ -269,7 +289,8 @@ impl Sessions {
                     c.min_timeout, c.max_timeout
                 )));
             }
-            out.timeout_minutes = (t.round() as i64).clamp(c.min_timeout as i64, c.max_timeout as i64) as u32;
+            out.timeout_minutes =
+                (t.round() as i64).clamp(c.min_timeout as i64, c.max_timeout as i64) as u32;
         }
         if let Some(v) = req.get("autoRenew") {
             out.auto_renew = match v {
@@ -281,9 +302,10 @@ impl Sessions {
         if let Some(d) = num("maxDurationMinutes") {
             out.max_duration_minutes = d.round().max(0.0) as u32;
         }
-        out.max_duration_minutes = out
-            .max_duration_minutes
-            .clamp(out.timeout_minutes, 2 * c.max_timeout.max(out.timeout_minutes));
+        out.max_duration_minutes = out.max_duration_minutes.clamp(
+            out.timeout_minutes,
+            2 * c.max_timeout.max(out.timeout_minutes),
+        );
         if let Some(w) = num("warningThresholdMinutes") {
             out.warning_threshold_minutes = (w.round() as i64).max(1) as u32;
         }
@@ -344,7 +366,9 @@ impl Sessions {
         let uuid_field = |name: &str, v: &Value| {
             v.as_str()
                 .and_then(confab_protocol::ids::parse_uuid)
-                .ok_or_else(|| SessionError::Validation(format!("Invalid UUID format for field '{name}'")))
+                .ok_or_else(|| {
+                    SessionError::Validation(format!("Invalid UUID format for field '{name}'"))
+                })
         };
         let agent_id = uuid_field("agentId", agent)?;
         let user_id = uuid_field("userId", user)?;
@@ -362,7 +386,9 @@ impl Sessions {
                 m.clone()
             }
             Some(_) => {
-                return Err(SessionError::Validation("Metadata must be an object".into()));
+                return Err(SessionError::Validation(
+                    "Metadata must be an object".into(),
+                ));
             }
         };
         let timeout = match body.get("timeoutConfig") {
@@ -423,7 +449,9 @@ impl Sessions {
     pub async fn live(&self, id: &str) -> Result<SessionRecord, SessionError> {
         let uuid = Uuid::parse_str(id).map_err(|_| SessionError::NotFound(Uuid::nil()));
         let Ok(uuid) = uuid else {
-            return Err(SessionError::Validation(format!("Invalid session id: {id}")));
+            return Err(SessionError::Validation(format!(
+                "Invalid session id: {id}"
+            )));
         };
         let s = self
             .hub
@@ -462,7 +490,11 @@ impl Sessions {
     ) -> Result<(SessionRecord, Committed, SessionStatus), SessionError> {
         let mut s = self.live(id).await?;
         let content = match body.get("content") {
-            Some(Value::String(c)) if !c.trim().is_empty() && c.chars().count() <= MAX_CONTENT_CHARS => c.clone(),
+            Some(Value::String(c))
+                if !c.trim().is_empty() && c.chars().count() <= MAX_CONTENT_CHARS =>
+            {
+                c.clone()
+            }
             Some(Value::String(c)) if c.chars().count() > MAX_CONTENT_CHARS => {
                 return Err(SessionError::Validation(format!(
                     "Invalid content: must be at most {MAX_CONTENT_CHARS} characters"
@@ -553,7 +585,12 @@ impl Sessions {
         let mut rows: Vec<StoredMessage> = match after {
             Some(after) => {
                 let mut r = store
-                    .messages_after(s.channel_id, confab_store::Cursor::Time(after), i64::MAX, limit)
+                    .messages_after(
+                        s.channel_id,
+                        confab_store::Cursor::Time(after),
+                        i64::MAX,
+                        limit,
+                    )
                     .await?;
                 r.reverse();
                 if let Some(b) = before {

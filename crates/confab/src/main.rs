@@ -130,7 +130,8 @@ impl ServeArgs {
         for path in &self.characters {
             a.characters.push(Character::load(path)?);
         }
-        a.characters.extend(Character::load_dir(&self.characters_dir)?);
+        a.characters
+            .extend(Character::load_dir(&self.characters_dir)?);
         a.eliza_seed = self.eliza_seed;
         a.model = ModelDefaults {
             api_key: self.openai_api_key.filter(|k| !k.trim().is_empty()),

@@ -74,10 +74,9 @@ fn events(
     }
     futures::stream::unfold(Step::Start(user_message, watch), move |step| async move {
         match step {
-            Step::Start(user, watch) => Some((
-                Ok(named("user_message", &user)),
-                Step::Follow(watch, None),
-            )),
+            Step::Start(user, watch) => {
+                Some((Ok(named("user_message", &user)), Step::Follow(watch, None)))
+            }
             Step::Follow(mut watch, failure) => {
                 let mut failure = failure;
                 loop {
@@ -98,7 +97,8 @@ fn events(
                             index,
                             text,
                         } => {
-                            let data = json!({ "messageId": message_id, "chunk": text, "index": index });
+                            let data =
+                                json!({ "messageId": message_id, "chunk": text, "index": index });
                             return Some((Ok(named("chunk", &data)), Step::Follow(watch, failure)));
                         }
                         AgentEventKind::Replied(c) => {

@@ -39,7 +39,11 @@ fn full(a: &Agent) -> Value {
 
 fn agent_id(raw: &str) -> Result<Uuid, ApiError> {
     parse_uuid(raw).ok_or_else(|| {
-        ApiError::coded(StatusCode::BAD_REQUEST, "INVALID_ID", "Invalid agent ID format")
+        ApiError::coded(
+            StatusCode::BAD_REQUEST,
+            "INVALID_ID",
+            "Invalid agent ID format",
+        )
     })
 }
 
@@ -88,7 +92,9 @@ async fn create(State(state): State<AppState>, JsonBody(body): JsonBody<Body>) -
     let character = if let Some(v) = body.get("characterJson").or_else(|| body.get("agent")) {
         let v = match v {
             // Some clients send the character as a JSON string.
-            Value::String(s) => serde_json::from_str(s).map_err(|e| bad(format!("Invalid character JSON: {e}")))?,
+            Value::String(s) => {
+                serde_json::from_str(s).map_err(|e| bad(format!("Invalid character JSON: {e}")))?
+            }
             other => other.clone(),
         };
         Character::from_value(v).map_err(|e| bad(format!("Invalid character: {e}")))?
@@ -108,7 +114,9 @@ async fn create(State(state): State<AppState>, JsonBody(body): JsonBody<Body>) -
         .create(character)
         .await
         .map_err(|e| agent_error("CREATE_ERROR", e))?;
-    Ok(created(json!({ "id": agent.id, "character": agent.character })))
+    Ok(created(
+        json!({ "id": agent.id, "character": agent.character }),
+    ))
 }
 
 async fn update(
@@ -145,7 +153,9 @@ async fn start(State(state): State<AppState>, Path(id): Path<String>) -> ApiResu
         .set_enabled(id, true)
         .await
         .map_err(|e| agent_error("START_ERROR", e))?;
-    Ok(ok(json!({ "id": agent.id, "name": agent.name(), "status": "active" })))
+    Ok(ok(
+        json!({ "id": agent.id, "name": agent.name(), "status": "active" }),
+    ))
 }
 
 async fn stop(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {

@@ -186,8 +186,8 @@ async fn post_message(
         metadata: body.get("metadata").filter(|v| !v.is_null()).cloned(),
         created_at: 0,
     };
-    let watch = (transport != Transport::WebSocket)
-        .then(|| state.agents.runtime.watch(REPLY_TIMEOUT));
+    let watch =
+        (transport != Transport::WebSocket).then(|| state.agents.runtime.watch(REPLY_TIMEOUT));
     let committed = hub
         .append(message, info, Delivery::ToRoom)
         .await
@@ -205,10 +205,10 @@ async fn post_message(
                     json!({ "success": true, "userMessage": user_message, "agentResponse": reply }),
                 ),
                 Err(e) => {
-                    return Err(ApiError::internal(
-                        "Failed to process message in HTTP transport",
-                    )
-                    .details(e));
+                    return Err(
+                        ApiError::internal("Failed to process message in HTTP transport")
+                            .details(e),
+                    );
                 }
             }
         }

@@ -20,10 +20,7 @@ pub fn routes() -> Router<AppState> {
         .route("/sessions/health", get(health))
         .route("/sessions", get(list).post(create))
         .route("/sessions/{session_id}", get(one).delete(remove))
-        .route(
-            "/sessions/{session_id}/messages",
-            get(messages).post(send),
-        )
+        .route("/sessions/{session_id}/messages", get(messages).post(send))
         .route("/sessions/{session_id}/renew", post(renew))
         .route("/sessions/{session_id}/timeout", patch(timeout))
         .route("/sessions/{session_id}/heartbeat", post(heartbeat))
@@ -87,10 +84,14 @@ async fn send(
     JsonBody(body): JsonBody<Body>,
 ) -> ApiResult {
     let transport = transport(&body)?;
-    let watch = (transport != Transport::WebSocket)
-        .then(|| state.agents.runtime.watch(REPLY_TIMEOUT));
-    let (session, committed, status) =
-        state.agents.sessions.send(&id, &body).await.map_err(error)?;
+    let watch =
+        (transport != Transport::WebSocket).then(|| state.agents.runtime.watch(REPLY_TIMEOUT));
+    let (session, committed, status) = state
+        .agents
+        .sessions
+        .send(&id, &body)
+        .await
+        .map_err(error)?;
     let user_message = shapes::bus_message(
         &committed.message,
         &json!(committed.channel.server_id),
@@ -142,7 +143,9 @@ async fn messages(
 }
 
 async fn renew(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
-    Ok(plain(state.agents.sessions.renew(&id).await.map_err(error)?))
+    Ok(plain(
+        state.agents.sessions.renew(&id).await.map_err(error)?,
+    ))
 }
 
 async fn timeout(
