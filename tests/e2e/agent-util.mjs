@@ -7,7 +7,7 @@ export const ELIZA = 'b850bc30-45f8-0041-a00a-83df46d8555d';
 export const SAD_REPLIES = [
   'I am sorry to hear you are unhappy.',
   'Do you think coming here will help you not to be unhappy?',
-  "I'm sure it's not pleasant to be unhappy.",
+  "I'm sure its not pleasant to be unhappy.", // sic: the 1966 script has no apostrophe
   'Can you explain what made you unhappy?',
 ];
 
