@@ -194,6 +194,15 @@ async fn serve(config: Config, logs: LogHub) -> anyhow::Result<()> {
     // Plain lines on stdout, for people and for scripts waiting on startup.
     println!("confab listening on {shown} (Socket.IO at /socket.io/)");
     println!("confab data in {}", running.store_location);
+    for agent in running.agents.agents.list() {
+        println!(
+            "confab agent {} ({}) {} {}",
+            agent.name(),
+            agent.brain.describe(),
+            agent.id,
+            if agent.enabled { "started" } else { "stopped" }
+        );
+    }
     tracing::info!(%addr, data = %running.store_location, "ready");
     running.wait().await
 }
