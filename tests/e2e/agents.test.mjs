@@ -224,3 +224,26 @@ test('sse transport streams chunks then done', async () => {
   assert.equal(chunks.map((c) => c.chunk).join(''), done.data.text);
   assert.ok(SAD_REPLIES.includes(done.data.text), done.data.text);
 });
+
+test('--character and a characters directory replace the default agent', async () => {
+  const { mkdtempSync, writeFileSync, mkdirSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const { stringToUuid } = await import('./socket-util.mjs');
+  const dir = mkdtempSync(join(tmpdir(), 'confab-chars-'));
+  writeFileSync(join(dir, 'hal.json'), JSON.stringify({ name: 'HAL', bio: ['I am putting myself to the fullest possible use.'] }));
+  mkdirSync(join(dir, 'characters'));
+  const fixedId = uuid();
+  writeFileSync(join(dir, 'characters', 'marvin.json'), JSON.stringify({ id: fixedId, name: 'Marvin', plugins: ['x'] }));
+  const own = await startServer({ args: ['--character', join(dir, 'hal.json'), '--characters-dir', join(dir, 'characters')] });
+  try {
+    const agents = (await own.http('GET', '/api/agents')).json.data.agents;
+    assert.deepEqual(agents.map((a) => a.name).sort(), ['HAL', 'Marvin']);
+    assert.equal(agents.find((a) => a.name === 'HAL').id, stringToUuid('HAL'));
+    assert.equal(agents.find((a) => a.name === 'Marvin').id, fixedId);
+    assert.equal(agents.find((a) => a.name === 'HAL').bio, 'I am putting myself to the fullest possible use.');
+    assert.deepEqual((await own.http('GET', `/api/agents/${fixedId}`)).json.data.plugins, ['x']);
+  } finally {
+    await own.stop();
+  }
+});
