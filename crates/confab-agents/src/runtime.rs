@@ -155,27 +155,36 @@ impl Dispatcher {
     }
 
     async fn dispatch(&mut self, message: Arc<Committed>) {
-        let handed = self.hand_out(&message).await;
-        // Only worth building when someone (an HTTP request, a job) follows agent runs.
+        let runs = self.concerned(&message).await;
+        // Said before any lane can report, so followers know whom to wait for. Only worth
+        // building when someone (an HTTP request, a job) follows agent runs.
         if self.ctx.events.receiver_count() > 0 {
             let _ = self.ctx.events.send(AgentEvent {
                 agent_id: Uuid::nil(),
                 channel_id: message.channel.id,
                 reply_to: message.message.id,
-                kind: AgentEventKind::Dispatched { agents: handed },
+                kind: AgentEventKind::Dispatched {
+                    agents: runs.iter().map(|r| r.agent.id).collect(),
+                },
             });
+        }
+        for run in runs {
+            self.hand_to_lane(run);
+        }
+        if self.lanes.len() > 1024 {
+            self.lanes.retain(|_, tx| !tx.is_closed());
         }
     }
 
-    /// Hands the message to the lanes of the agents it concerns; returns those agents.
-    async fn hand_out(&mut self, message: &Arc<Committed>) -> Vec<Uuid> {
+    /// The runs the message calls for: one per running agent it concerns.
+    async fn concerned(&mut self, message: &Arc<Committed>) -> Vec<RunRequest> {
         let m = &message.message;
-        let mut handed = Vec::new();
+        let mut runs = Vec::new();
         let participants = match self.ctx.hub.channel_participants(m.channel_id).await {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(channel = %m.channel_id, error = %e, "cannot read participants");
-                return handed;
+                return runs;
             }
         };
         for participant in participants.iter() {
@@ -192,16 +201,12 @@ impl Dispatcher {
                 tracing::debug!(agent = %agent_id, message = %m.id, "already answered; duplicate delivery ignored");
                 continue;
             }
-            handed.push(agent_id);
-            self.hand_to_lane(RunRequest {
+            runs.push(RunRequest {
                 agent,
                 message: message.clone(),
             });
         }
-        if self.lanes.len() > 1024 {
-            self.lanes.retain(|_, tx| !tx.is_closed());
-        }
-        handed
+        runs
     }
 
     /// The cheap part of the decision; what needs storage (a reply to one of the agent's own
