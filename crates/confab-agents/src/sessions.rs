@@ -273,43 +273,7 @@ impl Sessions {
         req: &Map<String, Value>,
         strict: bool,
     ) -> Result<TimeoutConfig, SessionError> {
-        let c = &self.config;
-        let num = |k: &str| -> Option<f64> {
-            match req.get(k)? {
-                Value::Number(n) => n.as_f64(),
-                Value::String(s) => s.trim().parse().ok(),
-                _ => None,
-            }
-        };
-        let mut out = base;
-        if let Some(t) = num("timeoutMinutes") {
-            if strict && (t < c.min_timeout as f64 || t > c.max_timeout as f64) {
-                return Err(SessionError::Validation(format!(
-                    "Invalid timeout configuration: Timeout must be between {} and {} minutes",
-                    c.min_timeout, c.max_timeout
-                )));
-            }
-            out.timeout_minutes =
-                (t.round() as i64).clamp(c.min_timeout as i64, c.max_timeout as i64) as u32;
-        }
-        if let Some(v) = req.get("autoRenew") {
-            out.auto_renew = match v {
-                Value::Bool(b) => *b,
-                Value::String(s) => s == "true",
-                _ => out.auto_renew,
-            };
-        }
-        if let Some(d) = num("maxDurationMinutes") {
-            out.max_duration_minutes = d.round().max(0.0) as u32;
-        }
-        out.max_duration_minutes = out.max_duration_minutes.clamp(
-            out.timeout_minutes,
-            2 * c.max_timeout.max(out.timeout_minutes),
-        );
-        if let Some(w) = num("warningThresholdMinutes") {
-            out.warning_threshold_minutes = (w.round() as i64).max(1) as u32;
-        }
-        Ok(out)
+        apply_timeout(&self.config, base, req, strict)
     }
 
     fn timeout_of(&self, s: &SessionRecord) -> TimeoutConfig {
@@ -681,6 +645,53 @@ impl Sessions {
     }
 }
 
+/// Applies a request's `timeoutConfig` (numbers or numeric strings) over `base`, clamped:
+/// timeout to [min, max] (`strict`: refused outside it), max duration to [timeout, 2 × max],
+/// warning ≥ 1.
+pub fn apply_timeout(
+    c: &SessionConfig,
+    base: TimeoutConfig,
+    req: &Map<String, Value>,
+    strict: bool,
+) -> Result<TimeoutConfig, SessionError> {
+    let num = |k: &str| -> Option<f64> {
+        match req.get(k)? {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    };
+    let mut out = base;
+    if let Some(t) = num("timeoutMinutes") {
+        if strict && (t < c.min_timeout as f64 || t > c.max_timeout as f64) {
+            return Err(SessionError::Validation(format!(
+                "Invalid timeout configuration: Timeout must be between {} and {} minutes",
+                c.min_timeout, c.max_timeout
+            )));
+        }
+        out.timeout_minutes =
+            (t.round() as i64).clamp(c.min_timeout as i64, c.max_timeout as i64) as u32;
+    }
+    if let Some(v) = req.get("autoRenew") {
+        out.auto_renew = match v {
+            Value::Bool(b) => *b,
+            Value::String(s) => s == "true",
+            _ => out.auto_renew,
+        };
+    }
+    if let Some(d) = num("maxDurationMinutes") {
+        out.max_duration_minutes = d.round().max(0.0) as u32;
+    }
+    out.max_duration_minutes = out.max_duration_minutes.clamp(
+        out.timeout_minutes,
+        2 * c.max_timeout.max(out.timeout_minutes),
+    );
+    if let Some(w) = num("warningThresholdMinutes") {
+        out.warning_threshold_minutes = (w.round() as i64).max(1) as u32;
+    }
+    Ok(out)
+}
+
 /// A message as the sessions API lists it.
 pub fn session_message(m: &StoredMessage) -> Value {
     let raw = m.raw_message.as_ref();
@@ -703,4 +714,74 @@ pub fn session_message(m: &StoredMessage) -> Value {
         "createdAt": iso_from_ms(m.created_at),
         "metadata": metadata,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_clamped_like_elizaos() {
+        let vars = |k: &str| match k {
+            "SESSION_DEFAULT_TIMEOUT_MINUTES" => Some("0".to_string()),
+            "SESSION_MIN_TIMEOUT_MINUTES" => Some("500".to_string()),
+            "SESSION_MAX_TIMEOUT_MINUTES" => Some("5".to_string()),
+            "SESSION_MAX_DURATION_MINUTES" => Some("nope".to_string()),
+            "CONFAB_SESSION_MINUTE_MS" => Some("250".to_string()),
+            _ => None,
+        };
+        let c = SessionConfig::from_vars(vars);
+        assert_eq!(c.default_timeout, 1);
+        assert_eq!(c.min_timeout, 60);
+        assert_eq!(c.max_timeout, 60);
+        assert_eq!(c.max_duration, 720);
+        assert_eq!(c.minute, Duration::from_millis(250));
+        assert_eq!(SessionConfig::from_vars(|_| None), SessionConfig::default());
+    }
+
+    #[test]
+    fn request_timeouts_are_clamped_or_refused() {
+        let c = SessionConfig::default();
+        let base = TimeoutConfig {
+            timeout_minutes: 30,
+            auto_renew: true,
+            max_duration_minutes: 720,
+            warning_threshold_minutes: 5,
+        };
+        let req = |v: Value| v.as_object().unwrap().clone();
+        let t = apply_timeout(
+            &c,
+            base,
+            &req(json!({"timeoutMinutes": "2", "autoRenew": "false"})),
+            false,
+        )
+        .unwrap();
+        assert_eq!(t.timeout_minutes, 5);
+        assert!(!t.auto_renew);
+        let t = apply_timeout(
+            &c,
+            base,
+            &req(json!({"timeoutMinutes": 100, "maxDurationMinutes": 10})),
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            t.max_duration_minutes, 100,
+            "max duration is at least the timeout"
+        );
+        let t = apply_timeout(
+            &c,
+            base,
+            &req(json!({"maxDurationMinutes": 99999, "warningThresholdMinutes": 0})),
+            false,
+        )
+        .unwrap();
+        assert_eq!(t.max_duration_minutes, 2 * 1440);
+        assert_eq!(t.warning_threshold_minutes, 1);
+        let e = apply_timeout(&c, base, &req(json!({"timeoutMinutes": 2})), true).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Invalid timeout configuration: Timeout must be between 5 and 1440 minutes"
+        );
+    }
 }
