@@ -185,13 +185,12 @@ pub struct SessionStatus {
     pub is_near_expiration: bool,
 }
 
-/// A page of a session's messages.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// A page of a session's messages, newest first.
+#[derive(Debug, Clone)]
 pub struct MessagePage {
-    pub messages: Vec<Value>,
+    pub messages: Vec<StoredMessage>,
     pub has_more: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// `{before: oldest createdAt, after: newest createdAt}` (epoch ms) when not empty.
     pub cursors: Option<Value>,
 }
 
@@ -565,7 +564,6 @@ impl Sessions {
             None => store.recent_messages(s.channel_id, limit, before).await?,
         };
         rows.truncate(limit as usize);
-        let messages: Vec<Value> = rows.iter().map(session_message).collect();
         let cursors = (!rows.is_empty()).then(|| {
             json!({
                 "before": rows.iter().map(|m| m.created_at).min(),
@@ -573,8 +571,8 @@ impl Sessions {
             })
         });
         Ok(MessagePage {
-            has_more: messages.len() == limit as usize,
-            messages,
+            has_more: rows.len() == limit as usize,
+            messages: rows,
             cursors,
         })
     }
@@ -690,30 +688,6 @@ pub fn apply_timeout(
         out.warning_threshold_minutes = (w.round() as i64).max(1) as u32;
     }
     Ok(out)
-}
-
-/// A message as the sessions API lists it.
-pub fn session_message(m: &StoredMessage) -> Value {
-    let raw = m.raw_message.as_ref();
-    let mut metadata = m
-        .metadata
-        .as_ref()
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    for key in ["thought", "actions"] {
-        if let Some(v) = raw.and_then(|r| r.get(key)).filter(|v| !v.is_null()) {
-            metadata.insert(key.into(), v.clone());
-        }
-    }
-    json!({
-        "id": m.id,
-        "content": m.content,
-        "authorId": m.author_id,
-        "isAgent": m.source_type.as_deref() == Some(confab_hub::delivery::source::AGENT_RESPONSE),
-        "createdAt": iso_from_ms(m.created_at),
-        "metadata": metadata,
-    })
 }
 
 #[cfg(test)]

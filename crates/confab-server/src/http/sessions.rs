@@ -139,7 +139,12 @@ async fn messages(
         )
         .await
         .map_err(error)?;
-    Ok(plain(page))
+    let messages: Vec<Value> = page.messages.iter().map(shapes::session_message).collect();
+    let mut body = json!({ "messages": messages, "hasMore": page.has_more });
+    if let Some(cursors) = page.cursors {
+        body["cursors"] = cursors;
+    }
+    Ok(bare(StatusCode::OK, body))
 }
 
 async fn renew(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {

@@ -89,15 +89,7 @@ pub fn message(msg: &StoredMessage, reply_to: ReplyTo) -> Value {
 pub fn history_message(msg: &StoredMessage) -> Value {
     let mut v = message(msg, ReplyTo::NullWhenNone);
     let raw = msg.raw_message.as_ref().and_then(Value::as_object);
-    let mut metadata = msg
-        .metadata
-        .as_ref()
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    for key in ["thought", "actions"] {
-        put(&mut metadata, key, raw.and_then(|r| r.get(key)).cloned());
-    }
+    let mut metadata = metadata_with_thought(msg);
     let attachments = raw
         .and_then(|r| r.get("attachments"))
         .filter(|a| !a.is_null())
@@ -108,6 +100,34 @@ pub fn history_message(msg: &StoredMessage) -> Value {
     v["created_at"] = json!(msg.created_at);
     v["updated_at"] = json!(msg.updated_at);
     v
+}
+
+/// The stored metadata plus `thought` and `actions` from the raw message (agent replies).
+fn metadata_with_thought(msg: &StoredMessage) -> Map<String, Value> {
+    let raw = msg.raw_message.as_ref().and_then(Value::as_object);
+    let mut metadata = msg
+        .metadata
+        .as_ref()
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    for key in ["thought", "actions"] {
+        put(&mut metadata, key, raw.and_then(|r| r.get(key)).cloned());
+    }
+    metadata
+}
+
+/// A message as the sessions API lists it: `{id, content, authorId, isAgent, createdAt,
+/// metadata}` (`isAgent` = an agent reply).
+pub fn session_message(msg: &StoredMessage) -> Value {
+    json!({
+        "id": msg.id,
+        "content": msg.content,
+        "authorId": msg.author_id,
+        "isAgent": msg.source_type.as_deref() == Some(confab_hub::delivery::source::AGENT_RESPONSE),
+        "createdAt": iso_from_ms(msg.created_at),
+        "metadata": metadata_with_thought(msg),
+    })
 }
 
 /// The message as published on ElizaOS's internal bus (§3.1), which REST replies echo as
