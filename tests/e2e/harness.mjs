@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { randomUUID } from 'node:crypto';
+import { randomUUID, createHash } from 'node:crypto';
 import { io } from 'socket.io-client';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -16,8 +16,13 @@ export const uuid = () => randomUUID();
 /** Starts confab; resolves once it prints its address. */
 export async function startServer({ env = {}, args = [], dataDir } = {}) {
   const dir = dataDir || mkdtempSync(join(tmpdir(), 'confab-test-'));
+  // With CONFAB_TEST_DATABASE_URL the suite runs on PostgreSQL: a fresh schema per data
+  // directory (so a restart with the same dataDir finds its data again).
+  const pg = process.env.CONFAB_TEST_DATABASE_URL
+    ? { DATABASE_URL: process.env.CONFAB_TEST_DATABASE_URL, CONFAB_PG_SCHEMA: `e2e_${createHash('sha1').update(dir).digest('hex').slice(0, 16)}` }
+    : {};
   const proc = spawn(BIN, ['serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dir, ...args], {
-    env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL || 'warn', ...env },
+    env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL || 'warn', ...pg, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';

@@ -11,6 +11,10 @@ pub struct Config {
     pub port: u16,
     /// Where the database lives (`CONFAB_DATA_DIR`).
     pub data_dir: PathBuf,
+    /// PostgreSQL instead of the embedded SQLite (`DATABASE_URL` / `POSTGRES_URL`).
+    pub database_url: Option<String>,
+    /// The PostgreSQL schema to use (created if missing); `None`: the default search path.
+    pub database_schema: Option<String>,
     /// Allowed CORS origin (`CORS_ORIGIN`); `None` reflects the request's origin.
     pub cors_origin: Option<String>,
     /// Largest JSON body accepted over HTTP (`EXPRESS_MAX_PAYLOAD`).
@@ -41,6 +45,8 @@ impl Default for Config {
             host: "0.0.0.0".into(),
             port: 3000,
             data_dir: PathBuf::from(".confab"),
+            database_url: None,
+            database_schema: None,
             cors_origin: None,
             max_http_body: 2 * 1024 * 1024,
             max_socket_payload: 1_000_000,

@@ -16,7 +16,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 use axum::http::{HeaderName, HeaderValue, Method};
 use confab_hub::Hub;
-use confab_store::{SqliteOptions, SqliteStore, Store};
+use confab_store::{PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, Store};
 use socketioxide::SocketIo;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -41,18 +41,7 @@ impl Running {
 
 /// Opens storage, builds the hub and starts listening. Returns once the port is bound.
 pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
-    let db_path = config.data_dir.join("confab.db");
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(
-            &db_path,
-            SqliteOptions {
-                fsync_every_commit: config.fsync,
-                ..SqliteOptions::default()
-            },
-        )
-        .await
-        .with_context(|| format!("opening {}", db_path.display()))?,
-    );
+    let store = open_store(&config).await?;
 
     let (socket_layer, io) = SocketIo::builder()
         .ping_interval(config.ping_interval)
@@ -116,6 +105,37 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
         hub,
         agents,
         server,
+    })
+}
+
+/// PostgreSQL when a URL is configured, else SQLite in the data directory.
+async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match config.database_url.as_deref() {
+        Some(url) => Arc::new(
+            PostgresStore::open(
+                url,
+                PostgresOptions {
+                    schema: config.database_schema.clone(),
+                    ..PostgresOptions::default()
+                },
+            )
+            .await
+            .context("connecting to PostgreSQL")?,
+        ),
+        None => {
+            let db_path = config.data_dir.join("confab.db");
+            Arc::new(
+                SqliteStore::open(
+                    &db_path,
+                    SqliteOptions {
+                        fsync_every_commit: config.fsync,
+                        ..SqliteOptions::default()
+                    },
+                )
+                .await
+                .with_context(|| format!("opening {}", db_path.display()))?,
+            )
+        }
     })
 }
 

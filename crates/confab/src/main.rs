@@ -41,6 +41,14 @@ struct ServeArgs {
     /// Where the database lives.
     #[arg(long, env = "CONFAB_DATA_DIR", default_value = ".confab")]
     data_dir: PathBuf,
+    /// PostgreSQL URL; without it the embedded SQLite in the data directory is used.
+    /// `POSTGRES_URL` (ElizaOS's name) works too.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// PostgreSQL schema for confab's tables (created if missing), so one database can hold
+    /// several installations.
+    #[arg(long, env = "CONFAB_PG_SCHEMA")]
+    pg_schema: Option<String>,
     /// Allowed CORS origin(s), comma-separated; default: the request's origin.
     #[arg(long, env = "CORS_ORIGIN")]
     cors_origin: Option<String>,
@@ -114,6 +122,11 @@ impl ServeArgs {
             host: self.host,
             port: self.port,
             data_dir: self.data_dir,
+            database_url: self
+                .database_url
+                .or_else(|| std::env::var("POSTGRES_URL").ok())
+                .filter(|u| !u.trim().is_empty()),
+            database_schema: self.pg_schema,
             cors_origin: self.cors_origin,
             max_http_body: self.max_payload,
             strict_auth: self.strict_auth,

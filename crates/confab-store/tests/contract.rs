@@ -1,16 +1,103 @@
-//! The Store contract, exercised against a real SQLite file in a temporary directory.
+//! The Store contract, exercised against every backend: a real SQLite file in a temporary
+//! directory, and the real PostgreSQL server (a fresh schema per test; `CONFAB_TEST_DATABASE_URL`,
+//! default `postgres://postgres@127.0.0.1:5432/test`).
+
+use std::sync::Arc;
 
 use confab_store::*;
 use serde_json::json;
 use uuid::Uuid;
 
-async fn open() -> (tempfile::TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("confab.db"), SqliteOptions::default())
-        .await
-        .unwrap();
-    (dir, store)
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
 }
+
+/// Where one test's data lives; `open` may be called again to "restart".
+struct TestDb {
+    backend: Backend,
+    dir: tempfile::TempDir,
+    schema: String,
+}
+
+fn pg_url() -> String {
+    std::env::var("CONFAB_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+impl TestDb {
+    fn new(backend: Backend) -> Self {
+        TestDb {
+            backend,
+            dir: tempfile::tempdir().unwrap(),
+            schema: format!("confab_test_{}", Uuid::new_v4().simple()),
+        }
+    }
+
+    async fn open(&self) -> Arc<dyn Store> {
+        match self.backend {
+            Backend::Sqlite => Arc::new(
+                SqliteStore::open(&self.dir.path().join("confab.db"), SqliteOptions::default())
+                    .await
+                    .unwrap(),
+            ),
+            Backend::Postgres => Arc::new(
+                PostgresStore::open(
+                    &pg_url(),
+                    PostgresOptions {
+                        schema: Some(self.schema.clone()),
+                        ..PostgresOptions::default()
+                    },
+                )
+                .await
+                .unwrap(),
+            ),
+        }
+    }
+
+    async fn drop_schema(&self) {
+        if let Backend::Postgres = self.backend {
+            let pool = sqlx::PgPool::connect(&pg_url()).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP SCHEMA IF EXISTS {} CASCADE",
+                self.schema
+            )))
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+    }
+}
+
+/// Runs each contract test against both backends.
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                let db = super::TestDb::new(super::Backend::Sqlite);
+                super::$name(&db).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                let db = super::TestDb::new(super::Backend::Postgres);
+                super::$name(&db).await;
+                db.drop_schema().await;
+            })*
+        }
+    };
+}
+
+contract!(
+    channels_and_participants,
+    messages_in_order_with_cursors,
+    agents_round_trip_and_survive_reopen,
+    sessions_round_trip,
+    find_reply_by_author,
+);
 
 fn server() -> MessageServer {
     MessageServer {
@@ -55,9 +142,8 @@ fn message(channel: Uuid, text: &str, at: i64) -> NewMessage {
     }
 }
 
-#[tokio::test]
-async fn channels_and_participants() {
-    let (_dir, store) = open().await;
+async fn channels_and_participants(db: &TestDb) {
+    let store = db.open().await;
     store.ensure_server(&server()).await.unwrap();
     store.ensure_server(&server()).await.unwrap();
     assert_eq!(store.list_servers().await.unwrap().len(), 1);
@@ -104,9 +190,8 @@ async fn channels_and_participants() {
     assert!(!store.delete_channel(id).await.unwrap());
 }
 
-#[tokio::test]
-async fn messages_in_order_with_cursors() {
-    let (dir, store) = open().await;
+async fn messages_in_order_with_cursors(db: &TestDb) {
+    let store = db.open().await;
     store.ensure_server(&server()).await.unwrap();
     let ch = Uuid::new_v4();
     store.create_channel(&channel(ch), &[]).await.unwrap();
@@ -166,6 +251,17 @@ async fn messages_in_order_with_cursors() {
             .is_err()
     );
 
+    // Any text comes back exactly, NUL included (PostgreSQL's text type cannot hold it).
+    let odd = store
+        .append_messages(&[message(ch, "nul\0 ünï 🎉\n\"{}\"", 6000)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_message(odd[0].id).await.unwrap().unwrap().content,
+        "nul\0 ünï 🎉\n\"{}\""
+    );
+    assert!(store.delete_message(ch, odd[0].id).await.unwrap());
+
     assert!(store.delete_message(ch, stored[0].id).await.unwrap());
     assert!(!store.delete_message(ch, stored[0].id).await.unwrap());
     assert_eq!(store.clear_channel(ch).await.unwrap(), 449);
@@ -173,9 +269,7 @@ async fn messages_in_order_with_cursors() {
     // Sequence numbers survive a reopen.
     let last = store.last_seq().await.unwrap();
     drop(store);
-    let reopened = SqliteStore::open(&dir.path().join("confab.db"), SqliteOptions::default())
-        .await
-        .unwrap();
+    let reopened = db.open().await;
     assert!(reopened.last_seq().await.unwrap() <= last);
     let next = reopened
         .append_messages(&[message(ch, "after", 9)])
@@ -184,15 +278,10 @@ async fn messages_in_order_with_cursors() {
     assert!(next[0].seq > 0);
 }
 
-#[tokio::test]
-async fn agents_round_trip_and_survive_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("confab.db");
+async fn agents_round_trip_and_survive_reopen(db: &TestDb) {
     let id = Uuid::new_v4();
     {
-        let store = SqliteStore::open(&path, SqliteOptions::default())
-            .await
-            .unwrap();
+        let store = db.open().await;
         let mut agent = AgentRecord {
             id,
             name: "Ada".into(),
@@ -207,9 +296,7 @@ async fn agents_round_trip_and_survive_reopen() {
         store.put_agent(&agent).await.unwrap();
         assert_eq!(store.list_agents().await.unwrap(), vec![agent]);
     }
-    let store = SqliteStore::open(&path, SqliteOptions::default())
-        .await
-        .unwrap();
+    let store = db.open().await;
     let got = store.get_agent(id).await.unwrap().unwrap();
     assert!(!got.enabled);
     assert_eq!(got.created_at, 5);
@@ -219,9 +306,8 @@ async fn agents_round_trip_and_survive_reopen() {
     assert!(store.get_agent(id).await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn sessions_round_trip() {
-    let (_dir, store) = open().await;
+async fn sessions_round_trip(db: &TestDb) {
+    let store = db.open().await;
     let mut s = SessionRecord {
         id: Uuid::new_v4(),
         channel_id: Uuid::new_v4(),
@@ -244,9 +330,8 @@ async fn sessions_round_trip() {
     assert!(store.list_sessions().await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn find_reply_by_author() {
-    let (_dir, store) = open().await;
+async fn find_reply_by_author(db: &TestDb) {
+    let store = db.open().await;
     store.ensure_server(&server()).await.unwrap();
     let ch = Uuid::new_v4();
     store.create_channel(&channel(ch), &[]).await.unwrap();
@@ -286,4 +371,45 @@ async fn find_reply_by_author() {
             .unwrap()
             .is_none()
     );
+}
+
+/// Two nodes appending to one PostgreSQL database at once: every sequence number is used once,
+/// with no gap, and within each node's batches in the order given.
+#[tokio::test]
+async fn postgres_nodes_share_one_sequence() {
+    let db = TestDb::new(Backend::Postgres);
+    let a = db.open().await;
+    let b = db.open().await;
+    a.ensure_server(&server()).await.unwrap();
+    let ch = Uuid::new_v4();
+    a.create_channel(&channel(ch), &[]).await.unwrap();
+    let node = |store: Arc<dyn Store>, name: &'static str| async move {
+        let mut seqs = Vec::new();
+        for round in 0..40 {
+            let batch: Vec<_> = (0..5)
+                .map(|i| message(ch, &format!("{name}-{round}-{i}"), 1))
+                .collect();
+            for m in store.append_messages(&batch).await.unwrap() {
+                seqs.push(m.seq);
+            }
+        }
+        seqs
+    };
+    let (sa, sb) = tokio::join!(
+        tokio::spawn(node(a.clone(), "a")),
+        tokio::spawn(node(b.clone(), "b"))
+    );
+    let (sa, sb) = (sa.unwrap(), sb.unwrap());
+    assert!(sa.windows(2).all(|w| w[0] < w[1]));
+    assert!(sb.windows(2).all(|w| w[0] < w[1]));
+    let mut all: Vec<i64> = sa.into_iter().chain(sb).collect();
+    all.sort();
+    assert_eq!(all, (1..=400).collect::<Vec<i64>>());
+    assert_eq!(b.last_seq().await.unwrap(), 400);
+    let stored = a
+        .messages_after(ch, Cursor::Seq(0), i64::MAX, 1000)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 400);
+    db.drop_schema().await;
 }

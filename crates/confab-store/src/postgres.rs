@@ -1,0 +1,787 @@
+//! PostgreSQL, for several confab nodes sharing one database (`DATABASE_URL` / `POSTGRES_URL`).
+//!
+//! The same schema and queries as the SQLite store, in PostgreSQL's dialect. Sequence numbers
+//! come from the one-row `message_seq` table: an append locks that row until it commits, so
+//! appends from every node commit one after another in `seq` order, and a node that sees
+//! message `n` committed knows every message before it is committed too (what replay relies on).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, QueryBuilder, Row};
+use uuid::Uuid;
+
+use crate::*;
+
+/// How the PostgreSQL pool is opened.
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    pub max_connections: u32,
+    /// A schema to create (if missing) and use instead of `public`: one database can hold
+    /// several independent confab installations, or one per test.
+    pub schema: Option<String>,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        PostgresOptions {
+            max_connections: 8,
+            schema: None,
+        }
+    }
+}
+
+pub struct PostgresStore {
+    pool: PgPool,
+    /// The URL without its password, for the startup banner.
+    shown: String,
+}
+
+/// Column lists as literals, so every query stays a `&'static str` for sqlx.
+macro_rules! message_columns {
+    () => {
+        "seq, id, channel_id, author_id, content, raw_message, in_reply_to_root_message_id, \
+         source_type, source_id, metadata, created_at, updated_at"
+    };
+}
+macro_rules! channel_columns {
+    () => {
+        "id, message_server_id, name, type, source_type, source_id, topic, metadata, alias, \
+         created_at, updated_at"
+    };
+}
+macro_rules! server_columns {
+    () => {
+        "id, name, source_type, source_id, metadata, created_at, updated_at"
+    };
+}
+macro_rules! agent_columns {
+    () => {
+        "id, name, enabled, character, created_at, updated_at"
+    };
+}
+macro_rules! session_columns {
+    () => {
+        "id, channel_id, agent_id, user_id, metadata, timeout_config, renewal_count, \
+         created_at, last_activity, renewed_at"
+    };
+}
+/// Rows per multi-row INSERT (12 bound values each; PostgreSQL allows 65,535 per statement).
+const INSERT_CHUNK: usize = 500;
+
+impl PostgresStore {
+    /// Connects and runs the migrations (in `options.schema` when given).
+    pub async fn open(url: &str, options: PostgresOptions) -> StoreResult<Self> {
+        let mut connect = PgConnectOptions::from_str(url)?;
+        if let Some(schema) = &options.schema {
+            if !schema
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                return Err(StoreError::Backend(format!(
+                    "not a plain schema name: {schema}"
+                )));
+            }
+            // Create the schema with a one-off connection, then make it every connection's
+            // search path (migrations included).
+            let admin = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(connect.clone())
+                .await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "CREATE SCHEMA IF NOT EXISTS {schema}"
+            )))
+            .execute(&admin)
+            .await?;
+            admin.close().await;
+            connect = connect.options([("search_path", schema.as_str())]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(connect)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(PostgresStore {
+            pool,
+            shown: redact(url),
+        })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// Message text is stored as UTF-8 bytes: PostgreSQL's `text` cannot hold NUL characters, which
+/// clients may send and must get back exactly.
+fn text_from_bytes(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// The URL with any password replaced.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn json_text(v: &Option<Value>) -> Option<String> {
+    v.as_ref().map(Value::to_string)
+}
+
+fn json_col(row: &PgRow, col: &str) -> Option<Value> {
+    row.get::<Option<String>, _>(col)
+        .and_then(|s| serde_json::from_str(&s).ok())
+}
+
+fn uuid_col(row: &PgRow, col: &str) -> Uuid {
+    let s: String = row.get(col);
+    Uuid::parse_str(&s).unwrap_or_default()
+}
+
+fn message_from_row(row: &PgRow) -> StoredMessage {
+    StoredMessage {
+        seq: row.get("seq"),
+        id: uuid_col(row, "id"),
+        channel_id: uuid_col(row, "channel_id"),
+        author_id: row.get("author_id"),
+        content: text_from_bytes(row.get("content")),
+        raw_message: json_col(row, "raw_message"),
+        in_reply_to: row.get("in_reply_to_root_message_id"),
+        source_type: row.get("source_type"),
+        source_id: row.get("source_id"),
+        metadata: json_col(row, "metadata"),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+    }
+}
+
+fn channel_from_row(row: &PgRow) -> Channel {
+    Channel {
+        id: uuid_col(row, "id"),
+        message_server_id: uuid_col(row, "message_server_id"),
+        name: row.get("name"),
+        kind: row.get("type"),
+        source_type: row.get("source_type"),
+        source_id: row.get("source_id"),
+        topic: row.get("topic"),
+        metadata: json_col(row, "metadata"),
+        alias: row.get("alias"),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+    }
+}
+
+fn server_from_row(row: &PgRow) -> MessageServer {
+    MessageServer {
+        id: uuid_col(row, "id"),
+        name: row.get("name"),
+        source_type: row.get("source_type"),
+        source_id: row.get("source_id"),
+        metadata: json_col(row, "metadata"),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn location(&self) -> String {
+        self.shown.clone()
+    }
+
+    async fn ensure_server(&self, s: &MessageServer) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO message_servers (id, name, source_type, source_id, metadata, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT(id) DO NOTHING",
+        )
+        .bind(s.id.to_string())
+        .bind(&s.name)
+        .bind(&s.source_type)
+        .bind(&s.source_id)
+        .bind(json_text(&s.metadata))
+        .bind(s.created_at)
+        .bind(s.updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_servers(&self) -> StoreResult<Vec<MessageServer>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            server_columns!(),
+            " FROM message_servers ORDER BY created_at, id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(server_from_row).collect())
+    }
+
+    async fn get_server(&self, id: Uuid) -> StoreResult<Option<MessageServer>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            server_columns!(),
+            " FROM message_servers WHERE id = $1"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(server_from_row))
+    }
+
+    async fn server_agents(&self, server: Uuid) -> StoreResult<Vec<Uuid>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT agent_id FROM message_server_agents WHERE message_server_id = $1 ORDER BY agent_id",
+        )
+        .bind(server.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.iter().filter_map(|s| Uuid::parse_str(s).ok()).collect())
+    }
+
+    async fn add_server_agent(&self, server: Uuid, agent: Uuid) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO message_server_agents (message_server_id, agent_id) VALUES ($1, $2) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(server.to_string())
+        .bind(agent.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn remove_server_agent(&self, server: Uuid, agent: Uuid) -> StoreResult<()> {
+        sqlx::query(
+            "DELETE FROM message_server_agents WHERE message_server_id = $1 AND agent_id = $2",
+        )
+        .bind(server.to_string())
+        .bind(agent.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn agent_servers(&self, agent: Uuid) -> StoreResult<Vec<Uuid>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT message_server_id FROM message_server_agents WHERE agent_id = $1 ORDER BY message_server_id",
+        )
+        .bind(agent.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.iter().filter_map(|s| Uuid::parse_str(s).ok()).collect())
+    }
+
+    async fn create_channel(&self, c: &Channel, participants: &[String]) -> StoreResult<Channel> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO channels (id, message_server_id, name, type, source_type, source_id, topic, metadata, alias, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT(id) DO NOTHING",
+        )
+        .bind(c.id.to_string())
+        .bind(c.message_server_id.to_string())
+        .bind(&c.name)
+        .bind(&c.kind)
+        .bind(&c.source_type)
+        .bind(&c.source_id)
+        .bind(&c.topic)
+        .bind(json_text(&c.metadata))
+        .bind(&c.alias)
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if inserted {
+            for p in participants {
+                sqlx::query(
+                    "INSERT INTO channel_participants (channel_id, entity_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                )
+                .bind(c.id.to_string())
+                .bind(p)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            channel_columns!(),
+            " FROM channels WHERE id = $1"
+        ))
+        .bind(c.id.to_string())
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(channel_from_row(&row))
+    }
+
+    async fn get_channel(&self, id: Uuid) -> StoreResult<Option<Channel>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            channel_columns!(),
+            " FROM channels WHERE id = $1"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(channel_from_row))
+    }
+
+    async fn list_channels(&self, server: Uuid) -> StoreResult<Vec<Channel>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            channel_columns!(),
+            " FROM channels WHERE message_server_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(server.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(channel_from_row).collect())
+    }
+
+    async fn find_channel_by_name(
+        &self,
+        server: Uuid,
+        kind: &str,
+        name: &str,
+    ) -> StoreResult<Option<Channel>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            channel_columns!(),
+            " FROM channels WHERE message_server_id = $1 AND type = $2 AND name = $3 \
+             ORDER BY created_at LIMIT 1"
+        ))
+        .bind(server.to_string())
+        .bind(kind)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(channel_from_row))
+    }
+
+    async fn update_channel(&self, id: Uuid, u: &ChannelUpdate) -> StoreResult<Option<Channel>> {
+        let mut tx = self.pool.begin().await?;
+        let now = confab_protocol::now_ms();
+        let changed = sqlx::query(
+            "UPDATE channels SET name = COALESCE($1, name), topic = COALESCE($2, topic), \
+             metadata = COALESCE($3, metadata), updated_at = $4 WHERE id = $5",
+        )
+        .bind(&u.name)
+        .bind(&u.topic)
+        .bind(json_text(&u.metadata))
+        .bind(now)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Ok(None);
+        }
+        if let Some(participants) = &u.participants {
+            sqlx::query("DELETE FROM channel_participants WHERE channel_id = $1")
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+            for p in participants {
+                sqlx::query(
+                    "INSERT INTO channel_participants (channel_id, entity_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                )
+                .bind(id.to_string())
+                .bind(p)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            channel_columns!(),
+            " FROM channels WHERE id = $1"
+        ))
+        .bind(id.to_string())
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(channel_from_row(&row)))
+    }
+
+    async fn delete_channel(&self, id: Uuid) -> StoreResult<bool> {
+        let n = sqlx::query("DELETE FROM channels WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn participants(&self, channel: Uuid) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT entity_id FROM channel_participants WHERE channel_id = $1 ORDER BY position",
+        )
+        .bind(channel.to_string())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn add_participants(&self, channel: Uuid, entities: &[String]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for e in entities {
+            sqlx::query(
+                "INSERT INTO channel_participants (channel_id, entity_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(channel.to_string())
+            .bind(e)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn remove_participant(&self, channel: Uuid, entity: &str) -> StoreResult<bool> {
+        let n = sqlx::query(
+            "DELETE FROM channel_participants WHERE channel_id = $1 AND entity_id = $2",
+        )
+        .bind(channel.to_string())
+        .bind(entity)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn append_messages(&self, batch: &[NewMessage]) -> StoreResult<Vec<StoredMessage>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin().await?;
+        // Locks the counter row until commit: appends commit in seq order, node after node.
+        let last: i64 = sqlx::query_scalar(
+            "UPDATE message_seq SET last = last + $1 WHERE id = 1 RETURNING last",
+        )
+        .bind(batch.len() as i64)
+        .fetch_one(&mut *tx)
+        .await?;
+        let first_seq = last - batch.len() as i64 + 1;
+        for (chunk_index, chunk) in batch.chunks(INSERT_CHUNK).enumerate() {
+            let base = first_seq + (chunk_index * INSERT_CHUNK) as i64;
+            let mut insert: QueryBuilder<Postgres> = QueryBuilder::new(concat!(
+                "INSERT INTO central_messages (",
+                message_columns!(),
+                ") "
+            ));
+            insert.push_values(chunk.iter().enumerate(), |mut row, (i, m)| {
+                row.push_bind(base + i as i64)
+                    .push_bind(m.id.to_string())
+                    .push_bind(m.channel_id.to_string())
+                    .push_bind(&m.author_id)
+                    .push_bind(m.content.as_bytes())
+                    .push_bind(json_text(&m.raw_message))
+                    .push_bind(&m.in_reply_to)
+                    .push_bind(&m.source_type)
+                    .push_bind(&m.source_id)
+                    .push_bind(json_text(&m.metadata))
+                    .push_bind(m.created_at)
+                    .push_bind(m.created_at);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(batch
+            .iter()
+            .enumerate()
+            .map(|(i, m)| StoredMessage::from_new(m.clone(), first_seq + i as i64))
+            .collect())
+    }
+
+    async fn get_message(&self, id: Uuid) -> StoreResult<Option<StoredMessage>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM central_messages WHERE id = $1"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(message_from_row))
+    }
+
+    async fn update_message(
+        &self,
+        id: Uuid,
+        u: &MessageUpdate,
+    ) -> StoreResult<Option<StoredMessage>> {
+        let n = sqlx::query(
+            "UPDATE central_messages SET content = COALESCE($1, content), raw_message = COALESCE($2, raw_message), \
+             source_type = COALESCE($3, source_type), in_reply_to_root_message_id = COALESCE($4, in_reply_to_root_message_id), \
+             metadata = COALESCE($5, metadata), author_id = COALESCE($6, author_id), updated_at = $7 WHERE id = $8",
+        )
+        .bind(u.content.as_deref().map(str::as_bytes))
+        .bind(json_text(&u.raw_message))
+        .bind(&u.source_type)
+        .bind(&u.in_reply_to)
+        .bind(json_text(&u.metadata))
+        .bind(&u.author_id)
+        .bind(u.updated_at)
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Ok(None);
+        }
+        self.get_message(id).await
+    }
+
+    async fn recent_messages(
+        &self,
+        channel: Uuid,
+        limit: u32,
+        before_ms: Option<i64>,
+    ) -> StoreResult<Vec<StoredMessage>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM central_messages WHERE channel_id = $1 AND created_at < $2 \
+             ORDER BY created_at DESC, seq DESC LIMIT $3"
+        ))
+        .bind(channel.to_string())
+        .bind(before_ms.unwrap_or(i64::MAX))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(message_from_row).collect())
+    }
+
+    async fn messages_after(
+        &self,
+        channel: Uuid,
+        after: Cursor,
+        upto_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredMessage>> {
+        let (sql, value) = match after {
+            Cursor::Seq(s) => (
+                concat!(
+                    "SELECT * FROM (SELECT ",
+                    message_columns!(),
+                    " FROM central_messages \
+                    WHERE channel_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq DESC LIMIT $4) AS page \
+                    ORDER BY seq"
+                ),
+                s,
+            ),
+            Cursor::Time(t) => (
+                concat!(
+                    "SELECT * FROM (SELECT ",
+                    message_columns!(),
+                    " FROM central_messages \
+                    WHERE channel_id = $1 AND created_at > $2 AND seq <= $3 ORDER BY seq DESC LIMIT $4) AS page \
+                    ORDER BY seq"
+                ),
+                t,
+            ),
+        };
+        let rows = sqlx::query(sql)
+            .bind(channel.to_string())
+            .bind(value)
+            .bind(upto_seq)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(message_from_row).collect())
+    }
+
+    async fn delete_message(&self, channel: Uuid, id: Uuid) -> StoreResult<bool> {
+        let n = sqlx::query("DELETE FROM central_messages WHERE channel_id = $1 AND id = $2")
+            .bind(channel.to_string())
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn clear_channel(&self, channel: Uuid) -> StoreResult<u64> {
+        Ok(
+            sqlx::query("DELETE FROM central_messages WHERE channel_id = $1")
+                .bind(channel.to_string())
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+
+    async fn last_seq(&self) -> StoreResult<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT last FROM message_seq WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn find_reply(&self, to: Uuid, author: &str) -> StoreResult<Option<StoredMessage>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM central_messages WHERE in_reply_to_root_message_id = $1 AND author_id = $2 \
+             ORDER BY seq LIMIT 1"
+        ))
+        .bind(to.to_string())
+        .bind(author)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(message_from_row))
+    }
+
+    async fn put_agent(&self, agent: &AgentRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO agents (id, name, enabled, character, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT(id) DO UPDATE SET name = excluded.name, enabled = excluded.enabled, \
+             character = excluded.character, updated_at = excluded.updated_at",
+        )
+        .bind(agent.id.to_string())
+        .bind(&agent.name)
+        .bind(agent.enabled)
+        .bind(agent.character.to_string())
+        .bind(agent.created_at)
+        .bind(agent.updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_agent(&self, id: Uuid) -> StoreResult<Option<AgentRecord>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            agent_columns!(),
+            " FROM agents WHERE id = $1"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(agent_from_row))
+    }
+
+    async fn list_agents(&self) -> StoreResult<Vec<AgentRecord>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            agent_columns!(),
+            " FROM agents ORDER BY created_at, name"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(agent_from_row).collect())
+    }
+
+    async fn delete_agent(&self, id: Uuid) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM agents WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn put_session(&self, session: &SessionRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sessions (id, channel_id, agent_id, user_id, metadata, timeout_config, \
+             renewal_count, created_at, last_activity, renewed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT(id) DO UPDATE SET metadata = excluded.metadata, \
+             timeout_config = excluded.timeout_config, renewal_count = excluded.renewal_count, \
+             last_activity = excluded.last_activity, renewed_at = excluded.renewed_at",
+        )
+        .bind(session.id.to_string())
+        .bind(session.channel_id.to_string())
+        .bind(session.agent_id.to_string())
+        .bind(session.user_id.to_string())
+        .bind(session.metadata.to_string())
+        .bind(session.timeout_config.to_string())
+        .bind(session.renewal_count)
+        .bind(session.created_at)
+        .bind(session.last_activity)
+        .bind(session.renewed_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_session(&self, id: Uuid) -> StoreResult<Option<SessionRecord>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            session_columns!(),
+            " FROM sessions WHERE id = $1"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(session_from_row))
+    }
+
+    async fn list_sessions(&self) -> StoreResult<Vec<SessionRecord>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            session_columns!(),
+            " FROM sessions ORDER BY created_at"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(session_from_row).collect())
+    }
+
+    async fn delete_session(&self, id: Uuid) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM sessions WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+fn agent_from_row(row: &PgRow) -> AgentRecord {
+    AgentRecord {
+        id: uuid_col(row, "id"),
+        name: row.get("name"),
+        enabled: row.get("enabled"),
+        character: json_col(row, "character").unwrap_or(Value::Null),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+    }
+}
+
+fn session_from_row(row: &PgRow) -> SessionRecord {
+    SessionRecord {
+        id: uuid_col(row, "id"),
+        channel_id: uuid_col(row, "channel_id"),
+        agent_id: uuid_col(row, "agent_id"),
+        user_id: uuid_col(row, "user_id"),
+        metadata: json_col(row, "metadata").unwrap_or(Value::Null),
+        timeout_config: json_col(row, "timeout_config").unwrap_or(Value::Null),
+        renewal_count: row.get("renewal_count"),
+        created_at: row.get("created_at"),
+        last_activity: row.get("last_activity"),
+        renewed_at: row.get("renewed_at"),
+    }
+}
