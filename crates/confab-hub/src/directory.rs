@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::HubError;
 
 /// The parts of a channel every delivery needs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ChannelInfo {
     pub id: Uuid,
     pub server_id: Uuid,

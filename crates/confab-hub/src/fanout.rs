@@ -27,3 +27,11 @@ pub trait FanOut: Send + Sync + 'static {
     async fn join(&self, conn: &ConnId, channel: Uuid, legacy: bool);
     async fn leave(&self, conn: &ConnId, channel: Uuid);
 }
+
+/// The link between the nodes of a cluster: tells the others what this node committed.
+#[async_trait]
+pub trait ClusterLink: Send + Sync + 'static {
+    /// Called by the sequencer right after each commit, with this node's messages in `seq`
+    /// order. Must not block for long: the sequencer waits.
+    async fn publish_commits(&self, commits: &[std::sync::Arc<crate::Committed>]);
+}

@@ -32,7 +32,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use uuid::Uuid;
 
 pub use directory::{AutoCreate, ChannelInfo, Directory};
-pub use fanout::{ConnId, FanOut};
+pub use fanout::{ClusterLink, ConnId, FanOut};
 pub use sequencer::{CommitCallback, Delivery, Reply};
 use sequencer::{Job, Sequencer};
 
@@ -130,6 +130,19 @@ impl Hub {
         fanout: Arc<dyn FanOut>,
         config: HubConfig,
     ) -> Result<Hub, HubError> {
+        Self::start_clustered(store, fanout.clone(), fanout, config, None).await
+    }
+
+    /// Starts a hub that is one node of a cluster: `local` reaches this node's connections
+    /// (the sequencer delivers messages through it), `fanout` reaches every node's (events);
+    /// `cluster` carries committed messages between nodes.
+    pub async fn start_clustered(
+        store: Arc<dyn Store>,
+        local: Arc<dyn FanOut>,
+        fanout: Arc<dyn FanOut>,
+        config: HubConfig,
+        cluster: Option<Arc<dyn ClusterLink>>,
+    ) -> Result<Hub, HubError> {
         let now = now_ms();
         store
             .ensure_server(&MessageServer {
@@ -149,7 +162,8 @@ impl Hub {
         tokio::spawn(
             Sequencer {
                 store: store.clone(),
-                fanout: fanout.clone(),
+                fanout: local,
+                cluster,
                 broadcast_upto: broadcast_upto.clone(),
                 max_batch: config.max_batch.max(1),
                 committed_tx: committed.clone(),
@@ -186,7 +200,14 @@ impl Hub {
         self.inner.config.default_server
     }
 
-    /// Every committed message, as it is broadcast (for agents and observers).
+    /// Messages another node committed (cluster mode): delivered here in `seq` order.
+    pub async fn remote_commits(&self, commits: Vec<Arc<Committed>>) {
+        if self.inner.jobs.send(Job::Remote(commits)).await.is_err() {
+            tracing::debug!("remote commits dropped: the hub is stopping");
+        }
+    }
+
+    /// This node's committed messages, as they are delivered (for agents and observers).
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Committed>> {
         self.inner.committed.subscribe()
     }

@@ -6,19 +6,29 @@
 //! messages in the order they were stored, and acknowledgements never precede durability.
 //! Resuming joins go through the same queue, which makes replay and live delivery seamless:
 //! history is read up to the last message already broadcast, then the connection joins the room.
+//!
+//! Delivery goes through a gate that releases messages strictly in `seq` order. On one node that
+//! is commit order and nothing waits. In a cluster, messages other nodes committed arrive over
+//! the [`ClusterLink`](crate::ClusterLink) and are merged in by `seq`; a gap (a node that died
+//! between its commit and its publish, or a link that was down) is filled from storage after a
+//! short wait, and a periodic check against the store's last `seq` catches up on anything the
+//! link never carried. Each message is delivered once, in the same order on every node.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 
 use confab_protocol::ServerEvent;
 use confab_protocol::outbound::{AckReply, RecoveryReport};
 use confab_store::{Cursor, NewMessage, Store, StoredMessage};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 use crate::delivery;
 use crate::directory::ChannelInfo;
 use crate::fanout::{ConnId, FanOut};
-use crate::{Committed, HubError};
+use crate::{ClusterLink, Committed, HubError};
 
 /// Who gets what once a message is committed.
 #[derive(Debug, Clone)]
@@ -75,7 +85,26 @@ pub(crate) enum Job {
         limit: u32,
         reply: oneshot::Sender<Result<RecoveryReport, HubError>>,
     },
+    /// Messages other nodes committed.
+    Remote(Vec<Arc<Committed>>),
 }
+
+/// A committed message waiting for its turn at the gate.
+enum Waiting {
+    Message {
+        committed: Arc<Committed>,
+        delivery: Delivery,
+        /// Set for this node's own messages: someone learns the outcome, agents see it.
+        reply: Option<Reply>,
+    },
+    /// A sequence number with no message any more (deleted before this node saw it).
+    Gone,
+}
+
+/// How long a gap may stay open before it is filled from storage.
+const GAP_WAIT: Duration = Duration::from_millis(150);
+/// How often a cluster node compares what it delivered with the store's last `seq`.
+const CATCH_UP_EVERY: Duration = Duration::from_secs(1);
 
 pub(crate) struct Sequencer {
     pub store: Arc<dyn Store>,
@@ -84,13 +113,41 @@ pub(crate) struct Sequencer {
     pub broadcast_upto: Arc<AtomicI64>,
     pub max_batch: usize,
     pub committed_tx: tokio::sync::broadcast::Sender<Arc<Committed>>,
+    pub cluster: Option<Arc<dyn ClusterLink>>,
+}
+
+/// The ordering gate's state, owned by the sequencer task.
+#[derive(Default)]
+struct Gate {
+    waiting: BTreeMap<i64, Waiting>,
+    /// When the current gap (or lag behind the store) was first seen.
+    behind_since: Option<Instant>,
 }
 
 impl Sequencer {
     pub async fn run(self, mut rx: mpsc::Receiver<Job>) {
         let mut jobs = Vec::with_capacity(self.max_batch);
         let mut last_created_at = 0i64;
-        while rx.recv_many(&mut jobs, self.max_batch).await > 0 {
+        let mut gate = Gate::default();
+        let mut next_check = Instant::now() + CATCH_UP_EVERY;
+        loop {
+            let received = if self.cluster.is_none() {
+                rx.recv_many(&mut jobs, self.max_batch).await
+            } else {
+                tokio::select! {
+                    n = rx.recv_many(&mut jobs, self.max_batch) => n,
+                    _ = tokio::time::sleep_until(next_check) => {
+                        self.check(&mut gate).await;
+                        self.release(&mut gate).await;
+                        next_check = Instant::now()
+                            + if gate.behind_since.is_some() { GAP_WAIT / 3 } else { CATCH_UP_EVERY };
+                        continue;
+                    }
+                }
+            };
+            if received == 0 {
+                break;
+            }
             // Creation times never go backwards, so `since` and `seq` agree on order.
             let now = confab_protocol::now_ms();
             last_created_at = last_created_at.max(now);
@@ -102,6 +159,7 @@ impl Sequencer {
                 }
             }
             let mut results = self.commit(batch).await.into_iter();
+            let mut ours = Vec::new();
             for job in jobs.drain(..) {
                 match job {
                     Job::Append {
@@ -115,9 +173,15 @@ impl Sequencer {
                                 message: stored,
                                 channel,
                             });
-                            self.deliver(&committed, &delivery).await;
-                            reply.finish(Ok(&committed));
-                            let _ = self.committed_tx.send(committed);
+                            ours.push(committed.clone());
+                            gate.waiting.insert(
+                                committed.message.seq,
+                                Waiting::Message {
+                                    committed,
+                                    delivery,
+                                    reply: Some(reply),
+                                },
+                            );
                         }
                         Some(Err(e)) => reply.finish(Err(e)),
                         None => {
@@ -132,13 +196,146 @@ impl Sequencer {
                         limit,
                         reply,
                     } => {
+                        // Everything deliverable goes out first, so the replay (read up to the
+                        // last delivered message) and live delivery meet without a gap.
+                        self.release(&mut gate).await;
                         let report = self.resume(&conn, &channel, from, legacy, limit).await;
                         let _ = reply.send(report);
                     }
+                    Job::Remote(commits) => {
+                        let upto = self.broadcast_upto.load(Ordering::Acquire);
+                        for committed in commits {
+                            if committed.message.seq > upto {
+                                gate.waiting.entry(committed.message.seq).or_insert(
+                                    Waiting::Message {
+                                        committed,
+                                        delivery: Delivery::ToRoom,
+                                        reply: None,
+                                    },
+                                );
+                            }
+                        }
+                    }
                 }
             }
+            if let Some(cluster) = &self.cluster
+                && !ours.is_empty()
+            {
+                cluster.publish_commits(&ours).await;
+            }
+            self.release(&mut gate).await;
         }
         tracing::debug!("sequencer stopped");
+    }
+
+    /// Delivers every waiting message whose turn has come.
+    async fn release(&self, gate: &mut Gate) {
+        let mut upto = self.broadcast_upto.load(Ordering::Acquire);
+        while let Some(entry) = gate.waiting.first_entry() {
+            let seq = *entry.key();
+            if seq <= upto {
+                entry.remove();
+                continue;
+            }
+            if seq != upto + 1 {
+                break;
+            }
+            match entry.remove() {
+                Waiting::Message {
+                    committed,
+                    delivery,
+                    reply,
+                } => {
+                    self.deliver(&committed, &delivery).await;
+                    if let Some(reply) = reply {
+                        reply.finish(Ok(&committed));
+                        let _ = self.committed_tx.send(committed);
+                    }
+                }
+                Waiting::Gone => {}
+            }
+            upto = seq;
+            self.broadcast_upto.store(upto, Ordering::Release);
+        }
+        let gap = gate.waiting.first_key_value().is_some();
+        if !gap {
+            gate.behind_since = None;
+        } else if gate.behind_since.is_none() {
+            gate.behind_since = Some(Instant::now());
+        }
+    }
+
+    /// Cluster mode: fills a gap that stayed open, or catches up with the store when messages
+    /// were committed that no node told us about.
+    async fn check(&self, gate: &mut Gate) {
+        let upto = self.broadcast_upto.load(Ordering::Acquire);
+        let target = match gate.waiting.first_key_value() {
+            Some((&first, _)) => first - 1,
+            None => match self.store.last_seq().await {
+                Ok(last) if last > upto => last,
+                Ok(_) => {
+                    gate.behind_since = None;
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the last sequence number");
+                    return;
+                }
+            },
+        };
+        let since = *gate.behind_since.get_or_insert_with(Instant::now);
+        if since.elapsed() < GAP_WAIT {
+            return;
+        }
+        match self.store.messages_in_seq_range(upto + 1, target).await {
+            Ok(found) => {
+                tracing::info!(
+                    from = upto + 1,
+                    to = target,
+                    found = found.len(),
+                    "filling a delivery gap from storage"
+                );
+                let mut channels: HashMap<uuid::Uuid, Option<Arc<ChannelInfo>>> = HashMap::new();
+                let mut next = upto + 1;
+                for m in found {
+                    for missing in next..m.seq {
+                        gate.waiting.entry(missing).or_insert(Waiting::Gone);
+                    }
+                    next = m.seq + 1;
+                    let channel = match channels.get(&m.channel_id) {
+                        Some(c) => c.clone(),
+                        None => {
+                            let c = self
+                                .store
+                                .get_channel(m.channel_id)
+                                .await
+                                .ok()
+                                .flatten()
+                                .map(|c| Arc::new(ChannelInfo::from_channel(&c)));
+                            channels.insert(m.channel_id, c.clone());
+                            c
+                        }
+                    };
+                    let seq = m.seq;
+                    gate.waiting.entry(seq).or_insert(match channel {
+                        Some(channel) => Waiting::Message {
+                            committed: Arc::new(Committed {
+                                message: m,
+                                channel,
+                            }),
+                            delivery: Delivery::ToRoom,
+                            reply: None,
+                        },
+                        None => Waiting::Gone,
+                    });
+                }
+                for missing in next..=target {
+                    gate.waiting.entry(missing).or_insert(Waiting::Gone);
+                }
+                gate.behind_since = None;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot fill a delivery gap"),
+        }
     }
 
     /// One transaction for the batch; if it fails, each message alone, so one bad message
@@ -227,8 +424,6 @@ impl Sequencer {
             }
             Delivery::Quiet => {}
         }
-        self.broadcast_upto
-            .fetch_max(message.seq, Ordering::Release);
     }
 
     async fn resume(

@@ -15,13 +15,13 @@ use uuid::Uuid;
 enum Sent {
     Channel {
         channel: Uuid,
-        event: &'static str,
+        event: String,
         except: Option<String>,
         payload: Value,
     },
     Conn {
         conn: String,
-        event: &'static str,
+        event: String,
         payload: Value,
     },
     Join {
@@ -48,7 +48,7 @@ impl FanOut for Recorder {
     async fn to_channel(&self, channel: Uuid, event: &ServerEvent, except: Option<&ConnId>) {
         self.0.lock().unwrap().push(Sent::Channel {
             channel,
-            event: event.name(),
+            event: event.name().to_owned(),
             except: except.map(|c| c.0.clone()),
             payload: serde_json::to_value(event).unwrap(),
         });
@@ -57,7 +57,7 @@ impl FanOut for Recorder {
     async fn to_conn(&self, conn: &ConnId, event: &ServerEvent) {
         self.0.lock().unwrap().push(Sent::Conn {
             conn: conn.0.clone(),
-            event: event.name(),
+            event: event.name().to_owned(),
             payload: serde_json::to_value(event).unwrap(),
         });
     }
@@ -291,7 +291,7 @@ async fn presence_join_leave_disconnect() {
                 payload,
                 ..
             } => Some((
-                event,
+                event.clone(),
                 except.unwrap(),
                 payload["entityId"].as_str().unwrap().to_owned(),
             )),
@@ -301,9 +301,9 @@ async fn presence_join_leave_disconnect() {
     assert_eq!(
         events,
         vec![
-            ("userJoined", "a".to_owned(), ea.to_string()),
-            ("userJoined", "b".to_owned(), eb.to_string()),
-            ("userLeft", "b".to_owned(), eb.to_string()),
+            ("userJoined".to_owned(), "a".to_owned(), ea.to_string()),
+            ("userJoined".to_owned(), "b".to_owned(), eb.to_string()),
+            ("userLeft".to_owned(), "b".to_owned(), eb.to_string()),
         ]
     );
 }

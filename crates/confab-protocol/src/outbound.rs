@@ -297,6 +297,19 @@ pub struct Thinking {
     pub is_thinking: bool,
 }
 
+/// An event that arrived from another node of a cluster, re-emitted as it was sent there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Relayed {
+    pub name: String,
+    pub payload: Value,
+}
+
+impl Serialize for Relayed {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.payload.serialize(s)
+    }
+}
+
 /// Every server → client event, by name.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(untagged)]
@@ -325,11 +338,12 @@ pub enum ServerEvent {
     MessageStreamError(MessageStreamError),
     MessageComplete(MessageComplete),
     Thinking(Thinking),
+    Relayed(Relayed),
 }
 
 impl ServerEvent {
     /// The Socket.IO event name.
-    pub fn name(&self) -> &'static str {
+    pub fn name(&self) -> &str {
         match self {
             ServerEvent::Authenticated(_) => "authenticated",
             ServerEvent::ConnectionEstablished(_) => "connection_established",
@@ -355,6 +369,7 @@ impl ServerEvent {
             ServerEvent::MessageStreamError(_) => "messageStreamError",
             ServerEvent::MessageComplete(_) => "messageComplete",
             ServerEvent::Thinking(_) => "thinking",
+            ServerEvent::Relayed(r) => &r.name,
         }
     }
 }

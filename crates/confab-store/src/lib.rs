@@ -118,6 +118,9 @@ pub trait Store: Send + Sync + 'static {
     async fn clear_channel(&self, channel: Uuid) -> StoreResult<u64>;
     /// The highest sequence number stored so far (0 for an empty store).
     async fn last_seq(&self) -> StoreResult<i64>;
+    /// Every message with `from <= seq <= to`, of any channel, in `seq` order (how a cluster
+    /// node fills gaps in what other nodes told it).
+    async fn messages_in_seq_range(&self, from: i64, to: i64) -> StoreResult<Vec<StoredMessage>>;
     /// The reply `author` gave to message `to`, if any.
     async fn find_reply(&self, to: Uuid, author: &str) -> StoreResult<Option<StoredMessage>>;
 

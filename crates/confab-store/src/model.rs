@@ -59,7 +59,7 @@ pub struct NewMessage {
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StoredMessage {
     pub seq: i64,
     pub id: Uuid,

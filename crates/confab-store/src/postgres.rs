@@ -641,6 +641,19 @@ impl Store for PostgresStore {
         )
     }
 
+    async fn messages_in_seq_range(&self, from: i64, to: i64) -> StoreResult<Vec<StoredMessage>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM central_messages WHERE seq >= $1 AND seq <= $2 ORDER BY seq"
+        ))
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(message_from_row).collect())
+    }
+
     async fn find_reply(&self, to: Uuid, author: &str) -> StoreResult<Option<StoredMessage>> {
         let row = sqlx::query(concat!(
             "SELECT ",
