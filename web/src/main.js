@@ -117,10 +117,14 @@ function renderChannels() {
   }
 }
 
+const shown = new Set(); // bubbles already on screen: only new ones animate in
+
 function bubble(m) {
   const el = document.createElement('div');
   const mine = m.senderId === me;
-  el.className = `msg ${mine ? 'mine' : 'theirs'}${m.agent ? ' agent' : ''}${m.streaming ? ' streaming' : ''}`;
+  const fresh = !shown.has(m.id) && !(m.clientMessageId && shown.has(m.clientMessageId));
+  shown.add(m.id);
+  el.className = `msg ${mine ? 'mine' : 'theirs'}${m.agent ? ' agent' : ''}${m.streaming ? ' streaming' : ''}${fresh ? ' fresh' : ''}`;
   el.dataset.id = m.id;
   el.dataset.status = m.status || 'sent';
   el.dataset.via = m.via;
@@ -571,6 +575,13 @@ function connectSocket() {
   });
 }
 
+/** A fresh connection attempt now (the backoff starts over). */
+function reconnectNow() {
+  if (!socket || socket.connected) return;
+  socket.disconnect();
+  socket.connect();
+}
+
 // ---- wiring -------------------------------------------------------------------------------------
 function closeMenu() {
   document.body.classList.remove('menu-open');
@@ -599,12 +610,13 @@ async function init() {
   $('input').addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); submit(); }
   });
-  $('reconnect').addEventListener('click', () => socket?.connect());
+  $('reconnect').addEventListener('click', reconnectNow);
   $('messages').addEventListener('scroll', () => {
     const c = channels.get(current);
     if (c && $('messages').scrollTop < 40) loadHistory(c, true);
   });
-  window.addEventListener('online', () => { if (socket && !socket.connected) socket.connect(); });
+  // Back online: try now instead of waiting for the next backoff step.
+  window.addEventListener('online', reconnectNow);
 
   if (mode === 'socket') connectSocket();
   else {
