@@ -18,9 +18,7 @@ use uuid::Uuid;
 
 use crate::packet::{self, Inbound};
 use crate::rest::Rest;
-use crate::types::{
-    Ack, ConnectionState, DEFAULT_SERVER, Event, Joined, Message, event_from_wire,
-};
+use crate::types::{Ack, ConnectionState, DEFAULT_SERVER, Event, Joined, Message, event_from_wire};
 
 /// Errors of the client.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -70,7 +68,9 @@ impl Reconnect {
     /// The wait before attempt `attempt` (1-based).
     pub fn delay(&self, attempt: u32) -> Duration {
         let factor = 1u32 << attempt.saturating_sub(1).min(20);
-        self.initial_delay.saturating_mul(factor).min(self.max_delay)
+        self.initial_delay
+            .saturating_mul(factor)
+            .min(self.max_delay)
     }
 }
 
@@ -348,9 +348,8 @@ struct Pending {
     reply: oneshot::Sender<Result<Ack>>,
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 struct Driver {
     config: Arc<Config>,

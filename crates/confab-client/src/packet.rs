@@ -156,7 +156,9 @@ mod tests {
     #[test]
     fn decodes_engine_and_socketio_packets() {
         assert_eq!(
-            decode(r#"0{"sid":"x","upgrades":[],"pingInterval":300,"pingTimeout":200,"maxPayload":1000000}"#),
+            decode(
+                r#"0{"sid":"x","upgrades":[],"pingInterval":300,"pingTimeout":200,"maxPayload":1000000}"#
+            ),
             Inbound::Open {
                 ping_interval_ms: 300,
                 ping_timeout_ms: 200

@@ -201,7 +201,9 @@ pub enum PresenceKind {
 }
 
 fn uuid_of(v: &Value, key: &str) -> Option<Uuid> {
-    v.get(key).and_then(Value::as_str).and_then(|s| s.parse().ok())
+    v.get(key)
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse().ok())
 }
 
 fn channel_of(v: &Value) -> Option<Uuid> {
@@ -297,7 +299,10 @@ mod tests {
             "metadata": {"user_display_name": "Pat"}, "created_at": 7, "sourceType": "socketio_client"
         }))
         .unwrap();
-        assert_eq!((h.sender_name.as_str(), h.created_at, h.live), ("Pat", 7, false));
+        assert_eq!(
+            (h.sender_name.as_str(), h.created_at, h.live),
+            ("Pat", 7, false)
+        );
     }
 
     #[test]
@@ -315,8 +320,14 @@ mod tests {
         );
         let e = Uuid::new_v4();
         assert!(matches!(
-            event_from_wire("userTyping", json!({"channelId": c, "entityId": e, "isTyping": false})),
-            Event::Presence { kind: PresenceKind::StoppedTyping, .. }
+            event_from_wire(
+                "userTyping",
+                json!({"channelId": c, "entityId": e, "isTyping": false})
+            ),
+            Event::Presence {
+                kind: PresenceKind::StoppedTyping,
+                ..
+            }
         ));
         assert!(matches!(
             event_from_wire("channelCleared", json!({})),

@@ -85,7 +85,11 @@ mod tests {
             assert_eq!(find(p).map(|a| a.path), Some("/index.html"), "{p}");
         }
         assert!(find("/nope").is_none());
-        assert!(ASSETS.iter().all(|a| a.immutable == a.path.starts_with("/assets/")));
+        assert!(
+            ASSETS
+                .iter()
+                .all(|a| a.immutable == a.path.starts_with("/assets/"))
+        );
     }
 
     #[test]
@@ -104,7 +108,10 @@ mod tests {
         assert_eq!(get("/", Some(&etag)).status(), StatusCode::NOT_MODIFIED);
         if let Some(js) = ASSETS.iter().find(|a| a.path.ends_with(".js")) {
             let res = get(js.path, None);
-            assert_eq!(res.headers()[header::CONTENT_TYPE], "text/javascript; charset=utf-8");
+            assert_eq!(
+                res.headers()[header::CONTENT_TYPE],
+                "text/javascript; charset=utf-8"
+            );
             assert_eq!(
                 res.headers()[header::CACHE_CONTROL],
                 "public, max-age=31536000, immutable"

@@ -186,7 +186,11 @@ fn list_agents(ui: &Ui, view: &View) {
 
 fn print_message(ui: &Ui, client: &Client, m: &Message) {
     let me = m.sender_id == client.entity_id().to_string();
-    let name = if me { format!("{} (you)", m.sender_name) } else { m.sender_name.clone() };
+    let name = if me {
+        format!("{} (you)", m.sender_name)
+    } else {
+        m.sender_name.clone()
+    };
     println!("{}: {}", ui.sender(&name, m.is_agent_reply(), me), m.text);
 }
 
@@ -199,15 +203,17 @@ fn on_event(ui: &Ui, client: &Client, view: &mut View, event: Event) {
         }
     };
     match event {
-        Event::Control { channel_id, action } if Some(channel_id) == current => {
-            if action == "disable_input" && view.streaming.is_empty() {
-                let who = dm_agent(view)
-                    .and_then(|a| agent_name(view, &a.to_string()))
-                    .unwrap_or_else(|| "The agent".into());
-                print!("{}", ui.paint("2;3", &format!("{who} is thinking…")));
-                let _ = std::io::stdout().flush();
-                view.thinking = true;
-            }
+        Event::Control { channel_id, action }
+            if Some(channel_id) == current
+                && action == "disable_input"
+                && view.streaming.is_empty() =>
+        {
+            let who = dm_agent(view)
+                .and_then(|a| agent_name(view, &a.to_string()))
+                .unwrap_or_else(|| "The agent".into());
+            print!("{}", ui.paint("2;3", &format!("{who} is thinking…")));
+            let _ = std::io::stdout().flush();
+            view.thinking = true;
         }
         Event::StreamChunk {
             channel_id,
@@ -239,7 +245,10 @@ fn on_event(ui: &Ui, client: &Client, view: &mut View, event: Event) {
                 }
                 return;
             }
-            if m.client_message_id.as_ref().is_some_and(|c| view.sent.remove(c)) {
+            if m.client_message_id
+                .as_ref()
+                .is_some_and(|c| view.sent.remove(c))
+            {
                 return; // our own line, already on screen
             }
             clear(&mut view.thinking);
@@ -248,7 +257,10 @@ fn on_event(ui: &Ui, client: &Client, view: &mut View, event: Event) {
         Event::Message(m) => {
             println!(
                 "{}",
-                ui.paint("2", &format!("(new message in {}: {})", m.channel_id, m.sender_name))
+                ui.paint(
+                    "2",
+                    &format!("(new message in {}: {})", m.channel_id, m.sender_name)
+                )
             );
         }
         Event::Complete { channel_id, .. } if Some(channel_id) == current => {
@@ -392,7 +404,12 @@ async fn command(ui: &Ui, client: &Client, view: &mut View, cmd: &str) -> bool {
         "channels" => match client.rest().channels().await {
             Ok(list) => {
                 for c in list {
-                    println!("  {} {} {}", c.kind, c.name, ui.paint("2", &c.id.to_string()));
+                    println!(
+                        "  {} {} {}",
+                        c.kind,
+                        c.name,
+                        ui.paint("2", &c.id.to_string())
+                    );
                 }
             }
             Err(e) => ui.error(&e.to_string()),

@@ -92,7 +92,11 @@ async fn dm_with_eliza_streams_and_acks() {
     let agents = client.rest().agents().await.unwrap();
     let eliza: Uuid = ELIZA.parse().unwrap();
     assert!(agents.iter().any(|a| a.id == eliza && a.name == "Eliza"));
-    let dm = client.rest().dm_channel(client.entity_id(), eliza).await.unwrap();
+    let dm = client
+        .rest()
+        .dm_channel(client.entity_id(), eliza)
+        .await
+        .unwrap();
     let joined = client.join(dm.id).await.unwrap();
     assert_eq!(joined.channel_id, dm.id);
 
@@ -114,7 +118,10 @@ async fn dm_with_eliza_streams_and_acks() {
                     }
                 }
                 Event::Message(m) if m.id == ack.message_id => {
-                    assert_eq!(m.client_message_id.as_deref(), Some(ack.client_message_id.as_str()));
+                    assert_eq!(
+                        m.client_message_id.as_deref(),
+                        Some(ack.client_message_id.as_str())
+                    );
                     seen.push("own".into());
                 }
                 Event::Message(m) if m.is_agent_reply() => {
@@ -131,11 +138,27 @@ async fn dm_with_eliza_streams_and_acks() {
     })
     .await
     .expect("the run ended");
-    let order: Vec<&str> = seen.iter().map(String::as_str).filter(|s| *s != "own").collect();
-    assert_eq!(order, ["disable_input", "chunk", "reply", "complete", "enable_input"]);
+    let order: Vec<&str> = seen
+        .iter()
+        .map(String::as_str)
+        .filter(|s| *s != "own")
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "disable_input",
+            "chunk",
+            "reply",
+            "complete",
+            "enable_input"
+        ]
+    );
     assert!(seen.contains(&"own".to_string()), "own echo delivered once");
     assert_eq!(streamed.trim(), reply_text.trim());
-    assert!(reply_text.to_lowercase().contains("unhappy"), "{reply_text}");
+    assert!(
+        reply_text.to_lowercase().contains("unhappy"),
+        "{reply_text}"
+    );
 
     let history = client.rest().history(dm.id, 10, None).await.unwrap();
     assert_eq!(history.len(), 2);
@@ -160,14 +183,22 @@ async fn server_restart_mid_conversation() {
     let (client, mut events) = Client::connect(Config::new(&url).reconnect(fast))
         .await
         .unwrap();
-    let channel = client.rest().create_group("restart", &[client.entity_id()]).await.unwrap().id;
+    let channel = client
+        .rest()
+        .create_group("restart", &[client.entity_id()])
+        .await
+        .unwrap()
+        .id;
     client.join(channel).await.unwrap();
     let first = client.send_text(channel, "before").await.unwrap();
 
     srv.kill();
     next_matching(&mut events, |e| matches!(e, Event::Disconnected { .. })).await;
-    let reconnecting = next_matching(&mut events, |e| matches!(e, Event::Reconnecting { .. })).await;
-    assert!(matches!(reconnecting, Event::Reconnecting { attempt: 1, delay } if delay == Duration::from_millis(200)));
+    let reconnecting =
+        next_matching(&mut events, |e| matches!(e, Event::Reconnecting { .. })).await;
+    assert!(
+        matches!(reconnecting, Event::Reconnecting { attempt: 1, delay } if delay == Duration::from_millis(200))
+    );
     assert_ne!(client.state(), ConnectionState::Connected);
     // Sent while the server is down: queued, delivered after the reconnect.
     let queued = {
@@ -179,7 +210,10 @@ async fn server_restart_mid_conversation() {
     // Someone else writes while (or just after) the client is away.
     let (other, mut other_events) = Client::connect(Config::new(&url)).await.unwrap();
     other.join(channel).await.unwrap();
-    let missed = other.send_text(channel, "sent while you were away").await.unwrap();
+    let missed = other
+        .send_text(channel, "sent while you were away")
+        .await
+        .unwrap();
 
     // Everything that arrives from here on, until the reconnect, the rejoin and both messages.
     let mut got = Vec::new();
@@ -192,7 +226,11 @@ async fn server_restart_mid_conversation() {
                 Event::Message(m) => got.push(m.id),
                 _ => {}
             }
-            if reconnected && rejoined.is_some() && got.contains(&missed.message_id) && got.len() >= 2 {
+            if reconnected
+                && rejoined.is_some()
+                && got.contains(&missed.message_id)
+                && got.len() >= 2
+            {
                 break;
             }
         }
@@ -201,15 +239,32 @@ async fn server_restart_mid_conversation() {
     .expect("reconnected, rejoined, missed and queued messages arrived");
     let j = rejoined.unwrap();
     assert_eq!(j.channel_id, channel);
-    assert!(j.recovered.is_some(), "rejoined with lastMessageId, so the server reports recovery");
-    let queued_ack = within(T, queued).await.expect("queued send resolved").unwrap().unwrap();
-    assert!(got.contains(&queued_ack.message_id), "the queued message came back once: {got:?}");
+    assert!(
+        j.recovered.is_some(),
+        "rejoined with lastMessageId, so the server reports recovery"
+    );
+    let queued_ack = within(T, queued)
+        .await
+        .expect("queued send resolved")
+        .unwrap()
+        .unwrap();
+    assert!(
+        got.contains(&queued_ack.message_id),
+        "the queued message came back once: {got:?}"
+    );
     let mut unique = got.clone();
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), got.len(), "no duplicates: {got:?}");
-    assert!(!got.contains(&first.message_id), "the message before the restart is not replayed");
-    next_matching(&mut other_events, |e| matches!(e, Event::Message(m) if m.id == queued_ack.message_id)).await;
+    assert!(
+        !got.contains(&first.message_id),
+        "the message before the restart is not replayed"
+    );
+    next_matching(
+        &mut other_events,
+        |e| matches!(e, Event::Message(m) if m.id == queued_ack.message_id),
+    )
+    .await;
     client.close();
     other.close();
     let _ = std::fs::remove_dir_all(dir);
