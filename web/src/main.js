@@ -273,6 +273,7 @@ async function openChannel(id, info = {}) {
   url.searchParams.set('channel', id);
   history.replaceState(null, '', url);
   $('chat-title').textContent = `${c.kind === 'DM' ? '💬' : '#'} ${c.name}`;
+  if (c.sessionId) pill('st-session', 'on', 'Session Active');
   renderChannels();
   renderMessages({ toBottom: true });
   updateComposer();
