@@ -8,6 +8,7 @@ pub mod config;
 pub mod http;
 pub mod logs;
 pub mod socket;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

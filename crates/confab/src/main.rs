@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod chat;
+
 use clap::{Args, Parser, Subcommand};
 use confab_agents::breaker::BreakerConfig;
 use confab_agents::{Character, ModelDefaults, SessionConfig};
@@ -25,9 +27,12 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once
 enum Command {
     /// Start the server (the default).
     Serve(ServeArgs),
+    /// Chat in the terminal with a running server's agents and channels.
+    Chat(chat::ChatArgs),
 }
 
 #[derive(Args, Clone)]
@@ -172,6 +177,12 @@ fn main() -> anyhow::Result<()> {
     // `.env` first, so its values act like environment variables (which still win).
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
+    if let Some(Command::Chat(args)) = cli.command {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        return runtime.block_on(chat::run(args));
+    }
     let logs = LogHub::new();
     tracing_subscriber::registry()
         .with(
@@ -188,6 +199,7 @@ fn main() -> anyhow::Result<()> {
         .init();
     let args = match cli.command {
         Some(Command::Serve(args)) => args,
+        Some(Command::Chat(_)) => unreachable!("handled above"),
         None => cli.serve,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

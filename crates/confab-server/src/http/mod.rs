@@ -29,7 +29,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
-use axum::http::{StatusCode, Uri};
+use axum::http::{HeaderMap, Method, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -85,13 +85,13 @@ async fn api_not_found() -> Response {
     ApiError::endpoint_not_found().into_response()
 }
 
-/// Anything else (ElizaOS would serve its web UI here; confab has none). `/api/` itself is not
-/// reached through the nested router, so it is answered here like any unknown API path.
-async fn not_found(uri: Uri) -> Response {
+/// Anything else: the web chat page and its assets ([`crate::web`]), else 404. `/api/` itself
+/// is not reached through the nested router, so it is answered here like any unknown API path.
+async fn not_found(method: Method, uri: Uri, headers: HeaderMap) -> Response {
     if uri.path() == "/api" || uri.path().starts_with("/api/") {
         return api_not_found().await;
     }
-    (StatusCode::NOT_FOUND, "Not Found").into_response()
+    crate::web::serve(&method, &uri, &headers)
 }
 
 /// Logs a warning for the pre-1.6 paths, as ElizaOS does before re-dispatching them.

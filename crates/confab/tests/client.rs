@@ -1,0 +1,271 @@
+//! confab-client against the real server binary: a DM with ELIZA (ack with the stored id,
+//! control → stream → reply → complete), and a server restart mid-conversation (reconnect with
+//! backoff, rejoin with a resume point, the offline queue flushed, nothing twice).
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use confab_client::{Client, Config, ConnectionState, Event, Outgoing, Reconnect, within};
+use uuid::Uuid;
+
+const ELIZA: &str = "b850bc30-45f8-0041-a00a-83df46d8555d";
+const T: Duration = Duration::from_secs(20);
+
+struct Server {
+    child: Child,
+}
+
+impl Server {
+    /// Starts the binary and waits (bounded) until it accepts connections.
+    fn start(port: u16, dir: &Path) -> Server {
+        let child = Command::new(env!("CARGO_BIN_EXE_confab"))
+            .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
+            .arg("--data-dir")
+            .arg(dir)
+            .env("LOG_LEVEL", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start confab");
+        let deadline = std::time::Instant::now() + T;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "confab did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Server { child }
+    }
+    fn kill(mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn temp_dir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("confab-client-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The next event matching `pred`, bounded.
+async fn next_matching(
+    events: &mut confab_client::Events,
+    mut pred: impl FnMut(&Event) -> bool,
+) -> Event {
+    within(T, async {
+        loop {
+            let e = events.next().await.expect("events ended");
+            if pred(&e) {
+                return e;
+            }
+        }
+    })
+    .await
+    .expect("timed out waiting for an event")
+}
+
+#[tokio::test]
+async fn dm_with_eliza_streams_and_acks() {
+    let dir = temp_dir();
+    let port = free_port();
+    let _srv = Server::start(port, &dir);
+    let url = format!("http://127.0.0.1:{port}");
+    let (client, mut events) = Client::connect(Config::new(&url).sender_name("Pat"))
+        .await
+        .unwrap();
+    let agents = client.rest().agents().await.unwrap();
+    let eliza: Uuid = ELIZA.parse().unwrap();
+    assert!(agents.iter().any(|a| a.id == eliza && a.name == "Eliza"));
+    let dm = client
+        .rest()
+        .dm_channel(client.entity_id(), eliza)
+        .await
+        .unwrap();
+    let joined = client.join(dm.id).await.unwrap();
+    assert_eq!(joined.channel_id, dm.id);
+
+    let ack = client
+        .send(Outgoing::new(dm.id, "I am unhappy.").dm_with(eliza))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut reply_text = String::new();
+    let mut streamed = String::new();
+    within(T, async {
+        while let Some(e) = events.next().await {
+            match &e {
+                Event::Control { action, .. } => seen.push(action.clone()),
+                Event::StreamChunk { chunk, .. } => {
+                    streamed.push_str(chunk);
+                    if !seen.contains(&"chunk".to_string()) {
+                        seen.push("chunk".into());
+                    }
+                }
+                Event::Message(m) if m.id == ack.message_id => {
+                    assert_eq!(
+                        m.client_message_id.as_deref(),
+                        Some(ack.client_message_id.as_str())
+                    );
+                    seen.push("own".into());
+                }
+                Event::Message(m) if m.is_agent_reply() => {
+                    reply_text = m.text.clone();
+                    seen.push("reply".into());
+                }
+                Event::Complete { .. } => seen.push("complete".into()),
+                _ => {}
+            }
+            if seen.last().map(String::as_str) == Some("enable_input") {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the run ended");
+    let order: Vec<&str> = seen
+        .iter()
+        .map(String::as_str)
+        .filter(|s| *s != "own")
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "disable_input",
+            "chunk",
+            "reply",
+            "complete",
+            "enable_input"
+        ]
+    );
+    assert!(seen.contains(&"own".to_string()), "own echo delivered once");
+    assert_eq!(streamed.trim(), reply_text.trim());
+    assert!(
+        reply_text.to_lowercase().contains("unhappy"),
+        "{reply_text}"
+    );
+
+    let history = client.rest().history(dm.id, 10, None).await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0].id, ack.message_id);
+    assert!(!history[0].live);
+    client.close();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn server_restart_mid_conversation() {
+    let dir = temp_dir();
+    let port = free_port();
+    let srv = Server::start(port, &dir);
+    let url = format!("http://127.0.0.1:{port}");
+    let fast = Reconnect {
+        initial_delay: Duration::from_millis(200),
+        max_attempts: Some(20),
+        max_delay: Duration::from_secs(1),
+        ..Reconnect::default()
+    };
+    let (client, mut events) = Client::connect(Config::new(&url).reconnect(fast))
+        .await
+        .unwrap();
+    let channel = client
+        .rest()
+        .create_group("restart", &[client.entity_id()])
+        .await
+        .unwrap()
+        .id;
+    client.join(channel).await.unwrap();
+    let first = client.send_text(channel, "before").await.unwrap();
+
+    srv.kill();
+    next_matching(&mut events, |e| matches!(e, Event::Disconnected { .. })).await;
+    let reconnecting =
+        next_matching(&mut events, |e| matches!(e, Event::Reconnecting { .. })).await;
+    assert!(
+        matches!(reconnecting, Event::Reconnecting { attempt: 1, delay } if delay == Duration::from_millis(200))
+    );
+    assert_ne!(client.state(), ConnectionState::Connected);
+    // Sent while the server is down: queued, delivered after the reconnect.
+    let queued = {
+        let c = client.clone();
+        tokio::spawn(async move { c.send_text(channel, "typed while offline").await })
+    };
+
+    let _srv = Server::start(port, &dir);
+    // Someone else writes while (or just after) the client is away.
+    let (other, mut other_events) = Client::connect(Config::new(&url)).await.unwrap();
+    other.join(channel).await.unwrap();
+    let missed = other
+        .send_text(channel, "sent while you were away")
+        .await
+        .unwrap();
+
+    // Everything that arrives from here on, until the reconnect, the rejoin and both messages.
+    let mut got = Vec::new();
+    let (mut reconnected, mut rejoined) = (false, None);
+    within(T, async {
+        while let Some(e) = events.next().await {
+            match e {
+                Event::Connected { reconnected: true } => reconnected = true,
+                Event::Joined(j) if j.rejoin => rejoined = Some(j),
+                Event::Message(m) => got.push(m.id),
+                _ => {}
+            }
+            if reconnected
+                && rejoined.is_some()
+                && got.contains(&missed.message_id)
+                && got.len() >= 2
+            {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("reconnected, rejoined, missed and queued messages arrived");
+    let j = rejoined.unwrap();
+    assert_eq!(j.channel_id, channel);
+    assert!(
+        j.recovered.is_some(),
+        "rejoined with lastMessageId, so the server reports recovery"
+    );
+    let queued_ack = within(T, queued)
+        .await
+        .expect("queued send resolved")
+        .unwrap()
+        .unwrap();
+    assert!(
+        got.contains(&queued_ack.message_id),
+        "the queued message came back once: {got:?}"
+    );
+    let mut unique = got.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), got.len(), "no duplicates: {got:?}");
+    assert!(
+        !got.contains(&first.message_id),
+        "the message before the restart is not replayed"
+    );
+    next_matching(
+        &mut other_events,
+        |e| matches!(e, Event::Message(m) if m.id == queued_ack.message_id),
+    )
+    .await;
+    client.close();
+    other.close();
+    let _ = std::fs::remove_dir_all(dir);
+}
