@@ -167,6 +167,21 @@ impl RedisCluster {
         }
     }
 
+    /// Checks the publishing connection (after Redis came back, a node with nothing to say would
+    /// otherwise report it down until it next publishes).
+    async fn probe_publisher(&self) {
+        let ok = match self.publisher().await {
+            Ok(mut conn) => redis::cmd("PING")
+                .query_async::<String>(&mut conn)
+                .await
+                .is_ok(),
+            Err(_) => false,
+        };
+        if ok && !self.publishing.swap(true, Ordering::Relaxed) {
+            tracing::info!(node = %self.config.node_id, "publishing to the cluster again");
+        }
+    }
+
     /// Receives what the other nodes publish, for as long as the process runs: commits go to
     /// the hub, events to this node's connections. Reconnects with backoff.
     pub fn start_receiving(self: &Arc<Self>, hub: Hub, local: Arc<dyn FanOut>) {
@@ -194,6 +209,7 @@ impl RedisCluster {
         pubsub.subscribe(self.bus()).await?;
         self.subscribed.store(true, Ordering::Relaxed);
         tracing::info!(node = %self.config.node_id, bus = %self.bus(), "subscribed to the cluster");
+        self.probe_publisher().await;
         let mut messages = pubsub.on_message();
         while let Some(msg) = messages.next().await {
             let Ok(text) = msg.get_payload::<String>() else {

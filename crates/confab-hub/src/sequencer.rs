@@ -120,8 +120,16 @@ pub(crate) struct Sequencer {
 #[derive(Default)]
 struct Gate {
     waiting: BTreeMap<i64, Waiting>,
-    /// When the current gap (or lag behind the store) was first seen.
-    behind_since: Option<Instant>,
+    /// When the current gap in `waiting` was first seen.
+    gap_since: Option<Instant>,
+    /// When the store was first seen ahead of what this node delivered (nothing waiting).
+    lag_since: Option<Instant>,
+}
+
+impl Gate {
+    fn behind(&self) -> bool {
+        self.gap_since.is_some() || self.lag_since.is_some()
+    }
 }
 
 impl Sequencer {
@@ -140,7 +148,7 @@ impl Sequencer {
                         self.check(&mut gate).await;
                         self.release(&mut gate).await;
                         next_check = Instant::now()
-                            + if gate.behind_since.is_some() { GAP_WAIT / 3 } else { CATCH_UP_EVERY };
+                            + if gate.behind() { GAP_WAIT / 3 } else { CATCH_UP_EVERY };
                         continue;
                     }
                 }
@@ -257,11 +265,10 @@ impl Sequencer {
             upto = seq;
             self.broadcast_upto.store(upto, Ordering::Release);
         }
-        let gap = gate.waiting.first_key_value().is_some();
-        if !gap {
-            gate.behind_since = None;
-        } else if gate.behind_since.is_none() {
-            gate.behind_since = Some(Instant::now());
+        if gate.waiting.is_empty() {
+            gate.gap_since = None;
+        } else {
+            gate.gap_since.get_or_insert_with(Instant::now);
         }
     }
 
@@ -269,12 +276,12 @@ impl Sequencer {
     /// were committed that no node told us about.
     async fn check(&self, gate: &mut Gate) {
         let upto = self.broadcast_upto.load(Ordering::Acquire);
-        let target = match gate.waiting.first_key_value() {
-            Some((&first, _)) => first - 1,
+        let (target, since) = match gate.waiting.first_key_value() {
+            Some((&first, _)) => (first - 1, *gate.gap_since.get_or_insert_with(Instant::now)),
             None => match self.store.last_seq().await {
-                Ok(last) if last > upto => last,
+                Ok(last) if last > upto => (last, *gate.lag_since.get_or_insert_with(Instant::now)),
                 Ok(_) => {
-                    gate.behind_since = None;
+                    gate.lag_since = None;
                     return;
                 }
                 Err(e) => {
@@ -283,7 +290,6 @@ impl Sequencer {
                 }
             },
         };
-        let since = *gate.behind_since.get_or_insert_with(Instant::now);
         if since.elapsed() < GAP_WAIT {
             return;
         }
@@ -332,7 +338,8 @@ impl Sequencer {
                 for missing in next..=target {
                     gate.waiting.entry(missing).or_insert(Waiting::Gone);
                 }
-                gate.behind_since = None;
+                gate.gap_since = None;
+                gate.lag_since = None;
             }
             Err(e) => tracing::warn!(error = %e, "cannot fill a delivery gap"),
         }

@@ -13,6 +13,12 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// PostgreSQL instead of the embedded SQLite (`DATABASE_URL` / `POSTGRES_URL`).
     pub database_url: Option<String>,
+    /// Redis for fan-out between nodes (`REDIS_URL`); needs a shared PostgreSQL.
+    pub redis_url: Option<String>,
+    /// Namespace of this cluster's Redis channel.
+    pub redis_prefix: String,
+    /// This node's name in logs and health output.
+    pub node_id: String,
     /// The PostgreSQL schema to use (created if missing); `None`: the default search path.
     pub database_schema: Option<String>,
     /// Allowed CORS origin (`CORS_ORIGIN`); `None` reflects the request's origin.
@@ -47,6 +53,9 @@ impl Default for Config {
             data_dir: PathBuf::from(".confab"),
             database_url: None,
             database_schema: None,
+            redis_url: None,
+            redis_prefix: "confab".into(),
+            node_id: "confab".into(),
             cors_origin: None,
             max_http_body: 2 * 1024 * 1024,
             max_socket_payload: 1_000_000,

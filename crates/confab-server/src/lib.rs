@@ -30,6 +30,7 @@ pub struct Running {
     pub store_location: String,
     pub hub: Hub,
     pub agents: confab_agents::AgentSystem,
+    pub cluster: Option<Arc<confab_cluster::RedisCluster>>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -55,10 +56,44 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
         .ws_max_frame_size(config.max_socket_payload as usize)
         .max_buffer_size(config.socket_buffer)
         .build_layer();
-    let fanout = Arc::new(socket::fanout::SocketIoFanOut::new(io.clone()));
-    let hub = Hub::start(store.clone(), fanout, config.hub.clone())
-        .await
-        .context("starting the hub")?;
+    let local: Arc<dyn confab_hub::FanOut> =
+        Arc::new(socket::fanout::SocketIoFanOut::new(io.clone()));
+    let cluster = match &config.redis_url {
+        None => None,
+        Some(url) => {
+            if config.database_url.is_none() {
+                anyhow::bail!(
+                    "REDIS_URL joins nodes into a cluster, which needs a shared PostgreSQL (DATABASE_URL)"
+                );
+            }
+            Some(
+                confab_cluster::RedisCluster::new(confab_cluster::ClusterConfig {
+                    redis_url: url.clone(),
+                    prefix: config.redis_prefix.clone(),
+                    node_id: config.node_id.clone(),
+                })
+                .context("REDIS_URL")?,
+            )
+        }
+    };
+    let hub = match &cluster {
+        None => Hub::start(store.clone(), local.clone(), config.hub.clone()).await,
+        Some(cluster) => {
+            Hub::start_clustered(
+                store.clone(),
+                local.clone(),
+                cluster.fanout(local.clone()),
+                config.hub.clone(),
+                Some(cluster.clone() as Arc<dyn confab_hub::ClusterLink>),
+            )
+            .await
+        }
+    }
+    .context("starting the hub")?;
+    if let Some(cluster) = &cluster {
+        cluster.start_receiving(hub.clone(), local.clone());
+        tracing::info!(node = %config.node_id, prefix = %config.redis_prefix, "cluster node");
+    }
     let agents = confab_agents::AgentSystem::start(hub.clone(), config.agents.clone())
         .await
         .context("starting the agents")?;
@@ -74,6 +109,7 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
     let state = http::AppState {
         hub: hub.clone(),
         agents: agents.clone(),
+        cluster: cluster.clone(),
         config: Arc::new(config.clone()),
         logs,
         started: Instant::now(),
@@ -105,6 +141,7 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
         store_location: store.location(),
         hub,
         agents,
+        cluster,
         server,
     })
 }

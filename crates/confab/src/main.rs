@@ -50,6 +50,15 @@ struct ServeArgs {
     /// `POSTGRES_URL` (ElizaOS's name) works too.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
+    /// Redis URL: join the other nodes that use the same Redis and PostgreSQL into a cluster.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    redis_url: Option<String>,
+    /// Namespace of the cluster's Redis channel (several clusters can share one Redis).
+    #[arg(long, env = "CONFAB_REDIS_PREFIX", default_value = "confab")]
+    redis_prefix: String,
+    /// This node's name in logs and health output; must differ between nodes (default: random).
+    #[arg(long, env = "CONFAB_NODE_ID")]
+    node_id: Option<String>,
     /// PostgreSQL schema for confab's tables (created if missing), so one database can hold
     /// several installations.
     #[arg(long, env = "CONFAB_PG_SCHEMA")]
@@ -132,6 +141,11 @@ impl ServeArgs {
                 .or_else(|| std::env::var("POSTGRES_URL").ok())
                 .filter(|u| !u.trim().is_empty()),
             database_schema: self.pg_schema,
+            redis_url: self.redis_url.filter(|u| !u.trim().is_empty()),
+            redis_prefix: self.redis_prefix,
+            node_id: self.node_id.unwrap_or_else(|| {
+                format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+            }),
             cors_origin: self.cors_origin,
             max_http_body: self.max_payload,
             strict_auth: self.strict_auth,
@@ -219,6 +233,9 @@ async fn serve(config: Config, logs: LogHub) -> anyhow::Result<()> {
     // Plain lines on stdout, for people and for scripts waiting on startup.
     println!("confab listening on {shown} (Socket.IO at /socket.io/)");
     println!("confab data in {}", running.store_location);
+    if let Some(cluster) = &running.cluster {
+        println!("confab cluster node {}", cluster.node_id());
+    }
     for agent in running.agents.agents.list() {
         println!(
             "confab agent {} ({}) {} {}",

@@ -65,12 +65,25 @@ async fn storage_status(state: &AppState) -> &'static str {
 async fn health_body(state: &AppState) -> (StatusCode, Value) {
     let storage = storage_status(state).await;
     let healthy = storage == "healthy";
-    let body = json!({
+    let running = running_agents(state);
+    let mut body = json!({
         "status": if healthy { "OK" } else { "DEGRADED" },
         "version": state.config.version,
         "timestamp": now_iso(),
-        "dependencies": { "agents": "no_agents", "storage": storage },
+        "dependencies": {
+            "agents": if running > 0 { "healthy" } else { "no_agents" },
+            "storage": storage,
+        },
     });
+    // A node whose cluster link is down still serves its own clients (and catches up from
+    // storage): reported as degraded, but not taken out of a load balancer's rotation.
+    if let Some(cluster) = &state.cluster {
+        body["dependencies"]["cluster"] = cluster.status();
+        body["node"] = json!(cluster.node_id());
+        if healthy && !cluster.healthy() {
+            body["status"] = json!("DEGRADED");
+        }
+    }
     let code = if healthy {
         StatusCode::OK
     } else {
@@ -82,7 +95,7 @@ async fn health_body(state: &AppState) -> (StatusCode, Value) {
 /// `GET /health`.
 pub async fn health(State(state): State<AppState>) -> Response {
     let (code, mut body) = health_body(&state).await;
-    body["agentCount"] = json!(0);
+    body["agentCount"] = json!(running_agents(&state));
     bare(code, body)
 }
 
@@ -103,11 +116,21 @@ async fn hello() -> Response {
     bare(StatusCode::OK, json!({ "message": "Hello World!" }))
 }
 
-async fn status() -> Response {
+async fn status(State(state): State<AppState>) -> Response {
     bare(
         StatusCode::OK,
-        json!({ "status": "ok", "agentCount": 0, "timestamp": now_iso() }),
+        json!({ "status": "ok", "agentCount": running_agents(&state), "timestamp": now_iso() }),
     )
+}
+
+fn running_agents(state: &AppState) -> usize {
+    state
+        .agents
+        .agents
+        .list()
+        .iter()
+        .filter(|a| a.enabled)
+        .count()
 }
 
 /// `GET /api/system/version`.

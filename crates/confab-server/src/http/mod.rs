@@ -44,6 +44,8 @@ use envelope::ApiError;
 pub struct AppState {
     pub hub: Hub,
     pub agents: confab_agents::AgentSystem,
+    /// This node's cluster link, when several nodes share a database.
+    pub cluster: Option<Arc<confab_cluster::RedisCluster>>,
     pub config: Arc<Config>,
     pub logs: LogHub,
     pub started: Instant,
