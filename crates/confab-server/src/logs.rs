@@ -100,9 +100,16 @@ struct State {
 pub struct LogHub {
     state: Arc<Mutex<State>>,
     tx: Arc<Mutex<Option<mpsc::Sender<Value>>>>,
+    /// The cluster node these logs come from, added to every entry.
+    node: Arc<std::sync::OnceLock<String>>,
 }
 
 impl LogHub {
+    /// Names the node in every entry from now on (cluster mode).
+    pub fn set_node(&self, node: &str) {
+        let _ = self.node.set(node.to_owned());
+    }
+
     pub fn new() -> Self {
         Self::default()
     }
@@ -281,6 +288,9 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for LogLayer {
         entry.insert("level".into(), json!(tracing_level(meta.level())));
         entry.insert("msg".into(), json!(fields.msg));
         entry.insert("src".into(), json!(meta.target()));
+        if let Some(node) = self.hub.node.get() {
+            entry.insert("node".into(), json!(node));
+        }
         self.hub.push(Value::Object(entry));
     }
 }

@@ -187,6 +187,19 @@ impl ServeArgs {
     }
 }
 
+/// The usual timestamp, followed by the node's name in a cluster.
+struct NodeTime(Option<String>);
+
+impl tracing_subscriber::fmt::time::FormatTime for NodeTime {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        tracing_subscriber::fmt::time::SystemTime.format_time(w)?;
+        match &self.0 {
+            Some(node) => write!(w, " [{node}]"),
+            None => Ok(()),
+        }
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     // `.env` first, so its values act like environment variables (which still win).
     let _ = dotenvy::dotenv();
@@ -197,7 +210,21 @@ fn main() -> anyhow::Result<()> {
             .build()?;
         return runtime.block_on(chat::run(args));
     }
+    let mut args = match cli.command {
+        Some(Command::Serve(args)) => args,
+        Some(Command::Chat(_)) => unreachable!("handled above"),
+        None => cli.serve,
+    };
+    // In a cluster every log line names its node.
+    let node = args.redis_url.as_ref().filter(|u| !u.trim().is_empty()).map(|_| {
+        args.node_id
+            .get_or_insert_with(|| format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]))
+            .clone()
+    });
     let logs = LogHub::new();
+    if let Some(node) = &node {
+        logs.set_node(node);
+    }
     tracing_subscriber::registry()
         .with(
             EnvFilter::try_from_env("LOG_LEVEL")
@@ -207,15 +234,11 @@ fn main() -> anyhow::Result<()> {
         .with(
             tracing_subscriber::fmt::layer()
                 .with_target(false)
+                .with_timer(NodeTime(node))
                 .with_writer(std::io::stderr),
         )
         .with(logs.layer())
         .init();
-    let args = match cli.command {
-        Some(Command::Serve(args)) => args,
-        Some(Command::Chat(_)) => unreachable!("handled above"),
-        None => cli.serve,
-    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
