@@ -139,4 +139,13 @@ pub trait Store: Send + Sync + 'static {
     async fn list_sessions(&self) -> StoreResult<Vec<SessionRecord>>;
     /// False if there was no such session.
     async fn delete_session(&self, id: Uuid) -> StoreResult<bool>;
+
+    // ---- jobs ------------------------------------------------------------------------------
+    /// Inserts or replaces the job.
+    async fn put_job(&self, job: &JobRecord) -> StoreResult<()>;
+    async fn get_job(&self, id: Uuid) -> StoreResult<Option<JobRecord>>;
+    /// Newest first.
+    async fn list_jobs(&self) -> StoreResult<Vec<JobRecord>>;
+    /// Deletes the oldest jobs beyond the newest `keep`; returns how many.
+    async fn trim_jobs(&self, keep: u32) -> StoreResult<u64>;
 }

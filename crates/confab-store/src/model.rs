@@ -147,3 +147,19 @@ pub struct SessionRecord {
     /// When the timeout last started over.
     pub renewed_at: i64,
 }
+
+/// A job of the jobs API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRecord {
+    pub id: Uuid,
+    pub agent_id: Uuid,
+    pub user_id: Uuid,
+    pub prompt: String,
+    /// `pending`, `processing`, `completed`, `failed` or `timeout`.
+    pub status: String,
+    pub result: Option<Value>,
+    pub error: Option<String>,
+    pub metadata: Value,
+    pub created_at: i64,
+    pub expires_at: i64,
+}

@@ -58,6 +58,11 @@ macro_rules! server_columns {
         "id, name, source_type, source_id, metadata, created_at, updated_at"
     };
 }
+macro_rules! job_columns {
+    () => {
+        "id, agent_id, user_id, prompt, status, result, error, metadata, created_at, expires_at"
+    };
+}
 macro_rules! agent_columns {
     () => {
         "id, name, enabled, character, created_at, updated_at"
@@ -770,6 +775,76 @@ impl Store for PostgresStore {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() > 0)
+    }
+    async fn put_job(&self, job: &JobRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO jobs (id, agent_id, user_id, prompt, status, result, error, metadata, \
+             created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT(id) DO UPDATE SET status = excluded.status, result = excluded.result, \
+             error = excluded.error",
+        )
+        .bind(job.id.to_string())
+        .bind(job.agent_id.to_string())
+        .bind(job.user_id.to_string())
+        .bind(&job.prompt)
+        .bind(&job.status)
+        .bind(json_text(&job.result))
+        .bind(&job.error)
+        .bind(job.metadata.to_string())
+        .bind(job.created_at)
+        .bind(job.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_job(&self, id: Uuid) -> StoreResult<Option<JobRecord>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs WHERE id = $1"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(job_from_row))
+    }
+
+    async fn list_jobs(&self) -> StoreResult<Vec<JobRecord>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs ORDER BY created_at DESC, id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(job_from_row).collect())
+    }
+
+    async fn trim_jobs(&self, keep: u32) -> StoreResult<u64> {
+        Ok(sqlx::query(
+            "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs ORDER BY created_at DESC, id \
+             OFFSET $1)",
+        )
+        .bind(keep as i64)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+}
+
+fn job_from_row(row: &PgRow) -> JobRecord {
+    JobRecord {
+        id: uuid_col(row, "id"),
+        agent_id: uuid_col(row, "agent_id"),
+        user_id: uuid_col(row, "user_id"),
+        prompt: row.get("prompt"),
+        status: row.get("status"),
+        result: json_col(row, "result"),
+        error: row.get("error"),
+        metadata: json_col(row, "metadata").unwrap_or(Value::Null),
+        created_at: row.get("created_at"),
+        expires_at: row.get("expires_at"),
     }
 }
 

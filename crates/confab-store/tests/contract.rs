@@ -97,6 +97,7 @@ contract!(
     agents_round_trip_and_survive_reopen,
     sessions_round_trip,
     find_reply_by_author,
+    jobs_round_trip_and_trim,
 );
 
 fn server() -> MessageServer {
@@ -412,4 +413,40 @@ async fn postgres_nodes_share_one_sequence() {
         .unwrap();
     assert_eq!(stored.len(), 400);
     db.drop_schema().await;
+}
+
+async fn jobs_round_trip_and_trim(db: &TestDb) {
+    let store = db.open().await;
+    let mut jobs = Vec::new();
+    for i in 0..5 {
+        let job = JobRecord {
+            id: Uuid::new_v4(),
+            agent_id: Uuid::new_v4(),
+            user_id: Uuid::new_v4(),
+            prompt: format!("p{i}"),
+            status: "pending".into(),
+            result: None,
+            error: None,
+            metadata: json!({"i": i}),
+            created_at: 100 + i,
+            expires_at: 200 + i,
+        };
+        store.put_job(&job).await.unwrap();
+        jobs.push(job);
+    }
+    jobs[4].status = "completed".into();
+    jobs[4].result = Some(json!({"message": {"content": "hi"}}));
+    store.put_job(&jobs[4]).await.unwrap();
+    assert_eq!(
+        store.get_job(jobs[4].id).await.unwrap(),
+        Some(jobs[4].clone())
+    );
+    let listed = store.list_jobs().await.unwrap();
+    assert_eq!(
+        listed.iter().map(|j| j.prompt.as_str()).collect::<Vec<_>>(),
+        ["p4", "p3", "p2", "p1", "p0"]
+    );
+    assert_eq!(store.trim_jobs(2).await.unwrap(), 3);
+    assert_eq!(store.list_jobs().await.unwrap().len(), 2);
+    assert!(store.get_job(jobs[0].id).await.unwrap().is_none());
 }

@@ -216,11 +216,17 @@ fn main() -> anyhow::Result<()> {
         None => cli.serve,
     };
     // In a cluster every log line names its node.
-    let node = args.redis_url.as_ref().filter(|u| !u.trim().is_empty()).map(|_| {
-        args.node_id
-            .get_or_insert_with(|| format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]))
-            .clone()
-    });
+    let node = args
+        .redis_url
+        .as_ref()
+        .filter(|u| !u.trim().is_empty())
+        .map(|_| {
+            args.node_id
+                .get_or_insert_with(|| {
+                    format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+                })
+                .clone()
+        });
     let logs = LogHub::new();
     if let Some(node) = &node {
         logs.set_node(node);
