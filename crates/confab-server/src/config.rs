@@ -31,6 +31,10 @@ pub struct Config {
     pub hub: confab_hub::HubConfig,
     /// Reported by `/health` (`APP_VERSION`).
     pub version: String,
+    /// Authentication, private channels, limits (see `options::SecurityArgs`).
+    pub security: crate::security::SecuritySettings,
+    /// Longest graceful shutdown.
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for Config {
@@ -51,6 +55,8 @@ impl Default for Config {
             fsync: true,
             hub: confab_hub::HubConfig::default(),
             version: env!("CARGO_PKG_VERSION").into(),
+            security: Default::default(),
+            shutdown_timeout: Duration::from_secs(10),
         }
     }
 }

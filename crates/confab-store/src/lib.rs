@@ -134,4 +134,10 @@ pub trait Store: Send + Sync + 'static {
     async fn list_sessions(&self) -> StoreResult<Vec<SessionRecord>>;
     /// False if there was no such session.
     async fn delete_session(&self, id: Uuid) -> StoreResult<bool>;
+
+    // ---- private channels (confab extension) -----------------------------------------------
+    /// Marks a channel private (only participants may use it) or public again.
+    async fn set_channel_private(&self, channel: Uuid, private: bool) -> StoreResult<()>;
+    /// Every private channel.
+    async fn private_channels(&self) -> StoreResult<Vec<Uuid>>;
 }

@@ -63,6 +63,9 @@ struct ServeArgs {
     /// Version reported by /health.
     #[arg(long, env = "APP_VERSION")]
     app_version: Option<String>,
+    /// Authentication, private channels, limits, logging, shutdown.
+    #[command(flatten)]
+    security: confab_server::options::SecurityArgs,
 }
 
 fn parse_size_arg(s: &str) -> Result<usize, String> {
@@ -87,6 +90,7 @@ impl ServeArgs {
         if let Some(v) = self.app_version {
             c.version = v;
         }
+        self.security.apply(&mut c);
         c
     }
 }
@@ -95,24 +99,30 @@ fn main() -> anyhow::Result<()> {
     // `.env` first, so its values act like environment variables (which still win).
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
+    let args = match cli.command {
+        Some(Command::Serve(args)) => args,
+        None => cli.serve,
+    };
     let logs = LogHub::new();
+    let json = args.security.log_format == confab_server::options::LogFormat::Json;
     tracing_subscriber::registry()
         .with(
             EnvFilter::try_from_env("LOG_LEVEL")
                 .or_else(|_| EnvFilter::try_from_default_env())
                 .unwrap_or_else(|_| EnvFilter::new("info")),
         )
-        .with(
+        .with((!json).then(|| {
             tracing_subscriber::fmt::layer()
                 .with_target(false)
-                .with_writer(std::io::stderr),
-        )
+                .with_writer(std::io::stderr)
+        }))
+        .with(json.then(|| {
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_writer(std::io::stderr)
+        }))
         .with(logs.layer())
         .init();
-    let args = match cli.command {
-        Some(Command::Serve(args)) => args,
-        None => cli.serve,
-    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -1,0 +1,89 @@
+//! Slow consumers. Each connection's outgoing queue is bounded (`max_buffer_size`, the
+//! `--socket-buffer` setting); a broadcast never waits for it, and a packet that does not fit
+//! is dropped for that connection only. A connection whose queue is full is then disconnected:
+//! it leaves its rooms at once (so it costs nothing more), is told to go with a DISCONNECT
+//! packet if that still fits, and otherwise its transport is closed by the next heartbeat,
+//! which cannot be queued either (within one ping interval). The client reconnects and resumes.
+//!
+//! socketioxide reports a broadcast's failures without saying which sockets failed, so the
+//! room's sockets are probed: an acknowledgement packet with an id no client ever uses, which
+//! clients ignore, and which cannot be queued on exactly the full ones.
+
+use std::convert::Infallible;
+use std::sync::{Arc, Weak};
+
+use socketioxide::adapter::LocalAdapter;
+use socketioxide::extract::{AckSender, SocketRef};
+use socketioxide::handler::{FromConnectParts, FromMessageParts, Value};
+use socketioxide::operators::BroadcastOperators;
+use socketioxide::socket::Socket;
+
+/// An acknowledgement id no client allocates (they count up from 0).
+const PROBE_ACK_ID: i64 = 9_007_199_254_740_991;
+
+/// A weak handle on the socket, taken at the handshake (the only place socketioxide hands one
+/// out), kept in the socket's extensions.
+#[derive(Clone)]
+pub struct Probe(Weak<Socket<LocalAdapter>>);
+
+impl FromConnectParts<LocalAdapter> for Probe {
+    type Error = Infallible;
+    fn from_connect_parts(
+        s: &Arc<Socket<LocalAdapter>>,
+        _: &Option<Value>,
+    ) -> Result<Self, Infallible> {
+        Ok(Probe(Arc::downgrade(s)))
+    }
+}
+
+impl Probe {
+    /// True if the socket's outgoing queue has no room.
+    pub fn is_full(&self) -> bool {
+        let Some(socket) = self.0.upgrade() else {
+            return false;
+        };
+        let Ok(ack) = AckSender::from_message_parts(
+            &socket,
+            &mut Value::Bytes(Default::default()),
+            &Some(PROBE_ACK_ID),
+        );
+        matches!(
+            ack.send(&()),
+            Err(socketioxide::SendError::Socket(
+                socketioxide::SocketError::InternalChannelFull
+            ))
+        )
+    }
+}
+
+/// After a broadcast to `room` reported full queues: finds and disconnects those connections.
+pub fn evict_full(ns: &BroadcastOperators, room: String) -> usize {
+    let mut n = 0;
+    for socket in ns.clone().to(room).sockets() {
+        let full = socket
+            .extensions
+            .get::<Probe>()
+            .is_some_and(|p| p.is_full());
+        if full {
+            evict(socket);
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Disconnects a connection that stopped reading.
+pub fn evict(socket: SocketRef) {
+    if socket.extensions.insert(Evicted).is_some() {
+        return;
+    }
+    metrics::counter!(crate::metrics::SLOW_CONSUMERS).increment(1);
+    tracing::warn!(socket = %socket.id, "slow consumer: outgoing queue full; disconnecting it (it can reconnect and resume)");
+    socket.leave_all();
+    if socket.clone().disconnect().is_err() {
+        tracing::debug!(socket = %socket.id, "no room for the DISCONNECT packet; the heartbeat will close the transport");
+    }
+}
+
+#[derive(Clone)]
+struct Evicted;
