@@ -1,9 +1,10 @@
 //! Slow consumers. Each connection's outgoing queue is bounded (`max_buffer_size`, the
 //! `--socket-buffer` setting); a broadcast never waits for it, and a packet that does not fit
 //! is dropped for that connection only. A connection whose queue is full is then disconnected:
-//! it leaves its rooms at once (so it costs nothing more), is told to go with a DISCONNECT
-//! packet if that still fits, and otherwise its transport is closed by the next heartbeat,
-//! which cannot be queued either (within one ping interval). The client reconnects and resumes.
+//! it leaves its rooms at once (so it costs nothing more); if it reads again, it gets
+//! `messageError {error, reason:"slow_consumer", reconnect:true}` and a DISCONNECT; if it
+//! never does, its transport is closed by the next heartbeat, which cannot be queued either
+//! (within one ping interval). Either way it can reconnect and resume with `lastMessageId`.
 //!
 //! socketioxide reports a broadcast's failures without saying which sockets failed, so the
 //! room's sockets are probed: an acknowledgement packet with an id no client ever uses, which
@@ -72,7 +73,13 @@ pub fn evict_full(ns: &BroadcastOperators, room: String) -> usize {
     n
 }
 
-/// Disconnects a connection that stopped reading.
+/// What a dropped slow consumer is told, as `messageError` (every client listens for it).
+pub const SLOW_CONSUMER: &str = "Disconnected: this connection stopped reading and its outgoing queue is full. Reconnect and join with lastMessageId to recover.";
+
+/// Disconnects a connection that stopped reading: it leaves its rooms now; the reason and the
+/// DISCONNECT packet go out as soon as its queue has room for them (a client that resumes
+/// reading gets them after what was already queued). A client that never reads again is closed
+/// by the heartbeat, which cannot be queued either.
 pub fn evict(socket: SocketRef) {
     if socket.extensions.insert(Evicted).is_some() {
         return;
@@ -80,9 +87,23 @@ pub fn evict(socket: SocketRef) {
     metrics::counter!(crate::metrics::SLOW_CONSUMERS).increment(1);
     tracing::warn!(socket = %socket.id, "slow consumer: outgoing queue full; disconnecting it (it can reconnect and resume)");
     socket.leave_all();
-    if socket.clone().disconnect().is_err() {
-        tracing::debug!(socket = %socket.id, "no room for the DISCONNECT packet; the heartbeat will close the transport");
-    }
+    tokio::spawn(async move {
+        let reason = serde_json::json!({
+            "error": SLOW_CONSUMER,
+            "reason": "slow_consumer",
+            "reconnect": true,
+        });
+        let mut told = false;
+        while socket.connected() {
+            if !told {
+                told = socket.emit("messageError", &reason).is_ok();
+            }
+            if told && socket.clone().disconnect().is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    });
 }
 
 #[derive(Clone)]
