@@ -91,6 +91,8 @@ fn describe() {
     describe_counter!(HTTP_REQUESTS, "/api responses by status class");
     // Present from the first scrape, at zero.
     metrics::gauge!(CONNECTIONS).set(0.0);
+    let _ = metrics::histogram!(AGENT_RUN_SECONDS);
+    let _ = metrics::histogram!(STORE_COMMIT_SECONDS);
     metrics::counter!(MESSAGES_IN).absolute(0);
 }
 

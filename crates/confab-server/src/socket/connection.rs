@@ -211,6 +211,7 @@ impl Worker {
         }
         let Some((_, kind, dialect)) = ClientEvent::ALL.iter().find(|(name, ..)| *name == event)
         else {
+            crate::metrics::error("unknown_event");
             self.refuse(format!("Unknown event: {event}"), None, ack);
             return;
         };
