@@ -35,11 +35,37 @@ fn any_json() -> impl Strategy<Value = Value> {
 fn field_name() -> impl Strategy<Value = String> {
     prop_oneof![
         prop::sample::select(vec![
-            "type", "payload", "channelId", "roomId", "channel_id", "messageServerId",
-            "serverId", "message_server_id", "senderId", "entityId", "userId", "author_id",
-            "senderName", "entityName", "message", "text", "content", "messageId", "metadata",
-            "attachments", "source", "inReplyToMessageId", "targetUserId", "isTyping",
-            "lastMessageId", "since", "agentId", "agentName", "level", "isDm", "channelType",
+            "type",
+            "payload",
+            "channelId",
+            "roomId",
+            "channel_id",
+            "messageServerId",
+            "serverId",
+            "message_server_id",
+            "senderId",
+            "entityId",
+            "userId",
+            "author_id",
+            "senderName",
+            "entityName",
+            "message",
+            "text",
+            "content",
+            "messageId",
+            "metadata",
+            "attachments",
+            "source",
+            "inReplyToMessageId",
+            "targetUserId",
+            "isTyping",
+            "lastMessageId",
+            "since",
+            "agentId",
+            "agentName",
+            "level",
+            "isDm",
+            "channelType",
         ])
         .prop_map(str::to_owned),
         "[a-zA-Z_]{1,12}",
@@ -50,13 +76,19 @@ fn field_name() -> impl Strategy<Value = String> {
 fn near_valid() -> impl Strategy<Value = Value> {
     let base = prop_oneof![
         Just(json!({"channelId": "00000000-0000-0000-0000-000000000001"})),
-        Just(json!({"channelId": "general", "message": "hi", "senderId": "00000000-0000-0000-0000-000000000002", "messageServerId": "00000000-0000-0000-0000-000000000000"})),
+        Just(
+            json!({"channelId": "general", "message": "hi", "senderId": "00000000-0000-0000-0000-000000000002", "messageServerId": "00000000-0000-0000-0000-000000000000"})
+        ),
         Just(json!({"roomId": "r", "text": "t", "userId": "u"})),
         Just(json!({"channelId": "c", "isTyping": true})),
         Just(json!({"level": "warn", "agentName": "Eliza"})),
     ];
-    (base, prop::collection::vec((field_name(), any_json()), 0..4), any::<u8>()).prop_map(
-        |(mut v, replacements, t)| {
+    (
+        base,
+        prop::collection::vec((field_name(), any_json()), 0..4),
+        any::<u8>(),
+    )
+        .prop_map(|(mut v, replacements, t)| {
             for (k, r) in replacements {
                 v[k] = r;
             }
@@ -66,8 +98,7 @@ fn near_valid() -> impl Strategy<Value = Value> {
             } else {
                 v
             }
-        },
-    )
+        })
 }
 
 fn check(kind: ClientEvent, data: Value) {

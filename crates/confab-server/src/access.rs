@@ -112,7 +112,12 @@ impl Access {
             return Err(op.denied());
         };
         match self.hub.channel_participants(channel).await {
-            Ok(p) if p.iter().any(|e| e.eq_ignore_ascii_case(&entity.to_string())) => Ok(()),
+            Ok(p)
+                if p.iter()
+                    .any(|e| e.eq_ignore_ascii_case(&entity.to_string())) =>
+            {
+                Ok(())
+            }
             _ => Err(op.denied()),
         }
     }
@@ -140,7 +145,14 @@ impl Access {
                 let conn = ConnId(socket.id.to_string());
                 let _ = self
                     .hub
-                    .leave(&conn, identity.entity, &confab_protocol::ChannelRef { id: channel, spelled: None })
+                    .leave(
+                        &conn,
+                        identity.entity,
+                        &confab_protocol::ChannelRef {
+                            id: channel,
+                            spelled: None,
+                        },
+                    )
                     .await;
                 // Not in presence (a join still in flight): the room is what delivers.
                 socket.leave(vec![

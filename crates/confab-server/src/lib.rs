@@ -141,7 +141,10 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
             served = &mut serve => return served,
             d = deadline => d.unwrap_or_else(|_| Instant::now() + limit),
         };
-        if tokio::time::timeout_at(deadline.into(), &mut serve).await.is_err() {
+        if tokio::time::timeout_at(deadline.into(), &mut serve)
+            .await
+            .is_err()
+        {
             tracing::warn!("shutdown: open HTTP requests did not finish in time");
         }
         shutdown::drain(&draining, deadline).await;

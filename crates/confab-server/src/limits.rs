@@ -226,7 +226,8 @@ impl Limits {
     pub fn connect(self: &Arc<Self>, ip: IpAddr, entity: Uuid) -> Result<ConnSlot, &'static str> {
         let mut c = self.counts.lock().unwrap();
         let s = &self.settings;
-        if s.connections_per_ip > 0 && c.per_ip.get(&ip).copied().unwrap_or(0) >= s.connections_per_ip
+        if s.connections_per_ip > 0
+            && c.per_ip.get(&ip).copied().unwrap_or(0) >= s.connections_per_ip
         {
             crate::metrics::rate_limited("connections_per_ip");
             return Err("Too many connections from this address");
@@ -405,7 +406,7 @@ mod tests {
         drop(sa);
         let _sc = l.connect(ip, c).unwrap();
         drop(sb);
-        assert!(l.counts.lock().unwrap().per_entity.get(&b).is_none());
+        assert!(!l.counts.lock().unwrap().per_entity.contains_key(&b));
     }
 
     #[test]
@@ -428,6 +429,9 @@ mod tests {
         let mut big = serde_json::Map::new();
         big.insert("k".into(), json!("x".repeat(30)));
         assert!(l.message_size("hi", &big, None).is_err());
-        assert!(l.message_size("hi", &empty, Some(&json!(["y".repeat(30)]))).is_err());
+        assert!(
+            l.message_size("hi", &empty, Some(&json!(["y".repeat(30)])))
+                .is_err()
+        );
     }
 }

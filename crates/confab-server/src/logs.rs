@@ -157,17 +157,16 @@ impl LogHub {
                         .subscribers
                         .iter()
                         .filter(|(_, f)| f.passes(&entry))
-                        .filter_map(|(c, f)| Sid::from_str(&c.0).ok().map(|sid| (sid, f.log_update)))
+                        .filter_map(|(c, f)| {
+                            Sid::from_str(&c.0).ok().map(|sid| (sid, f.log_update))
+                        })
                         .collect();
                     (io.clone(), targets)
                 };
                 if targets.is_empty() {
                     continue;
                 }
-                let update = targets
-                    .iter()
-                    .any(|(_, u)| *u)
-                    .then(|| log_update(&entry));
+                let update = targets.iter().any(|(_, u)| *u).then(|| log_update(&entry));
                 let event = ServerEvent::LogStream(LogStream {
                     kind: "log_entry",
                     payload: entry,
@@ -237,7 +236,9 @@ impl LogHub {
             return LogFiltersUpdated {
                 success: false,
                 filters: None,
-                error: Some("set_log_filter expects an object {level?, agentId?, category?}".into()),
+                error: Some(
+                    "set_log_filter expects an object {level?, agentId?, category?}".into(),
+                ),
             };
         };
         let text = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_owned);
@@ -344,7 +345,9 @@ fn log_update(entry: &Value) -> Value {
         .as_object()
         .map(|m| {
             m.iter()
-                .filter(|(k, _)| !matches!(k.as_str(), "time" | "level" | "msg" | "src" | "agentId"))
+                .filter(|(k, _)| {
+                    !matches!(k.as_str(), "time" | "level" | "msg" | "src" | "agentId")
+                })
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect()
         })
@@ -472,7 +475,9 @@ mod tests {
 
     #[test]
     fn log_update_shape() {
-        let u = log_update(&json!({"time": 0, "level": 40, "msg": "m", "src": "confab_server", "agentId": "a", "k": 1}));
+        let u = log_update(
+            &json!({"time": 0, "level": 40, "msg": "m", "src": "confab_server", "agentId": "a", "k": 1}),
+        );
         assert_eq!(u["level"], "warn");
         assert_eq!(u["category"], "confab_server");
         assert_eq!(u["message"], "m");

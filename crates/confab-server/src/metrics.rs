@@ -58,7 +58,9 @@ pub fn install() -> PrometheusHandle {
                 .and_then(|b| {
                     b.set_buckets_for_metric(
                         Matcher::Full(STORE_BATCH_SIZE.into()),
-                        &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0],
+                        &[
+                            1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+                        ],
                     )
                 })
                 .expect("bucket lists are not empty")
@@ -81,13 +83,30 @@ fn describe() {
     describe_counter!(JOINS, "Successful channel joins");
     describe_counter!(MESSAGES_IN, "Messages received from sockets");
     describe_counter!(MESSAGES_OUT, "Channel broadcasts sent");
-    describe_counter!(DELIVERIES, "Packets handed to connections by channel broadcasts");
+    describe_counter!(
+        DELIVERIES,
+        "Packets handed to connections by channel broadcasts"
+    );
     describe_counter!(ERRORS, "Errors sent to clients, by kind");
-    describe_counter!(RATE_LIMITED, "Requests or events refused by a limit, by scope");
-    describe_counter!(SLOW_CONSUMERS, "Connections dropped because they stopped reading");
-    describe_histogram!(STORE_COMMIT_SECONDS, metrics::Unit::Seconds, "Message batch commit time");
+    describe_counter!(
+        RATE_LIMITED,
+        "Requests or events refused by a limit, by scope"
+    );
+    describe_counter!(
+        SLOW_CONSUMERS,
+        "Connections dropped because they stopped reading"
+    );
+    describe_histogram!(
+        STORE_COMMIT_SECONDS,
+        metrics::Unit::Seconds,
+        "Message batch commit time"
+    );
     describe_histogram!(STORE_BATCH_SIZE, "Messages per committed batch");
-    describe_histogram!(AGENT_RUN_SECONDS, metrics::Unit::Seconds, "Agent run latency");
+    describe_histogram!(
+        AGENT_RUN_SECONDS,
+        metrics::Unit::Seconds,
+        "Agent run latency"
+    );
     describe_counter!(HTTP_REQUESTS, "/api responses by status class");
     // Present from the first scrape, at zero.
     metrics::gauge!(CONNECTIONS).set(0.0);
@@ -110,10 +129,7 @@ pub async fn render(io: Option<socketioxide::SocketIo>) -> String {
         && let Ok(rooms) = ns.rooms().await
     {
         // Legacy (`legacy:<uuid>`) rooms shadow channel rooms: count channels only.
-        let n = rooms
-            .iter()
-            .filter(|r| !r.starts_with("legacy:"))
-            .count();
+        let n = rooms.iter().filter(|r| !r.starts_with("legacy:")).count();
         metrics::gauge!(ROOMS).set(n as f64);
     }
     install().render()
@@ -127,7 +143,10 @@ mod tests {
         super::rate_limited("test");
         metrics::histogram!(super::AGENT_RUN_SECONDS).record(0.01);
         let text = h.render();
-        assert!(text.contains("confab_rate_limited_total{scope=\"test\"} 1"), "{text}");
+        assert!(
+            text.contains("confab_rate_limited_total{scope=\"test\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("confab_agent_run_seconds_bucket"), "{text}");
     }
 }

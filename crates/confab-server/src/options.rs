@@ -59,7 +59,11 @@ pub struct SecurityArgs {
     #[arg(long, env = "RATE_LIMIT_SOCKET_JOINS", default_value_t = 120)]
     pub rate_limit_socket_joins: u32,
     /// Channels one connection may be in at once (0 = no limit).
-    #[arg(long, env = "CONFAB_MAX_CHANNELS_PER_CONNECTION", default_value_t = 128)]
+    #[arg(
+        long,
+        env = "CONFAB_MAX_CHANNELS_PER_CONNECTION",
+        default_value_t = 128
+    )]
     pub max_channels_per_connection: usize,
     /// Open sockets per client IP (0 = no limit).
     #[arg(long, env = "CONFAB_MAX_CONNECTIONS_PER_IP", default_value_t = 1000)]

@@ -135,8 +135,10 @@ pub async fn api_guard(
         .unwrap_or_else(|| req.uri().path().to_owned());
     let method = req.method().clone();
     if auth.enabled() && path.starts_with("/api/server/logs") && !principal.is_operator() {
-        return ApiError::forbidden("Access denied: server logs need the API key or an admin token")
-            .into_response();
+        return ApiError::forbidden(
+            "Access denied: server logs need the API key or an admin token",
+        )
+        .into_response();
     }
     let mut changed_channel = None;
     if let Some((channel, op)) = channel_route(&path, &method) {
@@ -220,7 +222,9 @@ pub async fn metrics_route(State(security): State<Arc<Security>>, req: Request) 
     if security.auth.enabled() {
         match security.auth.http(req.headers()) {
             Ok(p) if p.is_operator() => {}
-            Ok(_) => return (StatusCode::FORBIDDEN, "operator credentials required\n").into_response(),
+            Ok(_) => {
+                return (StatusCode::FORBIDDEN, "operator credentials required\n").into_response();
+            }
             Err(reason) => return unauthorized(&security.auth, reason),
         }
     }
@@ -260,7 +264,10 @@ mod tests {
             Some((id, Op::Send))
         );
         assert_eq!(
-            channel_route(&format!("/api/messaging/central-channels/{id}"), &Method::DELETE),
+            channel_route(
+                &format!("/api/messaging/central-channels/{id}"),
+                &Method::DELETE
+            ),
             Some((id, Op::Read))
         );
         assert_eq!(

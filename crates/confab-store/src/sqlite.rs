@@ -638,10 +638,14 @@ impl Store for SqliteStore {
     }
 
     async fn get_agent(&self, id: Uuid) -> StoreResult<Option<AgentRecord>> {
-        let row = sqlx::query(concat!("SELECT ", agent_columns!(), " FROM agents WHERE id = ?"))
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            agent_columns!(),
+            " FROM agents WHERE id = ?"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.as_ref().map(agent_from_row))
     }
 

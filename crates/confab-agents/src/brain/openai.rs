@@ -56,7 +56,11 @@ enum AttemptError {
 }
 
 impl OpenAiBrain {
-    pub fn new(client: reqwest::Client, endpoint: ModelEndpoint, breaker: Arc<CircuitBreaker>) -> Self {
+    pub fn new(
+        client: reqwest::Client,
+        endpoint: ModelEndpoint,
+        breaker: Arc<CircuitBreaker>,
+    ) -> Self {
         OpenAiBrain {
             client,
             endpoint,

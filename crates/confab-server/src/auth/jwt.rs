@@ -38,6 +38,8 @@ impl JwtSettings {
     }
 }
 
+type PemParser = fn(&[u8]) -> jsonwebtoken::errors::Result<DecodingKey>;
+
 enum Keys {
     /// One key and the algorithms it may verify.
     Single(Box<DecodingKey>, Vec<Algorithm>),
@@ -103,20 +105,20 @@ impl JwtVerifier {
             for jwk in &set.keys {
                 let key = DecodingKey::from_jwk(jwk)
                     .map_err(|e| format!("JWT_JWKS_FILE {}: unusable key: {e}", path.display()))?;
-                let algs = match jwk.common.key_algorithm.and_then(|a| {
-                    a.to_string().parse::<Algorithm>().ok()
-                }) {
+                let algs = match jwk
+                    .common
+                    .key_algorithm
+                    .and_then(|a| a.to_string().parse::<Algorithm>().ok())
+                {
                     Some(alg) => vec![alg],
                     None => match &jwk.algorithm {
                         jsonwebtoken::jwk::AlgorithmParameters::RSA(_) => {
                             family_algorithms(Algorithm::RS256)
                         }
-                        jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(p) => {
-                            match p.curve {
-                                jsonwebtoken::jwk::EllipticCurve::P384 => vec![Algorithm::ES384],
-                                _ => vec![Algorithm::ES256],
-                            }
-                        }
+                        jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(p) => match p.curve {
+                            jsonwebtoken::jwk::EllipticCurve::P384 => vec![Algorithm::ES384],
+                            _ => vec![Algorithm::ES256],
+                        },
                         jsonwebtoken::jwk::AlgorithmParameters::OctetKeyPair(_) => {
                             vec![Algorithm::EdDSA]
                         }
@@ -133,9 +135,15 @@ impl JwtVerifier {
             let pem = std::fs::read(path)
                 .map_err(|e| format!("reading JWT_PUBLIC_KEY_FILE {}: {e}", path.display()))?;
             let text = String::from_utf8_lossy(&pem);
-            let attempts: [(fn(&[u8]) -> jsonwebtoken::errors::Result<DecodingKey>, Vec<Algorithm>); 3] = [
-                (DecodingKey::from_rsa_pem, family_algorithms(Algorithm::RS256)),
-                (DecodingKey::from_ec_pem, vec![Algorithm::ES256, Algorithm::ES384]),
+            let attempts: [(PemParser, Vec<Algorithm>); 3] = [
+                (
+                    DecodingKey::from_rsa_pem,
+                    family_algorithms(Algorithm::RS256),
+                ),
+                (
+                    DecodingKey::from_ec_pem,
+                    vec![Algorithm::ES256, Algorithm::ES384],
+                ),
                 (DecodingKey::from_ed_pem, vec![Algorithm::EdDSA]),
             ];
             let found = attempts

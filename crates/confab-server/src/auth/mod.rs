@@ -25,7 +25,8 @@ pub use jwt::{JwtSettings, JwtVerifier, TokenClaims};
 /// ElizaOS's socket refusal text for a missing or wrong key.
 pub const INVALID_API_KEY: &str = confab_protocol::texts::AUTH_INVALID_API_KEY;
 /// When only tokens are configured and none was given.
-pub const TOKEN_REQUIRED: &str = "Authentication required: send a token (auth.token, ?token= or Authorization: Bearer)";
+pub const TOKEN_REQUIRED: &str =
+    "Authentication required: send a token (auth.token, ?token= or Authorization: Bearer)";
 pub const IMPERSONATION: &str = "senderId does not match the authenticated entity";
 
 /// Authentication settings, as resolved by the binary.
@@ -272,9 +273,15 @@ mod tests {
 
     #[test]
     fn query_params() {
-        assert_eq!(query_param("a=1&token=x%2By&b", "token").as_deref(), Some("x+y"));
+        assert_eq!(
+            query_param("a=1&token=x%2By&b", "token").as_deref(),
+            Some("x+y")
+        );
         assert_eq!(query_param("a=1", "token"), None);
         assert_eq!(query_param("apiKey=%zz", "apiKey").as_deref(), Some("%zz"));
-        assert_eq!(query_param("apiKey=ab%4", "apiKey").as_deref(), Some("ab%4"));
+        assert_eq!(
+            query_param("apiKey=ab%4", "apiKey").as_deref(),
+            Some("ab%4")
+        );
     }
 }

@@ -122,7 +122,12 @@ async fn create(
     if private {
         match security {
             Some(axum::Extension(security)) => security.access.mark_private(stored.id).await,
-            None => state.hub.store().set_channel_private(stored.id, true).await.map_err(Into::into),
+            None => state
+                .hub
+                .store()
+                .set_channel_private(stored.id, true)
+                .await
+                .map_err(Into::into),
         }
         .map_err(failed(failure))?;
     }

@@ -201,7 +201,9 @@ impl Worker {
             // Seed 004's log filter (not an ElizaOS event).
             match self.guard.may_stream_logs() {
                 Ok(()) => {
-                    let reply = self.logs.set_log_filter(&self.conn, data.unwrap_or_default());
+                    let reply = self
+                        .logs
+                        .set_log_filter(&self.conn, data.unwrap_or_default());
                     let _ = ack.send(&reply);
                     emit(&self.socket, ServerEvent::LogFiltersUpdated(reply));
                 }

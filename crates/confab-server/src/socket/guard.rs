@@ -127,7 +127,13 @@ impl Guard {
             Command::Join(req) => {
                 let channel = req.channel.id;
                 s.access
-                    .check(&self.principal, Some(identity.entity), channel, Op::Join, false)
+                    .check(
+                        &self.principal,
+                        Some(identity.entity),
+                        channel,
+                        Op::Join,
+                        false,
+                    )
                     .await
                     .map_err(|e| Refusal::new(e, "access"))?;
                 s.limits.join(
@@ -146,7 +152,13 @@ impl Guard {
                 s.limits
                     .message_size(&req.text, &req.metadata, req.attachments.as_ref())?;
                 s.access
-                    .check(&self.principal, Some(identity.entity), req.channel.id, Op::Send, false)
+                    .check(
+                        &self.principal,
+                        Some(identity.entity),
+                        req.channel.id,
+                        Op::Send,
+                        false,
+                    )
                     .await
                     .map_err(|e| Refusal::new(e, "access"))?;
                 s.limits.message(identity.entity)?;
@@ -156,7 +168,13 @@ impl Guard {
                     return Err(Refusal::new(IMPERSONATION, "auth"));
                 }
                 s.access
-                    .check(&self.principal, Some(identity.entity), req.channel.id, Op::Send, false)
+                    .check(
+                        &self.principal,
+                        Some(identity.entity),
+                        req.channel.id,
+                        Op::Send,
+                        false,
+                    )
                     .await
                     .map_err(|e| Refusal::new(e, "access"))?;
             }
@@ -202,10 +220,7 @@ impl Guard {
                     .leave(
                         conn,
                         identity.entity,
-                        &confab_protocol::ChannelRef {
-                            id,
-                            spelled: None,
-                        },
+                        &confab_protocol::ChannelRef { id, spelled: None },
                     )
                     .await;
             }

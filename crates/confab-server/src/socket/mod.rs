@@ -32,15 +32,15 @@ pub fn attach(
                                    TryData(auth): TryData<Value>,
                                    probe: slow::Probe|
                 -> Result<(), Refused> {
-            // API key / token, entity, connection limits (see `guard::admit`).
-            guard::admit(&admitting, &socket, auth.as_ref().ok(), strict_auth)?;
-            socket.extensions.insert(probe);
-            // Listen now, before the CONNECT packet goes out: socketioxide runs the connect handler
-            // on a spawned task after sending it, and a client may emit the moment it sees
-            // `connect` (every seed joins from its `connect` handler).
-            connection::listen(&socket, inbound_queue);
-            Ok(())
-        };
+        // API key / token, entity, connection limits (see `guard::admit`).
+        guard::admit(&admitting, &socket, auth.as_ref().ok(), strict_auth)?;
+        socket.extensions.insert(probe);
+        // Listen now, before the CONNECT packet goes out: socketioxide runs the connect handler
+        // on a spawned task after sending it, and a client may emit the moment it sees
+        // `connect` (every seed joins from its `connect` handler).
+        connection::listen(&socket, inbound_queue);
+        Ok(())
+    };
     let handler = async move |socket: SocketRef| {
         let Some(identity) = socket.extensions.get::<Identity>() else {
             return;
