@@ -129,6 +129,13 @@ test('LOG_FORMAT=json (or --log-format json) writes one JSON object per line', a
     const j = await startServer(opts);
     try {
       await j.http('GET', '/api/messaging/central-servers');
+      // The warning reaches the pipe on its own schedule: wait for it (bounded).
+      await new Promise((resolve, reject) => {
+        const check = () => { if (/"WARN"/.test(j.stderr())) { clearTimeout(timer); j.proc.stderr.off('data', check); resolve(); } };
+        const timer = setTimeout(() => { j.proc.stderr.off('data', check); reject(new Error(`no WARN line in 5000 ms:\n${j.stderr()}`)); }, 5000);
+        j.proc.stderr.on('data', () => setImmediate(check));
+        check();
+      });
       const lines = j.stderr().trim().split('\n').filter(Boolean);
       assert.ok(lines.length >= 2);
       const parsed = lines.map((l) => JSON.parse(l));
