@@ -29,12 +29,8 @@ pub enum BreakerState {
 
 #[derive(Debug)]
 enum State {
-    Closed {
-        consecutive: u32,
-    },
-    Open {
-        since: Instant,
-    },
+    Closed { consecutive: u32 },
+    Open { since: Instant },
     /// One trial call is in flight; others are refused until it ends.
     HalfOpen,
 }

@@ -217,9 +217,10 @@ mod tests {
     #[test]
     fn patch_merges_settings_and_keeps_id() {
         let id = Uuid::new_v4();
-        let c =
-            Character::from_value(json!({"id": id, "name": "Ada", "settings": {"a": 1, "b": 2}}))
-                .unwrap();
+        let c = Character::from_value(
+            json!({"id": id, "name": "Ada", "settings": {"a": 1, "b": 2}}),
+        )
+        .unwrap();
         let p = c
             .patched(
                 json!({"id": Uuid::nil(), "bio": ["new"], "settings": {"b": 3}})

@@ -126,11 +126,7 @@ impl Brains {
         let base_url = c.setting("OPENAI_BASE_URL").or_else(|| d.base_url.clone());
         let provider = c
             .setting("modelProvider")
-            .or_else(|| {
-                c.rest
-                    .get("modelProvider")
-                    .and_then(|v| v.as_str().map(str::to_owned))
-            })
+            .or_else(|| c.rest.get("modelProvider").and_then(|v| v.as_str().map(str::to_owned)))
             .map(|p| p.to_lowercase());
         let use_model = match provider.as_deref() {
             Some("eliza") => false,
@@ -202,9 +198,7 @@ impl Agents {
                         updated_at: record.updated_at,
                     });
                 }
-                Err(e) => {
-                    tracing::warn!(agent = %record.id, error = %e, "stored agent has an unreadable character; skipped")
-                }
+                Err(e) => tracing::warn!(agent = %record.id, error = %e, "stored agent has an unreadable character; skipped"),
             }
         }
         let mut wanted = configured;
@@ -231,7 +225,10 @@ impl Agents {
 
     fn insert(&self, agent: Agent) -> Arc<Agent> {
         let agent = Arc::new(agent);
-        self.agents.write().unwrap().insert(agent.id, agent.clone());
+        self.agents
+            .write()
+            .unwrap()
+            .insert(agent.id, agent.clone());
         agent
     }
 
@@ -307,11 +304,7 @@ impl Agents {
         Ok(agent)
     }
 
-    pub async fn update(
-        &self,
-        id: Uuid,
-        patch: &Map<String, Value>,
-    ) -> Result<Arc<Agent>, AgentError> {
+    pub async fn update(&self, id: Uuid, patch: &Map<String, Value>) -> Result<Arc<Agent>, AgentError> {
         let current = self.get(id).ok_or(AgentError::NotFound)?;
         let mut character = current
             .character

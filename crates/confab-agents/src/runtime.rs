@@ -38,22 +38,13 @@ pub struct AgentEvent {
 
 #[derive(Debug, Clone)]
 pub enum AgentEventKind {
-    Started {
-        message_id: Uuid,
-    },
-    Chunk {
-        message_id: Uuid,
-        index: u32,
-        text: String,
-    },
+    Started { message_id: Uuid },
+    Chunk { message_id: Uuid, index: u32, text: String },
     /// The reply is stored and broadcast.
     Replied(Arc<Committed>),
     /// The agent chose not to answer.
     Declined,
-    Failed {
-        message_id: Uuid,
-        error: String,
-    },
+    Failed { message_id: Uuid, error: String },
     /// The run is over (after any of the three above).
     Finished,
 }
@@ -248,12 +239,7 @@ async fn decide_and_run(ctx: &RunContext, req: RunRequest) {
     if !dm && !addressed(ctx, &agent, &message).await {
         return;
     }
-    match ctx
-        .hub
-        .store()
-        .find_reply(m.id, &agent.id.to_string())
-        .await
-    {
+    match ctx.hub.store().find_reply(m.id, &agent.id.to_string()).await {
         Ok(Some(_)) => {
             tracing::debug!(agent = %agent.id, message = %m.id, "already answered (stored)");
             return;
@@ -273,10 +259,7 @@ async fn addressed(ctx: &RunContext, agent: &Agent, message: &Committed) -> bool
     if mentions(&m.content, &agent.character.handles()) {
         return true;
     }
-    if let Some(parent) = m
-        .in_reply_to
-        .as_deref()
-        .and_then(|s| Uuid::parse_str(s).ok())
+    if let Some(parent) = m.in_reply_to.as_deref().and_then(|s| Uuid::parse_str(s).ok())
         && let Ok(Some(parent)) = ctx.hub.store().get_message(parent).await
     {
         return parent.author_id == agent.id.to_string();

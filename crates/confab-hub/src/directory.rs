@@ -117,7 +117,10 @@ impl Directory {
             return Ok(p.clone());
         }
         let list = Arc::new(self.store.participants(id).await?);
-        self.participants.write().unwrap().insert(id, list.clone());
+        self.participants
+            .write()
+            .unwrap()
+            .insert(id, list.clone());
         Ok(list)
     }
 

@@ -198,10 +198,7 @@ impl Hub {
 
     /// Sends an event to the channel members that speak seed 000's dialect.
     pub async fn announce_legacy(&self, channel: Uuid, event: &ServerEvent) {
-        self.inner
-            .fanout
-            .to_legacy_members(channel, event, None)
-            .await;
+        self.inner.fanout.to_legacy_members(channel, event, None).await;
     }
 
     /// A channel's participants (cached; kept current by the hub's own participant changes).

@@ -190,9 +190,7 @@ async fn agents_round_trip_and_survive_reopen() {
     let path = dir.path().join("confab.db");
     let id = Uuid::new_v4();
     {
-        let store = SqliteStore::open(&path, SqliteOptions::default())
-            .await
-            .unwrap();
+        let store = SqliteStore::open(&path, SqliteOptions::default()).await.unwrap();
         let mut agent = AgentRecord {
             id,
             name: "Ada".into(),
@@ -207,9 +205,7 @@ async fn agents_round_trip_and_survive_reopen() {
         store.put_agent(&agent).await.unwrap();
         assert_eq!(store.list_agents().await.unwrap(), vec![agent]);
     }
-    let store = SqliteStore::open(&path, SqliteOptions::default())
-        .await
-        .unwrap();
+    let store = SqliteStore::open(&path, SqliteOptions::default()).await.unwrap();
     let got = store.get_agent(id).await.unwrap().unwrap();
     assert!(!got.enabled);
     assert_eq!(got.created_at, 5);
@@ -265,25 +261,12 @@ async fn find_reply_by_author() {
     };
     let answer = Uuid::new_v4();
     store
-        .append_messages(&[
-            mk(question, "user", None),
-            mk(answer, "agent-a", Some(question)),
-        ])
+        .append_messages(&[mk(question, "user", None), mk(answer, "agent-a", Some(question))])
         .await
         .unwrap();
     assert_eq!(
-        store
-            .find_reply(question, "agent-a")
-            .await
-            .unwrap()
-            .map(|m| m.id),
+        store.find_reply(question, "agent-a").await.unwrap().map(|m| m.id),
         Some(answer)
     );
-    assert!(
-        store
-            .find_reply(question, "agent-b")
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(store.find_reply(question, "agent-b").await.unwrap().is_none());
 }

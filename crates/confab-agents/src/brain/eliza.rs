@@ -108,10 +108,7 @@ mod tests {
         assert_eq!(without_address("Eliza, I am sad", &h), "I am sad");
         assert_eq!(without_address("@eliza I am sad", &h), "I am sad");
         assert_eq!(without_address("@Doc: hi", &h), "hi");
-        assert_eq!(
-            without_address("Elizabeth is here", &h),
-            "Elizabeth is here"
-        );
+        assert_eq!(without_address("Elizabeth is here", &h), "Elizabeth is here");
         assert_eq!(without_address("eliza", &h), "eliza");
         assert_eq!(without_address("I told eliza", &h), "I told eliza");
     }

@@ -56,11 +56,7 @@ enum AttemptError {
 }
 
 impl OpenAiBrain {
-    pub fn new(
-        client: reqwest::Client,
-        endpoint: ModelEndpoint,
-        breaker: Arc<CircuitBreaker>,
-    ) -> Self {
+    pub fn new(client: reqwest::Client, endpoint: ModelEndpoint, breaker: Arc<CircuitBreaker>) -> Self {
         OpenAiBrain {
             client,
             endpoint,
