@@ -4,7 +4,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, waitFor, record, until, uuid, emitAck } from './harness.mjs';
+import { startServer as start, waitFor, record, until, uuid, emitAck } from './harness.mjs';
+
+// These tests send hundreds of messages from one entity: lift the per-entity message rate limit
+// (security-limits.test.mjs tests it).
+const startServer = (opts = {}) => start({ ...opts, env: { RATE_LIMIT_SOCKET_MESSAGES: '0', ...opts.env } });
 
 const joinChannel = async (socket, payload) => {
   const joined = waitFor(socket, 'channel_joined', (d) => d.channelId === (payload.channelId ?? d.channelId));

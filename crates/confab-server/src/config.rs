@@ -43,6 +43,10 @@ pub struct Config {
     pub agents: confab_agents::AgentsConfig,
     /// Reported by `/health` (`APP_VERSION`).
     pub version: String,
+    /// Authentication, private channels, limits (see `options::SecurityArgs`).
+    pub security: crate::security::SecuritySettings,
+    /// Longest graceful shutdown.
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for Config {
@@ -69,6 +73,8 @@ impl Default for Config {
             hub: confab_hub::HubConfig::default(),
             agents: confab_agents::AgentsConfig::default(),
             version: env!("CARGO_PKG_VERSION").into(),
+            security: Default::default(),
+            shutdown_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -4,9 +4,16 @@
 //! validate) → `confab_hub` (channels, presence, sequencer: commit then fan out) →
 //! `confab_store` (SQLite) → [`socket::fanout`] (wire out).
 
+pub mod access;
+pub mod auth;
 pub mod config;
 pub mod http;
+pub mod limits;
 pub mod logs;
+pub mod metrics;
+pub mod options;
+pub mod security;
+pub mod shutdown;
 pub mod socket;
 pub mod web;
 
@@ -97,12 +104,21 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
     let agents = confab_agents::AgentSystem::start(hub.clone(), config.agents.clone())
         .await
         .context("starting the agents")?;
+    let security = security::Security::new(
+        config.security.clone(),
+        hub.clone(),
+        Some(io.clone()),
+        config.max_http_body,
+    )
+    .await
+    .context("security settings")?;
     socket::attach(
         &io,
         hub.clone(),
         logs.clone(),
         config.strict_auth,
         config.inbound_queue,
+        security.clone(),
     );
     logs.attach(io.clone());
 
@@ -115,6 +131,19 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
         started: Instant::now(),
     };
     let app = http::router(state)
+        .merge(
+            axum::Router::new()
+                .route("/metrics", axum::routing::get(security::metrics_route))
+                .with_state(security.clone()),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            security.clone(),
+            security::api_guard,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            security.limits.clone(),
+            limits::Limits::http_layer,
+        ))
         .layer(socket_layer)
         .layer(axum::extract::DefaultBodyLimit::max(config.max_http_body))
         .layer(cors(&config));
@@ -124,17 +153,34 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
         .with_context(|| format!("binding {}:{}", config.host, config.port))?;
     let addr = listener.local_addr()?;
     let closing_io = io.clone();
+    let (draining, limit) = (hub.clone(), config.shutdown_timeout);
     let server = tokio::spawn(async move {
-        axum::serve(
+        let (signalled, deadline) = tokio::sync::oneshot::channel();
+        let serve = axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
+            let _ = signalled.send(Instant::now() + limit);
             // Long-lived sockets would hold the graceful shutdown open: close them.
-            closing_io.close().await;
+            shutdown::close_sockets(&closing_io).await;
         })
-        .await
+        .into_future();
+        tokio::pin!(serve);
+        let deadline = tokio::select! {
+            served = &mut serve => return served,
+            d = deadline => d.unwrap_or_else(|_| Instant::now() + limit),
+        };
+        if tokio::time::timeout_at(deadline.into(), &mut serve)
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutdown: open HTTP requests did not finish in time");
+        }
+        shutdown::drain(&draining, deadline).await;
+        tracing::info!("stopped");
+        Ok(())
     });
     Ok(Running {
         addr,

@@ -1,7 +1,12 @@
 //! Log streaming (compat spec §1.7): a `tracing` layer captures confab's own log events; sockets
 //! that sent `subscribe_logs` receive them as `log_stream {type:"log_entry", payload}`, filtered
-//! by `agentName` and minimum `level` like ElizaOS. The most recent entries are also kept for
-//! `GET /api/server/logs`.
+//! by `agentName` and minimum `level` like ElizaOS (`update_log_filters` → `log_filters_updated`).
+//! Seed 004's dialect is understood too: `set_log_filter {level, agentId, category}` subscribes
+//! and sets filters, and such sockets also receive `log_update {id, timestamp, level, category,
+//! message, data, agentId}`. Levels are names (`warn`) or numbers (`40`, `"40"`). Logging never
+//! waits for a subscriber: entries go through a bounded queue (dropped when full) and every emit
+//! is non-blocking. When authentication is on, only operators may subscribe (see
+//! `socket::guard`). The most recent entries are also kept for `GET /api/server/logs`.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
@@ -21,10 +26,18 @@ use tracing_subscriber::layer::Context;
 
 const RECENT: usize = 1000;
 
+/// Seed 004's filter event.
+pub const SET_LOG_FILTER: &str = "set_log_filter";
+
 #[derive(Debug, Clone, Default)]
 struct Filters {
     agent_name: Option<String>,
     level: Option<Value>,
+    /// Seed 004: `agentId` and `category` (matched against the entry's `src`).
+    agent_id: Option<String>,
+    category: Option<String>,
+    /// Seed 004's client: also gets `log_update`.
+    log_update: bool,
 }
 
 impl Filters {
@@ -33,7 +46,7 @@ impl Filters {
             None => 0,
             Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
             Some(Value::String(s)) if s == "all" => 0,
-            Some(Value::String(s)) => level_number(s),
+            Some(Value::String(s)) => parse_level(s.trim()),
             Some(_) => 0,
         }
     }
@@ -43,10 +56,21 @@ impl Filters {
         if level < self.min_level() {
             return false;
         }
-        match self.agent_name.as_deref() {
+        let field_is = |wanted: Option<&str>, key: &str| match wanted {
             None | Some("all") => true,
-            Some(name) => entry.get("agentName").and_then(Value::as_str) == Some(name),
-        }
+            Some(want) => entry.get(key).and_then(Value::as_str) == Some(want),
+        };
+        let category = match self.category.as_deref() {
+            None | Some("all") => true,
+            Some(c) => entry
+                .get("category")
+                .or_else(|| entry.get("src"))
+                .and_then(Value::as_str)
+                .is_some_and(|v| v == c || v.starts_with(&format!("{c}::"))),
+        };
+        field_is(self.agent_name.as_deref(), "agentName")
+            && field_is(self.agent_id.as_deref(), "agentId")
+            && category
     }
 
     fn to_json(&self) -> Value {
@@ -56,6 +80,12 @@ impl Filters {
         }
         if let Some(l) = &self.level {
             m.insert("level".into(), l.clone());
+        }
+        if let Some(a) = &self.agent_id {
+            m.insert("agentId".into(), json!(a));
+        }
+        if let Some(c) = &self.category {
+            m.insert("category".into(), json!(c));
         }
         Value::Object(m)
     }
@@ -127,25 +157,35 @@ impl LogHub {
         let state = self.state.clone();
         tokio::spawn(async move {
             while let Some(entry) = rx.recv().await {
-                let targets: Vec<(Sid, SocketIo)> = {
+                let (io, targets): (SocketIo, Vec<(Sid, bool)>) = {
                     let s = state.lock().unwrap();
                     let Some(io) = &s.io else { continue };
-                    s.subscribers
+                    let targets = s
+                        .subscribers
                         .iter()
                         .filter(|(_, f)| f.passes(&entry))
-                        .filter_map(|(c, _)| Sid::from_str(&c.0).ok().map(|sid| (sid, io.clone())))
-                        .collect()
+                        .filter_map(|(c, f)| {
+                            Sid::from_str(&c.0).ok().map(|sid| (sid, f.log_update))
+                        })
+                        .collect();
+                    (io.clone(), targets)
                 };
                 if targets.is_empty() {
                     continue;
                 }
+                let update = targets.iter().any(|(_, u)| *u).then(|| log_update(&entry));
                 let event = ServerEvent::LogStream(LogStream {
                     kind: "log_entry",
                     payload: entry,
                 });
-                for (sid, io) in targets {
-                    if let Some(socket) = io.of("/").and_then(|ns| ns.get_socket(sid)) {
+                let Some(ns) = io.of("/") else { continue };
+                for (sid, wants_update) in targets {
+                    if let Some(socket) = ns.get_socket(sid) {
+                        // Non-blocking: a subscriber whose queue is full misses the entry.
                         let _ = socket.emit(event.name(), &event);
+                        if wants_update && let Some(u) = &update {
+                            let _ = socket.emit("log_update", u);
+                        }
                     }
                 }
             }
@@ -196,6 +236,56 @@ impl LogHub {
         }
     }
 
+    /// Seed 004's `set_log_filter {level, agentId, category, agentName}`: subscribes if needed,
+    /// replaces the filters given, and turns on `log_update` for this socket.
+    pub fn set_log_filter(&self, conn: &ConnId, payload: Value) -> LogFiltersUpdated {
+        let Value::Object(p) = payload else {
+            return LogFiltersUpdated {
+                success: false,
+                filters: None,
+                error: Some(
+                    "set_log_filter expects an object {level?, agentId?, category?}".into(),
+                ),
+            };
+        };
+        let text = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_owned);
+        let level = match p.get("level") {
+            None | Some(Value::Null) => None,
+            Some(v @ Value::Number(_)) => Some(v.clone()),
+            Some(Value::String(s)) if s == "all" || parse_level(s) < 70 => Some(json!(s)),
+            Some(_) => {
+                return LogFiltersUpdated {
+                    success: false,
+                    filters: None,
+                    error: Some(format!(
+                        "Unknown log level; use one of {} or a number",
+                        LEVEL_NAMES.join(", ")
+                    )),
+                };
+            }
+        };
+        let mut s = self.state.lock().unwrap();
+        let f = s.subscribers.entry(conn.clone()).or_default();
+        f.log_update = true;
+        if level.is_some() {
+            f.level = level;
+        }
+        if let Some(a) = text("agentId") {
+            f.agent_id = Some(a);
+        }
+        if let Some(a) = text("agentName") {
+            f.agent_name = Some(a);
+        }
+        if let Some(c) = text("category") {
+            f.category = Some(c);
+        }
+        LogFiltersUpdated {
+            success: true,
+            filters: Some(f.to_json()),
+            error: None,
+        }
+    }
+
     /// The most recent entries, oldest first, optionally at or above a level.
     pub fn recent(&self, min_level: i64, limit: usize) -> Vec<Value> {
         let s = self.state.lock().unwrap();
@@ -233,6 +323,56 @@ impl LogHub {
 
 pub fn parse_level(s: &str) -> i64 {
     s.parse::<i64>().unwrap_or_else(|_| level_number(s))
+}
+
+/// The level names ElizaOS knows, most severe first.
+pub const LEVEL_NAMES: [&str; 9] = [
+    "fatal", "error", "warn", "info", "log", "progress", "success", "debug", "trace",
+];
+
+fn level_name(n: i64) -> &'static str {
+    match n {
+        60.. => "fatal",
+        50..=59 => "error",
+        40..=49 => "warn",
+        30..=39 => "info",
+        29 => "log",
+        28 => "progress",
+        27 => "success",
+        20..=26 => "debug",
+        _ => "trace",
+    }
+}
+
+/// Seed 004's `log_update` shape of an entry.
+fn log_update(entry: &Value) -> Value {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let get = |k: &str| entry.get(k).cloned().unwrap_or(Value::Null);
+    let data: Map<String, Value> = entry
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| {
+                    !matches!(k.as_str(), "time" | "level" | "msg" | "src" | "agentId")
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut u = json!({
+        "id": NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_string(),
+        "timestamp": confab_protocol::iso_from_ms(entry.get("time").and_then(Value::as_i64).unwrap_or_else(now_ms)),
+        "level": level_name(entry.get("level").and_then(Value::as_i64).unwrap_or(30)),
+        "category": get("src"),
+        "message": get("msg"),
+    });
+    if !data.is_empty() {
+        u["data"] = Value::Object(data);
+    }
+    if let Some(a) = entry.get("agentId") {
+        u["agentId"] = a.clone();
+    }
+    u
 }
 
 pub struct LogLayer {
@@ -304,15 +444,55 @@ mod tests {
         let f = Filters {
             agent_name: Some("Eliza".into()),
             level: Some(json!("warn")),
+            ..Filters::default()
         };
         assert!(f.passes(&json!({"level": 50, "agentName": "Eliza"})));
         assert!(!f.passes(&json!({"level": 30, "agentName": "Eliza"})));
         assert!(!f.passes(&json!({"level": 50, "agentName": "Other"})));
         let nothing = Filters {
-            agent_name: None,
             level: Some(json!("nonsense")),
+            ..Filters::default()
         };
         assert!(!nothing.passes(&json!({"level": 60})));
         assert!(Filters::default().passes(&json!({})));
+        let numeric = Filters {
+            level: Some(json!("40")),
+            ..Filters::default()
+        };
+        assert!(numeric.passes(&json!({"level": 40})));
+        assert!(!numeric.passes(&json!({"level": 30})));
+        let seed004 = Filters {
+            agent_id: Some("a1".into()),
+            category: Some("confab_hub".into()),
+            ..Filters::default()
+        };
+        assert!(seed004.passes(&json!({"agentId": "a1", "src": "confab_hub::sequencer"})));
+        assert!(!seed004.passes(&json!({"agentId": "a2", "src": "confab_hub"})));
+        assert!(!seed004.passes(&json!({"agentId": "a1", "src": "confab_server"})));
+    }
+
+    #[test]
+    fn set_log_filter_subscribes_and_validates() {
+        let hub = LogHub::new();
+        let conn = ConnId("c1".into());
+        let r = hub.set_log_filter(&conn, json!({"level": "warn", "agentId": "x"}));
+        assert!(r.success);
+        assert_eq!(r.filters, Some(json!({"level": "warn", "agentId": "x"})));
+        assert!(hub.state.lock().unwrap().subscribers[&conn].log_update);
+        assert!(!hub.set_log_filter(&conn, json!({"level": "loud"})).success);
+        assert!(!hub.set_log_filter(&conn, json!("warn")).success);
+    }
+
+    #[test]
+    fn log_update_shape() {
+        let u = log_update(
+            &json!({"time": 0, "level": 40, "msg": "m", "src": "confab_server", "agentId": "a", "k": 1}),
+        );
+        assert_eq!(u["level"], "warn");
+        assert_eq!(u["category"], "confab_server");
+        assert_eq!(u["message"], "m");
+        assert_eq!(u["agentId"], "a");
+        assert_eq!(u["data"], json!({"k": 1}));
+        assert_eq!(u["timestamp"], "1970-01-01T00:00:00.000Z");
     }
 }

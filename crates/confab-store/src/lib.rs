@@ -148,4 +148,10 @@ pub trait Store: Send + Sync + 'static {
     async fn list_jobs(&self) -> StoreResult<Vec<JobRecord>>;
     /// Deletes the oldest jobs beyond the newest `keep`; returns how many.
     async fn trim_jobs(&self, keep: u32) -> StoreResult<u64>;
+
+    // ---- private channels (confab extension) -----------------------------------------------
+    /// Marks a channel private (only participants may use it) or public again.
+    async fn set_channel_private(&self, channel: Uuid, private: bool) -> StoreResult<()>;
+    /// Every private channel.
+    async fn private_channels(&self) -> StoreResult<Vec<Uuid>>;
 }

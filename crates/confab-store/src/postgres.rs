@@ -480,6 +480,7 @@ impl Store for PostgresStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
+        let started = std::time::Instant::now();
         let mut tx = self.pool.begin().await?;
         // Locks the counter row until commit: appends commit in seq order, node after node.
         let last: i64 = sqlx::query_scalar(
@@ -513,6 +514,9 @@ impl Store for PostgresStore {
             insert.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
+        // Names documented in confab-server's metrics module.
+        metrics::histogram!("confab_store_commit_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("confab_store_batch_size").record(batch.len() as f64);
         Ok(batch
             .iter()
             .enumerate()
@@ -830,6 +834,26 @@ impl Store for PostgresStore {
         .execute(&self.pool)
         .await?
         .rows_affected())
+    }
+
+    async fn set_channel_private(&self, channel: Uuid, private: bool) -> StoreResult<()> {
+        let sql = if private {
+            "INSERT INTO private_channels (channel_id) VALUES ($1) ON CONFLICT DO NOTHING"
+        } else {
+            "DELETE FROM private_channels WHERE channel_id = $1"
+        };
+        sqlx::query(sql)
+            .bind(channel.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn private_channels(&self) -> StoreResult<Vec<Uuid>> {
+        let ids: Vec<String> = sqlx::query_scalar("SELECT channel_id FROM private_channels")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(ids.iter().filter_map(|s| Uuid::parse_str(s).ok()).collect())
     }
 }
 

@@ -449,6 +449,7 @@ impl Store for SqliteStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
+        let started = std::time::Instant::now();
         let mut last_seq = self.last_seq.lock().await;
         let first_seq = *last_seq + 1;
         let mut tx = self.pool.begin().await?;
@@ -477,6 +478,9 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         *last_seq += batch.len() as i64;
+        // Names documented in confab-server's metrics module.
+        metrics::histogram!("confab_store_commit_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("confab_store_batch_size").record(batch.len() as f64);
         Ok(batch
             .iter()
             .enumerate()
@@ -790,6 +794,26 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await?
         .rows_affected())
+    }
+
+    async fn set_channel_private(&self, channel: Uuid, private: bool) -> StoreResult<()> {
+        let sql = if private {
+            "INSERT OR IGNORE INTO private_channels (channel_id) VALUES (?)"
+        } else {
+            "DELETE FROM private_channels WHERE channel_id = ?"
+        };
+        sqlx::query(sql)
+            .bind(channel.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn private_channels(&self) -> StoreResult<Vec<Uuid>> {
+        let ids: Vec<String> = sqlx::query_scalar("SELECT channel_id FROM private_channels")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(ids.iter().filter_map(|s| Uuid::parse_str(s).ok()).collect())
     }
 }
 

@@ -124,6 +124,9 @@ struct ServeArgs {
     /// Longest chain of agent-only turns before agents stop answering each other.
     #[arg(long, env = "CONFAB_MAX_AGENT_TURNS", default_value_t = 3)]
     max_agent_turns: u32,
+    /// Authentication, private channels, limits, logging, shutdown.
+    #[command(flatten)]
+    security: confab_server::options::SecurityArgs,
 }
 
 fn parse_size_arg(s: &str) -> Result<usize, String> {
@@ -183,6 +186,7 @@ impl ServeArgs {
         };
         a.runtime.max_agent_turns = self.max_agent_turns;
         a.sessions = SessionConfig::from_vars(|k| std::env::var(k).ok());
+        self.security.apply(&mut c);
         Ok(c)
     }
 }
@@ -231,18 +235,24 @@ fn main() -> anyhow::Result<()> {
     if let Some(node) = &node {
         logs.set_node(node);
     }
+    let json = args.security.log_format == confab_server::options::LogFormat::Json;
     tracing_subscriber::registry()
         .with(
             EnvFilter::try_from_env("LOG_LEVEL")
                 .or_else(|_| EnvFilter::try_from_default_env())
                 .unwrap_or_else(|_| EnvFilter::new("info")),
         )
-        .with(
+        .with((!json).then(|| {
             tracing_subscriber::fmt::layer()
                 .with_target(false)
-                .with_timer(NodeTime(node))
-                .with_writer(std::io::stderr),
-        )
+                .with_timer(NodeTime(node.clone()))
+                .with_writer(std::io::stderr)
+        }))
+        .with(json.then(|| {
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_writer(std::io::stderr)
+        }))
         .with(logs.layer())
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()

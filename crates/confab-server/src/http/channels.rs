@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::envelope::{
-    ApiError, ApiResult, Body, Fields, JsonBody, QueryMap, created, failed, no_content, ok,
+    ApiError, ApiResult, Body, Fields, JsonBody, QueryMap, created, failed, no_content, ok, truthy,
 };
 use super::shapes;
 
@@ -62,7 +62,11 @@ pub fn channel_id(raw: &str, error: &str) -> Result<Uuid, ApiError> {
 }
 
 /// `POST /channels`: a channel with a server-chosen id and the given participants.
-async fn create(State(state): State<AppState>, JsonBody(body): JsonBody<Body>) -> ApiResult {
+async fn create(
+    State(state): State<AppState>,
+    security: Option<axum::Extension<std::sync::Arc<crate::security::Security>>>,
+    JsonBody(body): JsonBody<Body>,
+) -> ApiResult {
     let server = body
         .uuid("message_server_id")
         .ok_or_else(|| ApiError::bad_request("Invalid message_server_id format"))?;
@@ -83,6 +87,12 @@ async fn create(State(state): State<AppState>, JsonBody(body): JsonBody<Body>) -
         return Err(ApiError::internal(failure).details(format!("Server {server} does not exist")));
     }
     let now = now_ms();
+    // confab extension: `private: true` (or `metadata.private: true`) → participants only.
+    let private = body.get("private").is_some_and(truthy)
+        || body
+            .object("metadata")
+            .and_then(|m| m.get("private"))
+            .is_some_and(truthy);
     let channel = Channel {
         id: Uuid::new_v4(),
         message_server_id: server,
@@ -93,12 +103,13 @@ async fn create(State(state): State<AppState>, JsonBody(body): JsonBody<Body>) -
         source_type: None,
         source_id: None,
         topic: None,
-        metadata: Some(
-            body.object("metadata")
-                .cloned()
-                .map(Value::Object)
-                .unwrap_or_else(|| json!({})),
-        ),
+        metadata: Some({
+            let mut m = body.object("metadata").cloned().unwrap_or_default();
+            if private {
+                m.insert("private".into(), json!(true));
+            }
+            Value::Object(m)
+        }),
         alias: None,
         created_at: now,
         updated_at: now,
@@ -108,6 +119,18 @@ async fn create(State(state): State<AppState>, JsonBody(body): JsonBody<Body>) -
         .create_channel(channel, &participants)
         .await
         .map_err(failed(failure))?;
+    if private {
+        match security {
+            Some(axum::Extension(security)) => security.access.mark_private(stored.id).await,
+            None => state
+                .hub
+                .store()
+                .set_channel_private(stored.id, true)
+                .await
+                .map_err(Into::into),
+        }
+        .map_err(failed(failure))?;
+    }
     Ok(created(shapes::channel(&stored)))
 }
 

@@ -17,6 +17,7 @@ use socketioxide::handler::{FromMessageParts, MessageHandler};
 use socketioxide::socket::{DisconnectReason, Socket};
 use tokio::sync::mpsc;
 
+use super::guard::Guard;
 use super::handshake::Identity;
 use crate::logs::LogHub;
 
@@ -107,7 +108,13 @@ pub fn listen(socket: &SocketRef, queue: usize) {
 
 /// Called once the handshake is accepted and the CONNECT packet sent: greets the client, then
 /// handles what [`listen`] queued, in order.
-pub async fn on_connect(socket: SocketRef, identity: Identity, hub: Hub, logs: LogHub) {
+pub async fn on_connect(
+    socket: SocketRef,
+    identity: Identity,
+    hub: Hub,
+    logs: LogHub,
+    guard: Guard,
+) {
     let Some(rx) = socket
         .extensions
         .remove::<Pending>()
@@ -140,6 +147,7 @@ pub async fn on_connect(socket: SocketRef, identity: Identity, hub: Hub, logs: L
             hub,
             logs,
             dialect: Dialect::Eliza,
+            guard,
         }
         .run(rx),
     );
@@ -152,6 +160,8 @@ struct Worker {
     hub: Hub,
     logs: LogHub,
     dialect: Dialect,
+    /// Access, limits, no impersonation (see `guard`).
+    guard: Guard,
 }
 
 impl Worker {
@@ -159,6 +169,9 @@ impl Worker {
         let rejoined = self
             .hub
             .connect(&self.conn, self.identity.entity, self.identity.named)
+            .await;
+        let rejoined = (self.guard)
+            .filter_rejoined(&self.hub, &self.conn, &self.identity, rejoined)
             .await;
         for r in rejoined {
             let payload = ChannelJoined {
@@ -184,8 +197,23 @@ impl Worker {
 
     async fn handle(&mut self, inbound: Inbound) {
         let Inbound { event, data, ack } = inbound;
+        if event == crate::logs::SET_LOG_FILTER {
+            // Seed 004's log filter (not an ElizaOS event).
+            match self.guard.may_stream_logs() {
+                Ok(()) => {
+                    let reply = self
+                        .logs
+                        .set_log_filter(&self.conn, data.unwrap_or_default());
+                    let _ = ack.send(&reply);
+                    emit(&self.socket, ServerEvent::LogFiltersUpdated(reply));
+                }
+                Err(r) => Guard::refuse(&self.socket, r, None, ack),
+            }
+            return;
+        }
         let Some((_, kind, dialect)) = ClientEvent::ALL.iter().find(|(name, ..)| *name == event)
         else {
+            crate::metrics::error("unknown_event");
             self.refuse(format!("Unknown event: {event}"), None, ack);
             return;
         };
@@ -205,6 +233,7 @@ impl Worker {
                 error,
                 client_message_id,
             }) => {
+                crate::metrics::error("decode");
                 let legacy_send = *kind == ClientEvent::Send && self.dialect == Dialect::Legacy;
                 if legacy_send {
                     emit(
@@ -216,6 +245,20 @@ impl Worker {
                 return;
             }
         };
+        if let Err(refusal) = self.guard.check(&self.identity, &command).await {
+            let cmid = match &command {
+                Command::Send(req) => req.client_message_id.clone(),
+                _ => None,
+            };
+            if matches!(command, Command::Send(_)) && self.dialect == Dialect::Legacy {
+                emit(
+                    &self.socket,
+                    ServerEvent::LegacyAck(AckReply::failure(refusal.error.clone())),
+                );
+            }
+            Guard::refuse(&self.socket, refusal, cmid, ack);
+            return;
+        }
         let legacy = self.dialect == Dialect::Legacy;
         match command {
             Command::Join(req) => match self

@@ -55,16 +55,22 @@ impl SocketIoFanOut {
     async fn to_room(&self, room: String, event: &ServerEvent, except: Option<&ConnId>) {
         // `socket.to(room)` leaves that socket out, as in socket.io.
         let op = match except.and_then(|conn| self.socket(conn)) {
-            Some(socket) => socket.to(room),
+            Some(socket) => socket.to(room.clone()),
             None => match self.ns() {
-                Some(ns) => ns.to(room),
+                Some(ns) => ns.to(room.clone()),
                 None => return,
             },
         };
+        metrics::counter!(crate::metrics::MESSAGES_OUT).increment(1);
+        metrics::counter!(crate::metrics::DELIVERIES).increment(op.clone().sockets().len() as u64);
         match op.emit(event.name(), event).await {
             Ok(()) => {}
             Err(socketioxide::BroadcastError::Socket(errors)) => {
-                self.note_drops(errors.len(), event)
+                self.note_drops(errors.len(), event);
+                // Slow consumers: find the full connections and disconnect them (socket::slow).
+                if let Some(ns) = self.ns() {
+                    super::slow::evict_full(&ns, room);
+                }
             }
             Err(e) => tracing::error!(error = %e, event = event.name(), "broadcast failed"),
         }
@@ -98,9 +104,14 @@ impl FanOut for SocketIoFanOut {
         let Some(socket) = self.socket(conn) else {
             return;
         };
+        metrics::counter!(crate::metrics::DELIVERIES).increment(1);
         if let Err(e) = socket.emit(event.name(), event) {
             match e {
                 socketioxide::SendError::Socket(socketioxide::SocketError::Closed) => {}
+                socketioxide::SendError::Socket(socketioxide::SocketError::InternalChannelFull) => {
+                    self.note_drops(1, event);
+                    super::slow::evict(socket);
+                }
                 _ => self.note_drops(1, event),
             }
         }

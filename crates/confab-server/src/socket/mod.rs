@@ -2,7 +2,11 @@
 
 mod connection;
 pub mod fanout;
+pub mod guard;
 pub mod handshake;
+pub mod slow;
+
+use std::sync::Arc;
 
 use confab_hub::Hub;
 use serde_json::Value;
@@ -11,26 +15,39 @@ use socketioxide::extract::{SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 
 use crate::logs::LogHub;
-use handshake::{Identity, Refused, identify};
+use crate::security::Security;
+use handshake::{Identity, Refused};
 
 /// Registers the default namespace.
-pub fn attach(io: &SocketIo, hub: Hub, logs: LogHub, strict_auth: bool, inbound_queue: usize) {
-    let authenticate =
-        async move |socket: SocketRef, TryData(auth): TryData<Value>| -> Result<(), Refused> {
-            let identity = identify(auth.as_ref().ok(), strict_auth)?;
-            socket.extensions.insert(identity);
-            // Listen now, before the CONNECT packet goes out: socketioxide runs the connect handler
-            // on a spawned task after sending it, and a client may emit the moment it sees
-            // `connect` (every seed joins from its `connect` handler).
-            connection::listen(&socket, inbound_queue);
-            Ok(())
-        };
+pub fn attach(
+    io: &SocketIo,
+    hub: Hub,
+    logs: LogHub,
+    strict_auth: bool,
+    inbound_queue: usize,
+    security: Arc<Security>,
+) {
+    let admitting = security.clone();
+    let authenticate = async move |socket: SocketRef,
+                                   TryData(auth): TryData<Value>,
+                                   probe: slow::Probe|
+                -> Result<(), Refused> {
+        // API key / token, entity, connection limits (see `guard::admit`).
+        guard::admit(&admitting, &socket, auth.as_ref().ok(), strict_auth)?;
+        socket.extensions.insert(probe);
+        // Listen now, before the CONNECT packet goes out: socketioxide runs the connect handler
+        // on a spawned task after sending it, and a client may emit the moment it sees
+        // `connect` (every seed joins from its `connect` handler).
+        connection::listen(&socket, inbound_queue);
+        Ok(())
+    };
     let handler = async move |socket: SocketRef| {
         let Some(identity) = socket.extensions.get::<Identity>() else {
             return;
         };
         tracing::debug!(socket = %socket.id, entity = %identity.entity, transport = ?socket.transport_type(), "connected");
-        connection::on_connect(socket, identity, hub.clone(), logs.clone()).await;
+        let guard = guard::Guard::new(security.clone(), &socket);
+        connection::on_connect(socket, identity, hub.clone(), logs.clone(), guard).await;
     };
     io.ns("/", handler.with(authenticate));
 }
