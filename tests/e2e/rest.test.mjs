@@ -69,12 +69,12 @@ test('health, ping, status and version routes', async () => {
     assert.equal(healthz.json.status, 'ok');
     assert.match(healthz.json.timestamp, ISO);
 
-    // confab is healthy without agents (deviation from ElizaOS's 503 DEGRADED).
+    // The default ELIZA agent runs.
     const health = await srv.http('GET', '/health');
     assert.equal(health.status, 200);
     assert.equal(health.json.status, 'OK');
-    assert.equal(health.json.agentCount, 0);
-    assert.deepEqual(health.json.dependencies, { agents: 'no_agents', storage: 'healthy' });
+    assert.equal(health.json.agentCount, 1);
+    assert.deepEqual(health.json.dependencies, { agents: 'healthy', storage: 'healthy' });
     assert.equal(typeof health.json.version, 'string');
     assert.match(health.json.timestamp, ISO);
 
@@ -93,7 +93,7 @@ test('health, ping, status and version routes', async () => {
 
     const status = await srv.http('GET', '/api/server/status');
     assert.equal(status.json.status, 'ok');
-    assert.equal(status.json.agentCount, 0);
+    assert.equal(status.json.agentCount, 1);
     assert.match(status.json.timestamp, ISO);
 
     const version = await srv.http('GET', '/api/system/version');
