@@ -199,3 +199,29 @@ async function waitPort(port) {
   }
   throw new Error(`port ${port} never opened`);
 }
+
+test('sessions and jobs work from any node', async () => {
+  const c = await cluster(2);
+  const [a, b] = c.nodes;
+  try {
+    const userId = uuid();
+    const session = (await a.http('POST', '/api/messaging/sessions', { agentId: ELIZA, userId })).json;
+    const sent = await b.http('POST', `/api/messaging/sessions/${session.sessionId}/messages`, { content: 'I am unhappy.', transport: 'http' });
+    assert.equal(sent.status, 201, sent.text);
+    assert.match(sent.json.agentResponse.text, /unhappy/);
+    const page = await a.http('GET', `/api/messaging/sessions/${session.sessionId}/messages`);
+    assert.equal(page.json.messages.length, 2);
+
+    const job = (await a.http('POST', '/api/messaging/jobs', { userId, content: 'I need some help.' })).json;
+    let seen;
+    for (let i = 0; i < 100; i++) {
+      seen = (await b.http('GET', `/api/messaging/jobs/${job.jobId}`)).json;
+      if (seen.status === 'completed') break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(seen.status, 'completed', JSON.stringify(seen));
+    assert.match(seen.result.message.content, /help/i);
+  } finally {
+    await c.stop();
+  }
+});

@@ -1,14 +1,15 @@
 //! The jobs API's logic (compat spec §2.9): one prompt, one answer, polled over HTTP. Unlike
 //! ElizaOS 1.7.2, where nothing ever completes a job, a job here completes with the agent's
-//! reply, fails with its error, or times out.
+//! reply, fails with its error, or times out. Jobs are stored, so every node of a cluster can
+//! report on them; a job whose node died before it finished reads as `timeout` once expired.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use confab_hub::{Delivery, Hub};
 use confab_protocol::now_ms;
-use confab_store::{Channel, NewMessage, channel_type};
+use confab_store::{Channel, JobRecord, NewMessage, channel_type};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -40,7 +41,7 @@ impl JobStatus {
         JobStatus::Timeout,
     ];
 
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             JobStatus::Pending => "pending",
             JobStatus::Processing => "processing",
@@ -48,6 +49,13 @@ impl JobStatus {
             JobStatus::Failed => "failed",
             JobStatus::Timeout => "timeout",
         }
+    }
+
+    fn parse(s: &str) -> JobStatus {
+        JobStatus::ALL
+            .into_iter()
+            .find(|j| j.name() == s)
+            .unwrap_or(JobStatus::Failed)
     }
 
     fn finished(self) -> bool {
@@ -75,6 +83,45 @@ pub struct Job {
     pub metadata: Value,
 }
 
+impl Job {
+    fn from_record(r: JobRecord) -> Job {
+        let mut job = Job {
+            job_id: r.id,
+            status: JobStatus::parse(&r.status),
+            agent_id: r.agent_id,
+            user_id: r.user_id,
+            prompt: r.prompt,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            result: r.result,
+            error: r.error,
+            metadata: r.metadata,
+        };
+        // Its node went away before it finished (or is about to time it out).
+        if !job.status.finished() && now_ms() > job.expires_at {
+            job.status = JobStatus::Timeout;
+            job.error
+                .get_or_insert_with(|| "No answer before the job expired".into());
+        }
+        job
+    }
+
+    fn record(&self) -> JobRecord {
+        JobRecord {
+            id: self.job_id,
+            agent_id: self.agent_id,
+            user_id: self.user_id,
+            prompt: self.prompt.clone(),
+            status: self.status.name().into(),
+            result: self.result.clone(),
+            error: self.error.clone(),
+            metadata: self.metadata.clone(),
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+        }
+    }
+}
+
 /// A refused request: HTTP status and message (`{success:false, error, details}`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobError {
@@ -93,19 +140,12 @@ impl JobError {
     }
 }
 
-#[derive(Default)]
-struct Table {
-    jobs: HashMap<Uuid, Job>,
-    /// Oldest first, for eviction.
-    order: VecDeque<Uuid>,
-    completed_ms_total: u64,
-    completed: u64,
-}
-
 pub struct Jobs {
     hub: Hub,
     runtime: Runtime,
-    table: Mutex<Table>,
+    /// This node's completed jobs and their total processing time, for `/jobs/health`.
+    completed: AtomicU64,
+    completed_ms_total: AtomicU64,
 }
 
 impl Jobs {
@@ -113,7 +153,8 @@ impl Jobs {
         Arc::new(Jobs {
             hub,
             runtime,
-            table: Mutex::new(Table::default()),
+            completed: AtomicU64::new(0),
+            completed_ms_total: AtomicU64::new(0),
         })
     }
 
@@ -187,7 +228,11 @@ impl Jobs {
             error: None,
             metadata: metadata.clone(),
         };
-        self.insert(job.clone());
+        self.save(&job).await.map_err(|e| JobError {
+            status: 500,
+            error: "Failed to create job".into(),
+            details: Some(e),
+        })?;
 
         let internal = |e: String| JobError {
             status: 500,
@@ -240,7 +285,8 @@ impl Jobs {
             )
             .await
             .map_err(|e| internal(e.to_string()))?;
-        self.set_status(job_id, JobStatus::Processing, None, None);
+        self.set_status(job_id, JobStatus::Processing, None, None)
+            .await;
         let me = self.clone();
         tokio::spawn(async move {
             let started = now_ms();
@@ -272,40 +318,32 @@ impl Jobs {
                     Some(format!("No answer within {timeout_ms} ms")),
                 ),
             };
-            me.set_status(job_id, status, result, error);
+            me.set_status(job_id, status, result, error).await;
         });
-        Ok(self.get(job_id).unwrap_or(job))
+        Ok(self.get(job_id).await.unwrap_or(job))
     }
 
-    fn insert(&self, job: Job) {
-        let mut t = self.table.lock().unwrap();
-        while t.jobs.len() >= MAX_JOBS {
-            // Evict the oldest finished job, else the oldest.
-            let victim = t
-                .order
-                .iter()
-                .position(|id| t.jobs.get(id).is_none_or(|j| j.status.finished()))
-                .unwrap_or(0);
-            match t.order.remove(victim) {
-                Some(id) => {
-                    t.jobs.remove(&id);
-                }
-                None => break,
-            }
-        }
-        t.order.push_back(job.job_id);
-        t.jobs.insert(job.job_id, job);
+    async fn save(&self, job: &Job) -> Result<(), String> {
+        let store = self.hub.store();
+        store
+            .put_job(&job.record())
+            .await
+            .map_err(|e| e.to_string())?;
+        store
+            .trim_jobs(MAX_JOBS as u32)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(())
     }
 
-    fn set_status(
+    async fn set_status(
         &self,
         id: Uuid,
         status: JobStatus,
         result: Option<Value>,
         error: Option<String>,
     ) {
-        let mut t = self.table.lock().unwrap();
-        let Some(job) = t.jobs.get_mut(&id) else {
+        let Some(mut job) = self.get(id).await else {
             return;
         };
         job.status = status;
@@ -317,51 +355,66 @@ impl Jobs {
         }
         if status == JobStatus::Completed {
             let ms = (now_ms() - job.created_at).max(0) as u64;
-            t.completed += 1;
-            t.completed_ms_total += ms;
+            self.completed.fetch_add(1, Ordering::Relaxed);
+            self.completed_ms_total.fetch_add(ms, Ordering::Relaxed);
+        }
+        if let Err(e) = self.hub.store().put_job(&job.record()).await {
+            tracing::warn!(job = %id, error = %e, "cannot store the job's outcome");
         }
         if status.finished() {
             tracing::info!(job = %id, status = status.name(), "job finished");
         }
     }
 
-    pub fn get(&self, id: Uuid) -> Option<Job> {
-        self.table.lock().unwrap().jobs.get(&id).cloned()
+    pub async fn get(&self, id: Uuid) -> Option<Job> {
+        match self.hub.store().get_job(id).await {
+            Ok(found) => found.map(Job::from_record),
+            Err(e) => {
+                tracing::warn!(job = %id, error = %e, "cannot read a job");
+                None
+            }
+        }
     }
 
     /// Newest first, optionally one status; `(jobs, total, filtered)`.
-    pub fn list(&self, limit: usize, status: Option<&str>) -> (Vec<Job>, usize, usize) {
-        let t = self.table.lock().unwrap();
-        let total = t.jobs.len();
-        let matching: Vec<Job> = t
-            .order
-            .iter()
-            .rev()
-            .filter_map(|id| t.jobs.get(id))
+    pub async fn list(&self, limit: usize, status: Option<&str>) -> (Vec<Job>, usize, usize) {
+        let all: Vec<Job> = self
+            .hub
+            .store()
+            .list_jobs()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(Job::from_record)
+            .collect();
+        let total = all.len();
+        let matching: Vec<Job> = all
+            .into_iter()
             .filter(|j| status.is_none_or(|s| j.status.name() == s))
-            .cloned()
             .collect();
         let filtered = matching.len();
         (matching.into_iter().take(limit).collect(), total, filtered)
     }
 
-    pub fn health(&self) -> Value {
-        let t = self.table.lock().unwrap();
+    pub async fn health(&self) -> Value {
+        let (jobs, total, _) = self.list(MAX_JOBS, None).await;
         let mut counts = Map::new();
         for s in JobStatus::ALL {
             counts.insert(
                 s.name().into(),
-                json!(t.jobs.values().filter(|j| j.status == s).count()),
+                json!(jobs.iter().filter(|j| j.status == s).count()),
             );
         }
+        let completed = self.completed.load(Ordering::Relaxed);
+        let total_ms = self.completed_ms_total.load(Ordering::Relaxed);
         json!({
             "healthy": true,
             "timestamp": now_ms(),
-            "totalJobs": t.jobs.len(),
+            "totalJobs": total,
             "statusCounts": counts,
             "metrics": {
-                "completedJobs": t.completed,
-                "averageProcessingTimeMs": t.completed_ms_total.checked_div(t.completed).unwrap_or(0),
+                "completedJobs": completed,
+                "averageProcessingTimeMs": total_ms.checked_div(completed).unwrap_or(0),
             },
             "maxJobs": MAX_JOBS,
         })

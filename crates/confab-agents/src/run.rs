@@ -240,6 +240,8 @@ pub(crate) async fn run(ctx: &RunContext, agent: &Arc<Agent>, message: &Arc<Comm
         .await;
     ctx.hub.announce_legacy(channel.id, &thinking(false)).await;
     ctx.publish(agent, message, AgentEventKind::Finished);
+    // The name confab-server's metrics module documents and exports.
+    metrics::histogram!("confab_agent_run_seconds").record(started.elapsed().as_secs_f64());
 }
 
 impl RunContext {

@@ -48,7 +48,7 @@ async fn one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult
         })
     };
     let id = parse_uuid(&id).ok_or_else(not_found)?;
-    let job = state.agents.jobs.get(id).ok_or_else(not_found)?;
+    let job = state.agents.jobs.get(id).await.ok_or_else(not_found)?;
     Ok(bare(StatusCode::OK, json!(job)))
 }
 
@@ -61,7 +61,8 @@ async fn list(State(state): State<AppState>, QueryMap(q): QueryMap) -> ApiResult
     let (jobs, total, filtered) = state
         .agents
         .jobs
-        .list(limit, q.get("status").map(String::as_str));
+        .list(limit, q.get("status").map(String::as_str))
+        .await;
     Ok(bare(
         StatusCode::OK,
         json!({ "jobs": jobs, "total": total, "filtered": filtered }),
@@ -69,5 +70,5 @@ async fn list(State(state): State<AppState>, QueryMap(q): QueryMap) -> ApiResult
 }
 
 async fn health(State(state): State<AppState>) -> ApiResult {
-    Ok(bare(StatusCode::OK, state.agents.jobs.health()))
+    Ok(bare(StatusCode::OK, state.agents.jobs.health().await))
 }
