@@ -26,6 +26,8 @@ struct Cli {
 enum Command {
     /// Start the server (the default).
     Serve(ServeArgs),
+    /// Load generator: fanout, ingest, idle, agent, connect (ElizaOS protocol); see BENCHMARKS.md.
+    Bench(confab_bench::BenchArgs),
 }
 
 #[derive(Args, Clone)]
@@ -111,6 +113,7 @@ fn main() -> anyhow::Result<()> {
         .init();
     let args = match cli.command {
         Some(Command::Serve(args)) => args,
+        Some(Command::Bench(args)) => return confab_bench::main(args),
         None => cli.serve,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
