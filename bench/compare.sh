@@ -100,7 +100,7 @@ trap 'exit 130' INT TERM
 # ---------------------------------------------------------------- cases
 # name | servers | confab bench arguments. 200 clients / 20 channels = 10 deliveries per message.
 if [ $QUICK = 1 ]; then D=3; BIG=2000; IDLE=2000; CONN=1000; RATES="1000 4000"; ELIZA_RATES="500"
-else D=10; BIG=20000; IDLE=10000; CONN=5000; RATES="1000 2000 4000 8000 16000"; ELIZA_RATES="250 500 1000"; fi
+else D=10; BIG=20000; IDLE=10000; CONN=5000; RATES="1000 2000 4000 8000"; ELIZA_RATES="250 500 1000"; fi
 FAN="-c 200 -k 20 --payload 100 --drain 5"
 CASE_LIST=()
 CASE_LIST+=("closed|confab,node,eliza|fanout $FAN --window 8 -d $D")

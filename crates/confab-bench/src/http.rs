@@ -37,7 +37,11 @@ pub async fn request(
         let l = l.to_ascii_lowercase();
         l.starts_with("transfer-encoding:") && l.contains("chunked")
     });
-    let body = if chunked { dechunk(rest)? } else { rest.to_owned() };
+    let body = if chunked {
+        dechunk(rest)?
+    } else {
+        rest.to_owned()
+    };
     let json = serde_json::from_str(&body).unwrap_or(Value::Null);
     Ok((status, json))
 }

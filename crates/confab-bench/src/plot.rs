@@ -72,7 +72,12 @@ pub fn latency_svg(series: &[Series], path: &Path) -> anyhow::Result<()> {
             }
         })
         .draw()?;
-    let palette = [RGBColor(214, 39, 40), RGBColor(31, 119, 180), RGBColor(44, 160, 44), RGBColor(148, 103, 189)];
+    let palette = [
+        RGBColor(214, 39, 40),
+        RGBColor(31, 119, 180),
+        RGBColor(44, 160, 44),
+        RGBColor(148, 103, 189),
+    ];
     for (i, s) in series.iter().enumerate() {
         let color = palette[i % palette.len()];
         chart
@@ -81,7 +86,9 @@ pub fn latency_svg(series: &[Series], path: &Path) -> anyhow::Result<()> {
                 color.stroke_width(3),
             ))?
             .label(format!("{} p99", s.server))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
+            });
         chart.draw_series(
             s.points
                 .iter()
@@ -93,7 +100,9 @@ pub fn latency_svg(series: &[Series], path: &Path) -> anyhow::Result<()> {
                 color.stroke_width(1),
             ))?
             .label(format!("{} p50", s.server))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(1)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(1))
+            });
         chart.draw_series(
             s.points
                 .iter()

@@ -121,7 +121,13 @@ impl Report {
         let _ = writeln!(
             o,
             "  connected {}/{} in {:.2} s ({:.0}/s), joined {} in {:.2} s, disconnects {}",
-            c.connected, c.clients, c.connect_s, c.connects_per_s, c.joined, c.join_s, c.disconnects
+            c.connected,
+            c.clients,
+            c.connect_s,
+            c.connects_per_s,
+            c.joined,
+            c.join_s,
+            c.disconnects
         );
         if let Some(s) = &self.send {
             let offered = if s.offered_per_s > 0.0 {
@@ -149,7 +155,10 @@ impl Report {
                     .unwrap_or_default()
             );
         }
-        for (name, l) in [("latency", &self.latency), ("ack latency", &self.ack_latency)] {
+        for (name, l) in [
+            ("latency", &self.latency),
+            ("ack latency", &self.ack_latency),
+        ] {
             if let Some(l) = l {
                 let _ = writeln!(
                     o,

@@ -171,7 +171,8 @@ pub fn table(rows: &[Row], title: &str) -> String {
 /// The targets, checked against the rows (case names as bench/compare.sh uses them).
 pub fn targets(rows: &[Row]) -> String {
     let get = |case: &str, server: &str| rows.iter().find(|r| r.case == case && r.server == server);
-    let mut o = String::from("\n### Targets\n\n| # | target | measured | verdict |\n|---|---|---|---|\n");
+    let mut o =
+        String::from("\n### Targets\n\n| # | target | measured | verdict |\n|---|---|---|---|\n");
     let verdict = |ok: Option<bool>| match ok {
         Some(true) => "**met**",
         Some(false) => "**missed**",
@@ -221,9 +222,7 @@ pub fn targets(rows: &[Row]) -> String {
     );
     // T4
     let r = get("t4", "confab");
-    let ok = r.and_then(|r| {
-        Some(r.lost? == 0.0 && r.connected.is_some_and(|c| c >= 20_000.0))
-    });
+    let ok = r.and_then(|r| Some(r.lost? == 0.0 && r.connected.is_some_and(|c| c >= 20_000.0)));
     let _ = writeln!(
         o,
         "| T4 | 20 000 connections, 2 000 msg/s: 0 lost, p99 reported | connected {} ; lost {} ; p99 {} ms | {} |",
@@ -245,7 +244,11 @@ pub fn targets(rows: &[Row]) -> String {
     let _ = writeln!(
         o,
         "| T6 | agent, 1 000 DM sessions at 500 msg/s: reply p99 ≤ 20 ms | {} | {} |",
-        r.map_or("not run".into(), |r| format!("p99 {} ms, lost {}", f(r.p99_ms, 2), f(r.lost, 0))),
+        r.map_or("not run".into(), |r| format!(
+            "p99 {} ms, lost {}",
+            f(r.p99_ms, 2),
+            f(r.lost, 0)
+        )),
         verdict(r.and_then(|r| Some(r.p99_ms? <= 20.0 && r.lost? == 0.0)))
     );
     o
@@ -260,7 +263,9 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
 
 pub fn run(a: &SummarizeArgs) -> anyhow::Result<()> {
     let mut reports: BTreeMap<(String, String), Vec<Value>> = BTreeMap::new();
-    for entry in std::fs::read_dir(&a.dir).with_context(|| format!("reading {}", a.dir.display()))? {
+    for entry in
+        std::fs::read_dir(&a.dir).with_context(|| format!("reading {}", a.dir.display()))?
+    {
         let path = entry?.path();
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
             continue;
@@ -290,19 +295,46 @@ pub fn run(a: &SummarizeArgs) -> anyhow::Result<()> {
             .position(|p| c.starts_with(p))
             .unwrap_or(99)
     };
-    let server_rank = |s: &str| ["confab", "node", "eliza"].iter().position(|p| *p == s).unwrap_or(9);
-    let rate_of = |c: &str| c.strip_prefix("rate").and_then(|r| r.parse::<u64>().ok()).unwrap_or(0);
-    rows.sort_by_key(|r| (case_rank(&r.case), rate_of(&r.case), r.case.clone(), server_rank(&r.server)));
+    let server_rank = |s: &str| {
+        ["confab", "node", "eliza"]
+            .iter()
+            .position(|p| *p == s)
+            .unwrap_or(9)
+    };
+    let rate_of = |c: &str| {
+        c.strip_prefix("rate")
+            .and_then(|r| r.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    rows.sort_by_key(|r| {
+        (
+            case_rank(&r.case),
+            rate_of(&r.case),
+            r.case.clone(),
+            server_rank(&r.server),
+        )
+    });
     let mut md = table(&rows, &a.title);
     md.push_str(&targets(&rows));
     std::fs::write(a.dir.join("table.md"), &md)?;
-    std::fs::write(a.dir.join("summary.json"), serde_json::to_string_pretty(&rows)?)?;
+    std::fs::write(
+        a.dir.join("summary.json"),
+        serde_json::to_string_pretty(&rows)?,
+    )?;
     let svg = a.dir.join("latency.svg");
     let series = crate::plot::series_from_rows(&rows);
     if !series.is_empty() {
         crate::plot::latency_svg(&series, &svg)?;
     }
     println!("{md}");
-    println!("wrote {}, summary.json{}", a.dir.join("table.md").display(), if series.is_empty() { "" } else { ", latency.svg" });
+    println!(
+        "wrote {}, summary.json{}",
+        a.dir.join("table.md").display(),
+        if series.is_empty() {
+            ""
+        } else {
+            ", latency.svg"
+        }
+    );
     Ok(())
 }

@@ -45,7 +45,10 @@ pub enum Frame<'a> {
     /// Socket.IO DISCONNECT from the server.
     Disconnect,
     /// Socket.IO EVENT: name and first argument (raw JSON text, possibly empty).
-    Event { name: &'a str, data: &'a str },
+    Event {
+        name: &'a str,
+        data: &'a str,
+    },
     /// Anything else (acks, noop, pong, other namespaces).
     Other,
 }

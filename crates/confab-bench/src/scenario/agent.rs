@@ -273,9 +273,9 @@ async fn session(
                             } else {
                                 shared.duplicates.fetch_add(1, Ordering::Relaxed);
                             }
-                        } else if !wire::str_field(data, "text")
+                        } else if wire::str_field(data, "text")
                             .and_then(wire::text_marker)
-                            .is_some_and(|m| m.run == shared.run)
+                            .is_none_or(|m| m.run != shared.run)
                         {
                             shared.other.fetch_add(1, Ordering::Relaxed);
                         }
@@ -324,7 +324,12 @@ async fn session(
 }
 
 /// The stand-in agent: replies to every benchmark message in any channel it is in.
-async fn fake_agent(mut conn: Conn, agent: String, server_id: String, mut phase: watch::Receiver<Phase>) {
+async fn fake_agent(
+    mut conn: Conn,
+    agent: String,
+    server_id: String,
+    mut phase: watch::Receiver<Phase>,
+) {
     let mut n = 0u64;
     loop {
         tokio::select! {

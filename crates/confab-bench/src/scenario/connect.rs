@@ -26,7 +26,15 @@ pub async fn run(a: &ConnectArgs) -> anyhow::Result<Report> {
     let entities: Vec<Uuid> = (0..n).map(|_| Uuid::new_v4()).collect();
     let handshakes = Mutex::new(stats::histogram());
     sampler.begin();
-    let (conns, took) = connect_all(common, &target, &entities, |_| None, &shared, Some(&handshakes)).await;
+    let (conns, took) = connect_all(
+        common,
+        &target,
+        &entities,
+        |_| None,
+        &shared,
+        Some(&handshakes),
+    )
+    .await;
     report.loadgen_cpu_pct = sampler.end();
     let connected = conns.iter().filter(|c| c.is_some()).count();
     report.connect = ConnectStats {

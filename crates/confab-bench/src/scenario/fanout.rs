@@ -29,7 +29,10 @@ use crate::{FanoutArgs, report::ConnectStats};
 pub enum Phase {
     Wait,
     /// Start sending now; stop at `until`.
-    Go { start: Instant, until: Instant },
+    Go {
+        start: Instant,
+        until: Instant,
+    },
     Stop,
 }
 
@@ -156,10 +159,7 @@ pub async fn run(a: &FanoutArgs, scenario: &str) -> anyhow::Result<Report> {
     loop {
         tokio::time::sleep(tick).await;
         let now = Instant::now();
-        let (sent, recv) = (
-            shared.get(&shared.sent),
-            shared.get(&shared.received),
-        );
+        let (sent, recv) = (shared.get(&shared.sent), shared.get(&shared.received));
         let dt = now.duration_since(last.0).as_secs_f64();
         pb.set_position(now.duration_since(start).min(send_for).as_millis() as u64);
         pb.set_message(format!(
@@ -403,16 +403,27 @@ fn fill_window(
     }
 }
 
-fn send_one(s: &Sender, shared: &Shared, progress: &Progress, seq: &mut u64, out: &mut Vec<String>) {
+fn send_one(
+    s: &Sender,
+    shared: &Shared,
+    progress: &Progress,
+    seq: &mut u64,
+    out: &mut Vec<String>,
+) {
     let t = shared.now_us();
     out.push(s.template.packet(*seq, t));
     *seq += 1;
     shared.sent.fetch_add(1, Ordering::Relaxed);
     if *seq == 1 {
-        let _ = progress
+        let _ = progress.first_send_us.compare_exchange(
+            0,
+            t.max(1),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        progress
             .first_send_us
-            .compare_exchange(0, t.max(1), Ordering::Relaxed, Ordering::Relaxed);
-        progress.first_send_us.fetch_min(t.max(1), Ordering::Relaxed);
+            .fetch_min(t.max(1), Ordering::Relaxed);
     }
     progress.last_send_us.fetch_max(t, Ordering::Relaxed);
 }

@@ -116,11 +116,9 @@ pub async fn hold(mut conn: Conn, shared: Arc<Shared>, mut stop: watch::Receiver
             _ = stop.changed() => break,
             f = conn.ws.next() => match f {
                 Some(Ok(Message::Text(t))) => match wire::parse(&t) {
-                    Frame::Ping => {
-                        if conn.ws.send(Message::text("3")).await.is_err() {
-                            shared.disconnects.fetch_add(1, Ordering::Relaxed);
-                            break;
-                        }
+                    Frame::Ping if conn.ws.send(Message::text("3")).await.is_err() => {
+                        shared.disconnects.fetch_add(1, Ordering::Relaxed);
+                        break;
                     }
                     Frame::Close | Frame::Disconnect => {
                         shared.disconnects.fetch_add(1, Ordering::Relaxed);

@@ -40,8 +40,7 @@ pub async fn channels(
                 "participantCentralUserIds": [member],
                 "metadata": {"bench": run},
             });
-            match crate::http::request(target, "POST", "/api/messaging/channels", Some(&body))
-                .await
+            match crate::http::request(target, "POST", "/api/messaging/channels", Some(&body)).await
             {
                 Ok((s, v)) if (200..300).contains(&s) => {
                     id = v
