@@ -107,16 +107,77 @@ pub async fn connect_all(
             (i, r)
         }
     });
-    let mut out: Vec<Option<Conn>> = (0..entities.len()).map(|_| None).collect();
+    // Connections wait in a parking task that answers the server's pings: connecting tens of
+    // thousands can outlast socket.io's ping interval + timeout (45 s), after which the server
+    // would drop a connection nobody reads.
+    let mut parked: Vec<Option<Parked>> = (0..entities.len()).map(|_| None).collect();
     let mut s = futures::stream::iter(jobs).buffer_unordered(common.connect_concurrency.max(1));
     while let Some((i, r)) = s.next().await {
         match r {
-            Ok(c) => out[i] = Some(c),
+            Ok(c) => parked[i] = Some(Parked::new(c)),
             Err(e) => shared.note_error(format!("connect/join: {e:#}")),
         }
     }
+    drop(s);
+    let took = t0.elapsed();
+    let mut out: Vec<Option<Conn>> = Vec::with_capacity(parked.len());
+    for p in parked {
+        let c = match p {
+            Some(p) => p.take().await,
+            None => None,
+        };
+        out.push(c);
+    }
+    let lost = out.iter().filter(|c| c.is_none()).count();
+    if lost > 0 {
+        shared
+            .disconnects
+            .fetch_add(lost as u64, std::sync::atomic::Ordering::Relaxed);
+    }
     bar.finish_and_clear();
-    (out, t0.elapsed())
+    (out, took)
+}
+
+/// A connected client waiting for its scenario task, answering pings meanwhile.
+struct Parked {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Option<Conn>>,
+}
+
+impl Parked {
+    fn new(conn: Conn) -> Parked {
+        let (stop, rx) = tokio::sync::oneshot::channel();
+        Parked {
+            stop,
+            task: tokio::spawn(park(conn, rx)),
+        }
+    }
+
+    /// The connection back, or None if it closed while parked.
+    async fn take(self) -> Option<Conn> {
+        let _ = self.stop.send(());
+        self.task.await.ok().flatten()
+    }
+}
+
+async fn park(mut conn: Conn, mut stop: tokio::sync::oneshot::Receiver<()>) -> Option<Conn> {
+    use futures::SinkExt as _;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut stop => return Some(conn),
+            f = conn.ws.next() => match f {
+                Some(Ok(Message::Text(t))) => match crate::wire::parse(&t) {
+                    crate::wire::Frame::Ping => conn.ws.send(Message::text("3")).await.ok()?,
+                    crate::wire::Frame::Close | crate::wire::Frame::Disconnect => return None,
+                    _ => {}
+                },
+                Some(Ok(_)) => {}
+                _ => return None,
+            }
+        }
+    }
 }
 
 pub fn bar(common: &Common, len: u64, what: &str) -> ProgressBar {
