@@ -60,6 +60,59 @@ pub fn mb(bytes: u64) -> f64 {
     bytes as f64 / 1_048_576.0
 }
 
+/// Pressure stall totals (µs) from `/proc/pressure/{cpu,io}` ("some" line): how long tasks on
+/// this machine waited for a CPU or for I/O. Tells a quiet run from one that shared the machine.
+#[derive(Debug, Clone, Copy)]
+pub struct Pressure {
+    pub at: Instant,
+    pub cpu_us: Option<u64>,
+    pub io_us: Option<u64>,
+}
+
+fn psi_some_total(kind: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/pressure/{kind}")).ok()?;
+    let line = text.lines().find(|l| l.starts_with("some"))?;
+    line.split_whitespace()
+        .find_map(|f| f.strip_prefix("total="))?
+        .parse()
+        .ok()
+}
+
+pub fn pressure() -> Pressure {
+    Pressure {
+        at: Instant::now(),
+        cpu_us: psi_some_total("cpu"),
+        io_us: psi_some_total("io"),
+    }
+}
+
+/// What the machine looked like during the measured phase.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MachineStats {
+    /// 1-minute load average at the end.
+    pub loadavg_1m: Option<f64>,
+    /// Share of the time some task waited for a CPU (PSI "some"), %.
+    pub cpu_pressure_pct: Option<f64>,
+    /// Share of the time some task waited for I/O (PSI "some"), %.
+    pub io_pressure_pct: Option<f64>,
+}
+
+impl MachineStats {
+    pub fn between(a: &Pressure, b: &Pressure) -> MachineStats {
+        let wall = b.at.duration_since(a.at).as_micros().max(1) as f64;
+        let pct = |x: Option<u64>, y: Option<u64>| {
+            Some(((y?.saturating_sub(x?)) as f64 / wall * 1000.0).round() / 10.0)
+        };
+        MachineStats {
+            loadavg_1m: std::fs::read_to_string("/proc/loadavg")
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse().ok()),
+            cpu_pressure_pct: pct(a.cpu_us, b.cpu_us),
+            io_pressure_pct: pct(a.io_us, b.io_us),
+        }
+    }
+}
+
 /// What the report says about the server process.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ServerStats {

@@ -29,6 +29,8 @@ pub struct Report {
     pub server: Option<ServerStats>,
     /// The load generator's own CPU during the measured phase, % of one core.
     pub loadgen_cpu_pct: Option<f64>,
+    /// Load from everything else on the machine during the measured phase.
+    pub machine: Option<crate::procstat::MachineStats>,
     pub error_samples: Vec<String>,
     #[serde(skip)]
     pub common: Common,
@@ -97,6 +99,7 @@ impl Report {
             idle: None,
             server: None,
             loadgen_cpu_pct: None,
+            machine: None,
             error_samples: Vec::new(),
             common: common.clone(),
         }
@@ -189,6 +192,16 @@ impl Report {
         }
         if let Some(l) = self.loadgen_cpu_pct {
             let _ = writeln!(o, "  load generator cpu {l:.1}%");
+        }
+        if let Some(m) = &self.machine {
+            let f = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
+            let _ = writeln!(
+                o,
+                "  machine: load {}  cpu pressure {}%  io pressure {}% (PSI some, measured phase)",
+                f(m.loadavg_1m),
+                f(m.cpu_pressure_pct),
+                f(m.io_pressure_pct)
+            );
         }
         for e in &self.error_samples {
             let _ = writeln!(o, "  error: {e}");

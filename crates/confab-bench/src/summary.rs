@@ -46,6 +46,9 @@ pub struct Row {
     pub kib_per_conn: Option<f64>,
     pub connects_per_s: Option<f64>,
     pub connected: Option<f64>,
+    /// Everything else on the machine: PSI "some" CPU and I/O pressure, %.
+    pub cpu_pressure_pct: Option<f64>,
+    pub io_pressure_pct: Option<f64>,
     pub end_reasons: Vec<String>,
 }
 
@@ -92,6 +95,8 @@ fn rows(reports: &BTreeMap<(String, String), Vec<Value>>) -> Vec<Row> {
             kib_per_conn: med("/idle/kib_per_conn"),
             connects_per_s: med("/connect/connects_per_s"),
             connected: med("/connect/connected"),
+            cpu_pressure_pct: med("/machine/cpu_pressure_pct"),
+            io_pressure_pct: med("/machine/io_pressure_pct"),
             end_reasons: rs
                 .iter()
                 .filter_map(|r| r.get("end_reason")?.as_str().map(str::to_owned))
@@ -125,15 +130,15 @@ pub fn table(rows: &[Row], title: &str) -> String {
     let _ = writeln!(o, "## {title}\n");
     let _ = writeln!(
         o,
-        "Medians of the repetitions (lost/dup: worst repetition). Latency in ms, send → each receipt (agent: → the agent's reply; connect: handshake).\n"
+        "Medians of the repetitions (lost/dup: worst repetition). Latency in ms, send → each receipt (agent: → the agent's reply; connect: handshake). CPU/IO pressure: share of the measured phase in which some task on the machine waited for a CPU / for I/O (Linux PSI) — high values mean the run shared the machine.\n"
     );
     let _ = writeln!(
         o,
-        "| case | server | reps | offered/s | sent/s | acked/s | delivered/s | p50 | p99 | p99.9 | max | lost | dup | server CPU % | loadgen CPU % | RSS base MB | RSS end MB | KiB/conn | conns/s |"
+        "| case | server | reps | offered/s | sent/s | acked/s | delivered/s | p50 | p99 | p99.9 | max | lost | dup | server CPU % | loadgen CPU % | RSS base MB | RSS end MB | KiB/conn | conns/s | CPU/IO pressure % |"
     );
     let _ = writeln!(
         o,
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     for r in rows {
         let offered = match r.offered_per_s {
@@ -143,7 +148,7 @@ pub fn table(rows: &[Row], title: &str) -> String {
         };
         let _ = writeln!(
             o,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {}/{} |",
             r.case,
             r.server,
             r.reps,
@@ -163,6 +168,8 @@ pub fn table(rows: &[Row], title: &str) -> String {
             f(r.rss_end_mb, 1),
             f(r.kib_per_conn, 2),
             f(r.connects_per_s, 0),
+            f(r.cpu_pressure_pct, 0),
+            f(r.io_pressure_pct, 0),
         );
     }
     o

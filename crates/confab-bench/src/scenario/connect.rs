@@ -51,6 +51,7 @@ pub async fn run(a: &ConnectArgs) -> anyhow::Result<Report> {
         c.close().await;
     }
     report.server = sampler.server();
+    report.machine = sampler.machine.clone();
     report.error_samples = error_samples(&shared);
     report.end_reason = "complete".into();
     Ok(report)

@@ -87,6 +87,12 @@ pub async fn run(a: &FanoutArgs, scenario: &str) -> anyhow::Result<Report> {
     )
     .await;
     let connected = conns.iter().filter(|c| c.is_some()).count();
+    anyhow::ensure!(
+        connected > 0,
+        "no client could connect to {}: {}",
+        common.url,
+        error_samples(&shared).first().cloned().unwrap_or_default()
+    );
     report.connect = ConnectStats {
         clients: c,
         connected,
@@ -241,6 +247,7 @@ pub async fn run(a: &FanoutArgs, scenario: &str) -> anyhow::Result<Report> {
     report.latency = latency_of(&shared.latency);
     report.ack_latency = latency_of(&shared.ack_latency);
     report.server = sampler.server();
+    report.machine = sampler.machine.clone();
     report.loadgen_cpu_pct = loadgen_cpu;
     report.error_samples = error_samples(&shared);
     report.end_reason = end_reason.into();

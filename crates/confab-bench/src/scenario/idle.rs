@@ -44,6 +44,12 @@ pub async fn run(a: &IdleArgs) -> anyhow::Result<Report> {
     )
     .await;
     let connected = conns.iter().filter(|c| c.is_some()).count();
+    anyhow::ensure!(
+        connected > 0,
+        "no client could connect to {}: {}",
+        common.url,
+        error_samples(&shared).first().cloned().unwrap_or_default()
+    );
     report.connect = ConnectStats {
         clients: c,
         connected,
@@ -104,6 +110,7 @@ pub async fn run(a: &IdleArgs) -> anyhow::Result<Report> {
     }
     report.connect.disconnects = shared.disconnects.load(Ordering::Relaxed);
     report.server = sampler.server();
+    report.machine = sampler.machine.clone();
     report.error_samples = error_samples(&shared);
     report.end_reason = "complete".into();
     Ok(report)

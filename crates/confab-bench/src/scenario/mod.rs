@@ -202,6 +202,9 @@ pub struct Sampler {
     pub stats: ServerStats,
     start: Option<procstat::Sample>,
     self_start: Option<procstat::Sample>,
+    pressure_start: Option<procstat::Pressure>,
+    /// Machine load during the measured phase (set by `end`).
+    pub machine: Option<procstat::MachineStats>,
 }
 
 impl Sampler {
@@ -215,6 +218,8 @@ impl Sampler {
             stats,
             start: None,
             self_start: None,
+            pressure_start: None,
+            machine: None,
         }
     }
 
@@ -232,6 +237,7 @@ impl Sampler {
     pub fn begin(&mut self) {
         self.start = self.now();
         self.self_start = procstat::sample(0);
+        self.pressure_start = Some(procstat::pressure());
     }
 
     /// End of the measured phase: server CPU %, RSS; returns the load generator's CPU %.
@@ -240,6 +246,9 @@ impl Sampler {
             self.stats.cpu_pct = Some((procstat::cpu_pct(&a, &b) * 10.0).round() / 10.0);
             self.stats.rss_end_mb = Some(procstat::mb(b.rss_bytes));
             self.stats.rss_peak_mb = Some(procstat::mb(b.hwm_bytes));
+        }
+        if let Some(p) = &self.pressure_start {
+            self.machine = Some(procstat::MachineStats::between(p, &procstat::pressure()));
         }
         let me = procstat::sample(0);
         match (self.self_start, me) {
