@@ -33,6 +33,8 @@ enum Command {
     Serve(ServeArgs),
     /// Chat in the terminal with a running server's agents and channels.
     Chat(chat::ChatArgs),
+    /// Load generator: fanout, ingest, idle, agent, connect (ElizaOS protocol); see BENCHMARKS.md.
+    Bench(confab_bench::BenchArgs),
 }
 
 #[derive(Args, Clone)]
@@ -208,6 +210,9 @@ fn main() -> anyhow::Result<()> {
     // `.env` first, so its values act like environment variables (which still win).
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
+    if let Some(Command::Bench(args)) = cli.command {
+        return confab_bench::main(args);
+    }
     if let Some(Command::Chat(args)) = cli.command {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -216,7 +221,7 @@ fn main() -> anyhow::Result<()> {
     }
     let mut args = match cli.command {
         Some(Command::Serve(args)) => args,
-        Some(Command::Chat(_)) => unreachable!("handled above"),
+        Some(Command::Chat(_) | Command::Bench(_)) => unreachable!("handled above"),
         None => cli.serve,
     };
     // In a cluster every log line names its node.

@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: confab vs a plain Node socket.io server (bench/node-peer, same hot path,
+# no storage) vs the real ElizaOS 1.7.2 server (npm @elizaos/server, embedded PGlite), all loaded
+# by the same `confab bench` load generator, in one run.
+#
+#   bench/compare.sh [--quick] [--reps N] [--servers confab,node,eliza] [--cases a,b,...] [--out DIR]
+#
+# * Installs what it needs: `npm ci` in bench/node-peer; @elizaos/server@1.7.2 (+ core, plugin-sql)
+#   into $ELIZA_DIR (default bench/.peers/eliza, git-ignored) if missing; builds confab --release.
+# * A fresh server per case and repetition (fresh database), killed by its PID afterwards.
+# * Server pinned to core $SERVER_CPU (0), load generator to core $LOADGEN_CPU (1) with taskset.
+# * Loopback only; every load run is bounded by its own --max-time and by `timeout`.
+# * Writes $OUT/raw/<server>--<case>--<rep>.json (+ .txt, server logs), then
+#   `confab bench summarize $OUT/raw` → table.md, summary.json, latency.svg, copied to $OUT.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+QUICK=0; REPS=; SERVERS=confab,node,eliza; CASES=; OUT=
+while [ $# -gt 0 ]; do
+  case $1 in
+    --quick) QUICK=1 ;;
+    --reps) REPS=$2; shift ;;
+    --servers) SERVERS=$2; shift ;;
+    --cases) CASES=$2; shift ;;
+    --out) OUT=$2; shift ;;
+    -h|--help) sed -n 2,16p "$0"; exit 0 ;;
+    *) echo "unknown argument $1" >&2; exit 64 ;;
+  esac
+  shift
+done
+[ -n "$REPS" ] || { [ $QUICK = 1 ] && REPS=1 || REPS=3; }
+STAMP=$(date +%Y-%m-%d)
+[ -n "$OUT" ] || { [ $QUICK = 1 ] && OUT=$ROOT/bench/results/$STAMP-quick || OUT=$ROOT/bench/results/$STAMP; }
+RAW=$OUT/raw
+mkdir -p "$RAW"
+SERVER_CPU=${SERVER_CPU:-0}
+LOADGEN_CPU=${LOADGEN_CPU:-1}
+ELIZA_DIR=${ELIZA_DIR:-$ROOT/bench/.peers/eliza}
+WORK=$(mktemp -d /tmp/confab-compare.XXXXXX)
+PORT_CONFAB=${PORT_CONFAB:-3610}; PORT_NODE=${PORT_NODE:-3620}; PORT_ELIZA=${PORT_ELIZA:-3630}
+log() { echo "[compare $(date +%H:%M:%S)] $*" >&2; }
+
+# 20 000 connections need 20 000+ descriptors on both ends. Where the hard limit cannot be raised
+# (no CAP_SYS_RESOURCE; 20 000 here), t4 uses 19 900 connections, the most that fit on both ends.
+ulimit -n 1048576 2>/dev/null || ulimit -n 262144 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+log "open files limit $(ulimit -n)"
+
+# ---------------------------------------------------------------- setup
+log "building confab (release)"
+(cd "$ROOT" && cargo build --release -p confab) || { echo "cargo build failed" >&2; exit 1; }
+BIN=$ROOT/target/release/confab
+if [[ ",$SERVERS," == *",node,"* ]] && [ ! -d "$ROOT/bench/node-peer/node_modules/socket.io" ]; then
+  log "npm ci in bench/node-peer"
+  (cd "$ROOT/bench/node-peer" && npm ci --no-audit --no-fund) || exit 1
+fi
+if [[ ",$SERVERS," == *",eliza,"* ]] && [ ! -d "$ELIZA_DIR/node_modules/@elizaos/server" ]; then
+  log "installing @elizaos/server@1.7.2 into $ELIZA_DIR (about 1.5 min)"
+  mkdir -p "$ELIZA_DIR"
+  (cd "$ELIZA_DIR" && { [ -f package.json ] || npm init -y >/dev/null; } &&
+    npm install --no-audit --no-fund @elizaos/server@1.7.2 @elizaos/core@1.7.2 @elizaos/plugin-sql@1.7.2) || exit 1
+fi
+
+# ---------------------------------------------------------------- servers
+PID=; URL=
+start_server() { # server name, log file
+  local s=$1 logf=$2 ready= i
+  case $s in
+    confab)
+      rm -rf "$WORK/confab-data"
+      taskset -c "$SERVER_CPU" "$BIN" --host 127.0.0.1 --port $PORT_CONFAB --data-dir "$WORK/confab-data" >"$logf" 2>&1 &
+      PID=$!; URL=http://127.0.0.1:$PORT_CONFAB; ready="confab listening" ;;
+    node)
+      (cd "$ROOT/bench/node-peer" && PORT=$PORT_NODE HOST=127.0.0.1 exec taskset -c "$SERVER_CPU" node server.js) >"$logf" 2>&1 &
+      PID=$!; URL=http://127.0.0.1:$PORT_NODE; ready="node-peer listening" ;;
+    eliza)
+      cp "$ROOT/bench/eliza/start-eliza.mjs" "$ELIZA_DIR/start-eliza.mjs"
+      rm -rf "$WORK/eliza-data"
+      (cd "$ELIZA_DIR" && SERVER_HOST=127.0.0.1 SERVER_PORT=$PORT_ELIZA ELIZA_UI_ENABLE=false LOG_LEVEL=warn \
+        PGLITE_DATA_DIR="$WORK/eliza-data/pglite" exec taskset -c "$SERVER_CPU" node start-eliza.mjs) >"$logf" 2>&1 &
+      PID=$!; URL=http://127.0.0.1:$PORT_ELIZA; ready="ELIZA_READY" ;;
+  esac
+  for i in $(seq 1 240); do
+    grep -q "$ready" "$logf" 2>/dev/null && break
+    kill -0 $PID 2>/dev/null || { log "$s exited at startup; see $logf"; PID=; return 1; }
+    sleep 0.25
+  done
+  grep -q "$ready" "$logf" || { log "$s not ready in 60 s"; stop_server; return 1; }
+  sleep 2 # let startup garbage settle before the RSS baseline
+}
+stop_server() {
+  [ -n "$PID" ] || return 0
+  kill "$PID" 2>/dev/null
+  for i in $(seq 1 40); do kill -0 "$PID" 2>/dev/null || break; sleep 0.25; done
+  kill -0 "$PID" 2>/dev/null && kill -9 "$PID" 2>/dev/null
+  wait "$PID" 2>/dev/null
+  PID=
+}
+cleanup() { stop_server; rm -rf "$WORK"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- cases
+# name | servers | confab bench arguments. 200 clients / 20 channels = 10 deliveries per message.
+if [ $QUICK = 1 ]; then D=3; BIG=2000; IDLE=2000; CONN=1000; RATES="1000 4000"; ELIZA_RATES="500"
+else D=10; BIG=${T4_CONNECTIONS:-19900}; IDLE=10000; CONN=5000; RATES="1000 2000 4000 8000"; ELIZA_RATES="250 500 1000"; fi
+FAN="-c 200 -k 20 --payload 100 --drain 5"
+CASE_LIST=()
+CASE_LIST+=("closed|confab,node,eliza|fanout $FAN --window 8 -d $D")
+for r in $RATES; do CASE_LIST+=("rate$r|confab,node|fanout $FAN --rate $r -d $D"); done
+for r in $ELIZA_RATES; do CASE_LIST+=("rate$r|eliza|fanout $FAN --rate $r -d $D"); done
+CASE_LIST+=("ingest|confab,node,eliza|ingest --senders 100 --window 8 -d $D")
+CASE_LIST+=("idle10k|confab,node,eliza|idle -c $IDLE -k 100 --hold $D")
+# T4: 20 000 connections (19 900 where the fd limit is 20 000), 10 members per channel like the
+# other fanout cases, 2 000 msg/s → 20 000 deliveries/s.
+CASE_LIST+=("t4|confab,node|fanout -c $BIG -k $((BIG / 10)) --rate 2000 -d $((D * 2)) --drain 10")
+CASE_LIST+=("connect|confab,node,eliza|connect -c $CONN")
+# No agent runtime in this confab build: the agent case uses the load generator's stand-in agent.
+CASE_LIST+=("agentfake|confab|agent --sessions 1000 --rate 500 -d $D --fake-agent")
+
+for rep in $(seq 1 "$REPS"); do
+  for entry in "${CASE_LIST[@]}"; do
+    IFS='|' read -r name servers args <<<"$entry"
+    [ -n "$CASES" ] && [[ ",$CASES," != *",$name,"* ]] && continue
+    for s in ${servers//,/ }; do
+      [[ ",$SERVERS," == *",$s,"* ]] || continue
+      base=$RAW/$s--$name--$rep
+      start_server "$s" "$base.server.log" || continue
+      extra=
+      [ $s = node ] && extra="--create-channels false"
+      log "$s $name rep $rep: confab bench $args"
+      # shellcheck disable=SC2086
+      timeout 300 taskset -c "$LOADGEN_CPU" "$BIN" bench $args --url "$URL" --pid "$PID" --quiet \
+        --label "$s" --output "$base.json" $extra >"$base.txt" 2>&1
+      rc=$?
+      [ $rc = 0 ] || log "  exit $rc (see $base.txt)"
+      sed -n 2,5p "$base.txt" >&2
+      grep -h '^  machine' "$base.txt" >&2
+      stop_server
+    done
+  done
+done
+
+"$BIN" bench summarize "$RAW" --title "confab vs Node socket.io vs ElizaOS 1.7.2 ($(date +%F), $(nproc) cores, server on core $SERVER_CPU, load generator on core $LOADGEN_CPU)" >/dev/null
+cp "$RAW/table.md" "$RAW/summary.json" "$OUT/" 2>/dev/null
+[ -f "$RAW/latency.svg" ] && cp "$RAW/latency.svg" "$OUT/"
+log "done: $OUT/table.md"
+cat "$OUT/table.md"
