@@ -64,6 +64,10 @@ pub struct Common {
     /// Allow a non-loopback target.
     #[arg(long)]
     pub allow_remote: bool,
+    /// More servers (the other nodes of a cluster): connections go round-robin to `--url` and
+    /// these; REST calls go to `--url`.
+    #[arg(long, value_delimiter = ',')]
+    pub spread: Vec<String>,
     /// The server's pid: its CPU and RSS are sampled from /proc.
     #[arg(long)]
     pub pid: Option<u32>,
@@ -102,7 +106,21 @@ pub struct Common {
 
 impl Common {
     pub fn target(&self) -> anyhow::Result<target::Target> {
+        for url in &self.spread {
+            target::Target::parse(url, self.allow_remote)?;
+        }
         target::Target::parse(&self.url, self.allow_remote)
+    }
+
+    /// The servers connections are spread over: `--url` first, then `--spread`.
+    pub fn targets(&self, first: &target::Target) -> Vec<target::Target> {
+        std::iter::once(first.clone())
+            .chain(
+                self.spread
+                    .iter()
+                    .filter_map(|u| target::Target::parse(u, self.allow_remote).ok()),
+            )
+            .collect()
     }
 
     pub fn show_progress(&self) -> bool {

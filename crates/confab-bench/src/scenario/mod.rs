@@ -82,13 +82,15 @@ pub async fn connect_all(
     let timeout = Duration::from_secs_f64(common.connect_timeout);
     let bar = bar(common, entities.len() as u64, "connecting");
     let t0 = Instant::now();
+    let targets = common.targets(target);
+    let targets = &targets;
     let jobs = entities.iter().enumerate().map(|(i, &e)| {
         let channel = channel_of(i);
         let bar = bar.clone();
         async move {
             let t = Instant::now();
             let r = async {
-                let mut c = client::connect(target, e, timeout).await?;
+                let mut c = client::connect(&targets[i % targets.len()], e, timeout).await?;
                 if let Some(h) = handshake {
                     let _ = h
                         .lock()
