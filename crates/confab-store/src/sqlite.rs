@@ -42,33 +42,6 @@ pub struct SqliteStore {
     path: PathBuf,
     /// The last sequence number committed; held for the whole of an append.
     last_seq: Mutex<i64>,
-    /// Moves the WAL into the database file, off the commit path.
-    checkpointer: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for SqliteStore {
-    fn drop(&mut self) {
-        self.checkpointer.abort();
-    }
-}
-
-/// Copies committed WAL frames into the database file every quarter second (PASSIVE: never
-/// waits for, or blocks, readers and writers), so commits do not pay for checkpoints and the WAL
-/// stays small; a TRUNCATE now and then gives the disk space back.
-async fn checkpoint_forever(pool: SqlitePool) {
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    for round in 0u64.. {
-        tick.tick().await;
-        let sql = if round % 240 == 239 {
-            "PRAGMA wal_checkpoint(TRUNCATE)"
-        } else {
-            "PRAGMA wal_checkpoint(PASSIVE)"
-        };
-        if let Err(e) = sqlx::query(sql).execute(&pool).await {
-            tracing::debug!(error = %e, "wal checkpoint");
-        }
-    }
 }
 
 /// Column lists as literals, so every query stays a `&'static str` for sqlx.
@@ -126,9 +99,6 @@ impl SqliteStore {
                 SqliteSynchronous::Normal
             })
             .foreign_keys(true)
-            // Checkpoints run in the background (below), not inside whichever commit happens
-            // to cross the WAL size threshold.
-            .pragma("wal_autocheckpoint", "0")
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections.max(1))
@@ -138,12 +108,10 @@ impl SqliteStore {
         let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM central_messages")
             .fetch_one(&pool)
             .await?;
-        let checkpointer = tokio::spawn(checkpoint_forever(pool.clone()));
         Ok(SqliteStore {
             pool,
             path: path.to_owned(),
             last_seq: Mutex::new(last),
-            checkpointer,
         })
     }
 }
