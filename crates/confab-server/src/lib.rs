@@ -152,6 +152,13 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("binding {}:{}", config.host, config.port))?;
     let addr = listener.local_addr()?;
+    // Many small frames leave back to back (an agent run: control, chunks, reply, complete);
+    // with Nagle's algorithm the later ones wait for the client's delayed ACK (~40 ms).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY");
+        }
+    });
     let closing_io = io.clone();
     let (draining, limit) = (hub.clone(), config.shutdown_timeout);
     let server = tokio::spawn(async move {
