@@ -13,13 +13,20 @@ struct Cli {
 
 async fn server() -> (confab_server::Running, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let config = Config {
+    let mut config = Config {
         host: "127.0.0.1".into(),
         port: 0,
         data_dir: dir.path().to_path_buf(),
         fsync: false,
         ..Config::default()
     };
+    // A load generator on one address is what the per-client limits exist to stop.
+    let limits = &mut config.security.limits;
+    limits.socket_messages_per_min = 0;
+    limits.socket_joins_per_min = 0;
+    limits.connections_per_ip = 0;
+    limits.connections_per_entity = 0;
+    limits.http_max = 0;
     let running = confab_server::start(config, LogHub::new()).await.unwrap();
     (running, dir)
 }
