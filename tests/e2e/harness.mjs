@@ -60,7 +60,7 @@ export async function startServer({ env = {}, args = [], dataDir } = {}) {
       if (proc.exitCode === null && proc.signalCode === null) {
         proc.kill('SIGTERM');
         let timer;
-        await Promise.race([exited, new Promise((r) => { timer = setTimeout(r, 5000); })]);
+        await Promise.race([exited, new Promise((r) => { timer = setTimeout(r, 15000); })]);
         clearTimeout(timer);
         if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
       }
