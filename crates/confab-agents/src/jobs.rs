@@ -269,7 +269,7 @@ impl Jobs {
             .hub
             .append(
                 NewMessage {
-                    id: Uuid::new_v4(),
+                    id: confab_store::new_message_id(),
                     channel_id: channel.id,
                     author_id: user_id.to_string(),
                     content,

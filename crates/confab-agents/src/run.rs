@@ -97,7 +97,7 @@ pub(crate) async fn run(ctx: &RunContext, agent: &Arc<Agent>, message: &Arc<Comm
     let started = Instant::now();
     let channel = &message.channel;
     let scope = channel.scope();
-    let reply_id = Uuid::new_v4();
+    let reply_id = confab_store::new_message_id();
     let thinking = |is_thinking| {
         ServerEvent::Thinking(Thinking {
             scope: scope.clone(),

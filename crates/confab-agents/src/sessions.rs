@@ -499,7 +499,7 @@ impl Sessions {
         }
         let attachments = body.get("attachments").cloned().unwrap_or(Value::Null);
         let message = NewMessage {
-            id: Uuid::new_v4(),
+            id: confab_store::new_message_id(),
             channel_id: s.channel_id,
             author_id: s.user_id.to_string(),
             content: content.clone(),

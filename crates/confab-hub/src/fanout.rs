@@ -19,6 +19,11 @@ impl std::fmt::Display for ConnId {
 pub trait FanOut: Send + Sync + 'static {
     /// Every connection in the channel, but `except`. The event is encoded once for all.
     async fn to_channel(&self, channel: Uuid, event: &ServerEvent, except: Option<&ConnId>);
+    /// Whether [`to_legacy_members`](FanOut::to_legacy_members) could reach anyone, so the
+    /// caller can skip building an event nobody receives. `true` when unsure.
+    fn has_legacy_members(&self, _channel: Uuid) -> bool {
+        true
+    }
     /// Only the channel members that speak seed 000's dialect (they also get `message`).
     async fn to_legacy_members(&self, channel: Uuid, event: &ServerEvent, except: Option<&ConnId>);
     /// One connection.

@@ -493,7 +493,7 @@ impl Hub {
             delivery::attachments_value(&req.attachments),
         );
         let message = NewMessage {
-            id: Uuid::new_v4(),
+            id: confab_store::new_message_id(),
             channel_id: channel.id,
             author_id: sender.to_string(),
             content: req.text,

@@ -1,8 +1,9 @@
-//! The one task that commits messages and fans them out.
+//! The tasks that commit messages and fan them out.
 //!
 //! Jobs queue up while a commit is in flight; the next turn takes everything queued (up to a
-//! bound) and commits it in one transaction: group commit, no transaction per message. Only
-//! after the commit does it broadcast, in commit order, so every member of a channel sees
+//! bound) and commits it in one transaction: group commit, no transaction per message. The
+//! sequencer is a two-stage pipeline: a committer task writes batch N+1 while the deliverer
+//! broadcasts batch N. Only after the commit does it broadcast, in commit order, so every member of a channel sees
 //! messages in the order they were stored, and acknowledgements never precede durability.
 //! Resuming joins go through the same queue, which makes replay and live delivery seamless:
 //! history is read up to the last message already broadcast, then the connection joins the room.
@@ -132,18 +133,175 @@ impl Gate {
     }
 }
 
-impl Sequencer {
-    pub async fn run(self, mut rx: mpsc::Receiver<Job>) {
+/// How many committed batches may wait for delivery while the next one commits. Commits and
+/// deliveries overlap (the store writes batch N+1 while batch N goes out); past this depth the
+/// committer waits, so a slow delivery shows up as ack latency, not as memory.
+const PIPELINE_DEPTH: usize = 2;
+
+/// A job after its turn at the store, in the order the jobs arrived.
+enum Step {
+    Appended {
+        result: Result<StoredMessage, HubError>,
+        channel: Arc<ChannelInfo>,
+        delivery: Delivery,
+        reply: Reply,
+    },
+    Resume {
+        conn: ConnId,
+        channel: Arc<ChannelInfo>,
+        from: Cursor,
+        legacy: bool,
+        limit: u32,
+        reply: oneshot::Sender<Result<RecoveryReport, HubError>>,
+    },
+    Remote(Vec<Arc<Committed>>),
+}
+
+/// The first half of the pipeline: takes everything queued (up to `max_batch`), commits the
+/// appends in one transaction and hands the batch, in order, to the deliverer.
+struct Committer {
+    store: Arc<dyn Store>,
+    max_batch: usize,
+}
+
+impl Committer {
+    async fn run(self, mut rx: mpsc::Receiver<Job>, steps: mpsc::Sender<Vec<Step>>) {
         let mut jobs = Vec::with_capacity(self.max_batch);
-        let mut last_created_at = 0i64;
+        // Creation times never go backwards, not even across a restart with the clock set
+        // back, so `since` and `seq` agree on order (the SQLite store's indexes rely on it).
+        let mut last_created_at = self.newest_created_at().await;
+        while rx.recv_many(&mut jobs, self.max_batch).await > 0 {
+            last_created_at = last_created_at.max(confab_protocol::now_ms());
+            let mut batch = Vec::new();
+            for job in jobs.iter_mut() {
+                if let Job::Append { message, .. } = job {
+                    message.created_at = last_created_at;
+                    batch.push(std::mem::take(&mut **message));
+                }
+            }
+            let mut results = self.commit(batch).await.into_iter();
+            let turn = jobs
+                .drain(..)
+                .map(|job| match job {
+                    Job::Append {
+                        channel,
+                        delivery,
+                        reply,
+                        ..
+                    } => Step::Appended {
+                        result: results.next().unwrap_or_else(|| {
+                            Err(HubError::Internal("commit lost a message".into()))
+                        }),
+                        channel,
+                        delivery,
+                        reply,
+                    },
+                    Job::Resume {
+                        conn,
+                        channel,
+                        from,
+                        legacy,
+                        limit,
+                        reply,
+                    } => Step::Resume {
+                        conn,
+                        channel,
+                        from,
+                        legacy,
+                        limit,
+                        reply,
+                    },
+                    Job::Remote(commits) => Step::Remote(commits),
+                })
+                .collect();
+            if steps.send(turn).await.is_err() {
+                break;
+            }
+        }
+    }
+
+    /// The creation time of the newest stored message (0 if none or unreadable).
+    async fn newest_created_at(&self) -> i64 {
+        let Ok(last) = self.store.last_seq().await else {
+            return 0;
+        };
+        match self.store.messages_in_seq_range(last, last).await {
+            Ok(found) => found.last().map_or(0, |m| m.created_at),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the newest message's time");
+                0
+            }
+        }
+    }
+
+    /// One transaction for the batch; if it fails, each message alone, so one bad message
+    /// (a channel deleted meanwhile, a duplicate id) fails only itself.
+    async fn commit(&self, batch: Vec<NewMessage>) -> Vec<Result<StoredMessage, HubError>> {
+        if batch.is_empty() {
+            return Vec::new();
+        }
+        match self.store.insert_messages(&batch).await {
+            Ok(seqs) => stored(batch, seqs),
+            Err(e) if batch.len() == 1 => vec![Err(HubError::from(e))],
+            Err(e) => {
+                tracing::warn!(error = %e, size = batch.len(), "batch commit failed; committing one by one");
+                let mut out = Vec::with_capacity(batch.len());
+                for m in batch {
+                    out.push(
+                        match self.store.insert_messages(std::slice::from_ref(&m)).await {
+                            Ok(seqs) => stored(vec![m], seqs).remove(0),
+                            Err(e) => Err(HubError::from(e)),
+                        },
+                    );
+                }
+                out
+            }
+        }
+    }
+}
+
+/// Pairs each message with the sequence number the store gave it.
+fn stored(batch: Vec<NewMessage>, seqs: Vec<i64>) -> Vec<Result<StoredMessage, HubError>> {
+    if seqs.len() != batch.len() {
+        return batch
+            .iter()
+            .map(|_| {
+                Err(HubError::Internal(
+                    "the store returned the wrong number of sequence numbers".into(),
+                ))
+            })
+            .collect();
+    }
+    batch
+        .into_iter()
+        .zip(seqs)
+        .map(|(m, seq)| Ok(StoredMessage::from_new(m, seq)))
+        .collect()
+}
+
+impl Sequencer {
+    pub async fn run(self, rx: mpsc::Receiver<Job>) {
+        let (steps_tx, steps) = mpsc::channel(PIPELINE_DEPTH);
+        let committer = Committer {
+            store: self.store.clone(),
+            max_batch: self.max_batch,
+        };
+        let committing = tokio::spawn(committer.run(rx, steps_tx));
+        self.deliver_turns(steps).await;
+        let _ = committing.await;
+        tracing::debug!("sequencer stopped");
+    }
+
+    /// The second half of the pipeline: delivers each committed batch through the gate.
+    async fn deliver_turns(&self, mut steps: mpsc::Receiver<Vec<Step>>) {
         let mut gate = Gate::default();
         let mut next_check = Instant::now() + CATCH_UP_EVERY;
         loop {
-            let received = if self.cluster.is_none() {
-                rx.recv_many(&mut jobs, self.max_batch).await
+            let turn = if self.cluster.is_none() {
+                steps.recv().await
             } else {
                 tokio::select! {
-                    n = rx.recv_many(&mut jobs, self.max_batch) => n,
+                    turn = steps.recv() => turn,
                     _ = tokio::time::sleep_until(next_check) => {
                         self.check(&mut gate).await;
                         self.release(&mut gate).await;
@@ -153,30 +311,19 @@ impl Sequencer {
                     }
                 }
             };
-            if received == 0 {
+            let Some(turn) = turn else {
                 break;
-            }
-            // Creation times never go backwards, so `since` and `seq` agree on order.
-            let now = confab_protocol::now_ms();
-            last_created_at = last_created_at.max(now);
-            let mut batch = Vec::new();
-            for job in jobs.iter_mut() {
-                if let Job::Append { message, .. } = job {
-                    message.created_at = last_created_at;
-                    batch.push(NewMessage::clone(message));
-                }
-            }
-            let mut results = self.commit(batch).await.into_iter();
+            };
             let mut ours = Vec::new();
-            for job in jobs.drain(..) {
-                match job {
-                    Job::Append {
+            for step in turn {
+                match step {
+                    Step::Appended {
+                        result,
                         channel,
                         delivery,
                         reply,
-                        ..
-                    } => match results.next() {
-                        Some(Ok(stored)) => {
+                    } => match result {
+                        Ok(stored) => {
                             let committed = Arc::new(Committed {
                                 message: stored,
                                 channel,
@@ -191,12 +338,9 @@ impl Sequencer {
                                 },
                             );
                         }
-                        Some(Err(e)) => reply.finish(Err(e)),
-                        None => {
-                            reply.finish(Err(HubError::Internal("commit lost a message".into())))
-                        }
+                        Err(e) => reply.finish(Err(e)),
                     },
-                    Job::Resume {
+                    Step::Resume {
                         conn,
                         channel,
                         from,
@@ -210,7 +354,7 @@ impl Sequencer {
                         let report = self.resume(&conn, &channel, from, legacy, limit).await;
                         let _ = reply.send(report);
                     }
-                    Job::Remote(commits) => {
+                    Step::Remote(commits) => {
                         let upto = self.broadcast_upto.load(Ordering::Acquire);
                         for committed in commits {
                             if committed.message.seq > upto {
@@ -233,7 +377,6 @@ impl Sequencer {
             }
             self.release(&mut gate).await;
         }
-        tracing::debug!("sequencer stopped");
     }
 
     /// Delivers every waiting message whose turn has come.
@@ -345,35 +488,6 @@ impl Sequencer {
         }
     }
 
-    /// One transaction for the batch; if it fails, each message alone, so one bad message
-    /// (a channel deleted meanwhile, a duplicate id) fails only itself.
-    async fn commit(&self, batch: Vec<NewMessage>) -> Vec<Result<StoredMessage, HubError>> {
-        if batch.is_empty() {
-            return Vec::new();
-        }
-        match self.store.append_messages(&batch).await {
-            Ok(stored) => stored.into_iter().map(Ok).collect(),
-            Err(e) if batch.len() == 1 => vec![Err(HubError::from(e))],
-            Err(e) => {
-                tracing::warn!(error = %e, size = batch.len(), "batch commit failed; committing one by one");
-                let mut out = Vec::with_capacity(batch.len());
-                for m in batch {
-                    out.push(
-                        self.store
-                            .append_messages(std::slice::from_ref(&m))
-                            .await
-                            .map_err(HubError::from)
-                            .and_then(|mut v| {
-                                v.pop()
-                                    .ok_or_else(|| HubError::Internal("empty commit".into()))
-                            }),
-                    );
-                }
-                out
-            }
-        }
-    }
-
     async fn deliver(&self, c: &Committed, delivery: &Delivery) {
         let message = &c.message;
         let channel = &c.channel;
@@ -384,10 +498,13 @@ impl Sequencer {
                 client_message_id,
                 legacy,
             } => {
-                let legacy_event = ServerEvent::LegacyMessage(delivery::legacy(message, channel));
-                self.fanout
-                    .to_legacy_members(channel.id, &legacy_event, Some(origin))
-                    .await;
+                if self.fanout.has_legacy_members(channel.id) {
+                    let legacy_event =
+                        ServerEvent::LegacyMessage(delivery::legacy(message, channel));
+                    self.fanout
+                        .to_legacy_members(channel.id, &legacy_event, Some(origin))
+                        .await;
+                }
                 let mut own = payload.clone();
                 self.fanout
                     .to_channel(
@@ -421,10 +538,13 @@ impl Sequencer {
                 }
             }
             Delivery::ToRoom => {
-                let legacy_event = ServerEvent::LegacyMessage(delivery::legacy(message, channel));
-                self.fanout
-                    .to_legacy_members(channel.id, &legacy_event, None)
-                    .await;
+                if self.fanout.has_legacy_members(channel.id) {
+                    let legacy_event =
+                        ServerEvent::LegacyMessage(delivery::legacy(message, channel));
+                    self.fanout
+                        .to_legacy_members(channel.id, &legacy_event, None)
+                        .await;
+                }
                 self.fanout
                     .to_channel(channel.id, &ServerEvent::MessageBroadcast(payload), None)
                     .await;

@@ -88,9 +88,18 @@ pub trait Store: Send + Sync + 'static {
     async fn remove_participant(&self, channel: Uuid, entity: &str) -> StoreResult<bool>;
 
     // ---- messages --------------------------------------------------------------------------
-    /// Commits the whole batch in one transaction, assigning sequence numbers in batch order;
-    /// on error nothing of the batch is stored.
-    async fn append_messages(&self, batch: &[NewMessage]) -> StoreResult<Vec<StoredMessage>>;
+    /// Commits the whole batch in one transaction, assigning sequence numbers in batch order,
+    /// and returns them; on error nothing of the batch is stored.
+    async fn insert_messages(&self, batch: &[NewMessage]) -> StoreResult<Vec<i64>>;
+    /// [`insert_messages`](Store::insert_messages), returning the stored messages.
+    async fn append_messages(&self, batch: &[NewMessage]) -> StoreResult<Vec<StoredMessage>> {
+        let seqs = self.insert_messages(batch).await?;
+        Ok(batch
+            .iter()
+            .zip(seqs)
+            .map(|(m, seq)| StoredMessage::from_new(m.clone(), seq))
+            .collect())
+    }
     async fn get_message(&self, id: Uuid) -> StoreResult<Option<StoredMessage>>;
     async fn update_message(
         &self,

@@ -147,7 +147,7 @@ fn redact(url: &str) -> String {
 }
 
 fn json_text(v: &Option<Value>) -> Option<String> {
-    v.as_ref().map(Value::to_string)
+    v.as_ref().and_then(|v| serde_json::to_string(v).ok())
 }
 
 fn json_col(row: &PgRow, col: &str) -> Option<Value> {
@@ -476,7 +476,7 @@ impl Store for PostgresStore {
         Ok(n > 0)
     }
 
-    async fn append_messages(&self, batch: &[NewMessage]) -> StoreResult<Vec<StoredMessage>> {
+    async fn insert_messages(&self, batch: &[NewMessage]) -> StoreResult<Vec<i64>> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
@@ -517,11 +517,7 @@ impl Store for PostgresStore {
         // Names documented in confab-server's metrics module.
         metrics::histogram!("confab_store_commit_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("confab_store_batch_size").record(batch.len() as f64);
-        Ok(batch
-            .iter()
-            .enumerate()
-            .map(|(i, m)| StoredMessage::from_new(m.clone(), first_seq + i as i64))
-            .collect())
+        Ok((first_seq..first_seq + batch.len() as i64).collect())
     }
 
     async fn get_message(&self, id: Uuid) -> StoreResult<Option<StoredMessage>> {

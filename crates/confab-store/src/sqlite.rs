@@ -103,6 +103,9 @@ impl SqliteStore {
             // threshold and stalls every message queued behind it; 128 pages (512 KiB) keeps
             // each stall short instead of a long one every 4 MiB.
             .pragma("wal_autocheckpoint", "128")
+            // A group commit is one multi-row INSERT, which keeps a statement journal (to undo
+            // the statement alone); in memory, not in a temporary file per statement.
+            .pragma("temp_store", "MEMORY")
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections.max(1))
@@ -121,7 +124,7 @@ impl SqliteStore {
 }
 
 fn json_text(v: &Option<Value>) -> Option<String> {
-    v.as_ref().map(Value::to_string)
+    v.as_ref().and_then(|v| serde_json::to_string(v).ok())
 }
 
 fn json_col(row: &SqliteRow, col: &str) -> Option<Value> {
@@ -449,7 +452,7 @@ impl Store for SqliteStore {
         Ok(n > 0)
     }
 
-    async fn append_messages(&self, batch: &[NewMessage]) -> StoreResult<Vec<StoredMessage>> {
+    async fn insert_messages(&self, batch: &[NewMessage]) -> StoreResult<Vec<i64>> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
@@ -485,11 +488,7 @@ impl Store for SqliteStore {
         // Names documented in confab-server's metrics module.
         metrics::histogram!("confab_store_commit_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("confab_store_batch_size").record(batch.len() as f64);
-        Ok(batch
-            .iter()
-            .enumerate()
-            .map(|(i, m)| StoredMessage::from_new(m.clone(), first_seq + i as i64))
-            .collect())
+        Ok((first_seq..first_seq + batch.len() as i64).collect())
     }
 
     async fn get_message(&self, id: Uuid) -> StoreResult<Option<StoredMessage>> {
@@ -558,14 +557,18 @@ impl Store for SqliteStore {
         upto_seq: i64,
         limit: u32,
     ) -> StoreResult<Vec<StoredMessage>> {
+        // Both read `central_messages_by_channel_time` backwards: (created_at, seq) order is seq
+        // order (see migration 0005). A seq cursor starts at the creation time of the nearest
+        // message at or before it, found by rowid.
         let (sql, value) = match after {
             Cursor::Seq(s) => (
                 concat!(
                     "SELECT * FROM (SELECT ",
                     message_columns!(),
                     " FROM central_messages \
-                    WHERE channel_id = ? AND seq > ? AND seq <= ? ORDER BY seq DESC LIMIT ?) \
-                    ORDER BY seq"
+                    WHERE channel_id = ?1 AND created_at >= COALESCE((SELECT created_at FROM central_messages \
+                    WHERE seq <= ?2 ORDER BY seq DESC LIMIT 1), 0) AND seq > ?2 AND seq <= ?3 \
+                    ORDER BY created_at DESC, seq DESC LIMIT ?4) ORDER BY seq"
                 ),
                 s,
             ),
@@ -574,8 +577,8 @@ impl Store for SqliteStore {
                     "SELECT * FROM (SELECT ",
                     message_columns!(),
                     " FROM central_messages \
-                    WHERE channel_id = ? AND created_at > ? AND seq <= ? ORDER BY seq DESC LIMIT ?) \
-                    ORDER BY seq"
+                    WHERE channel_id = ?1 AND created_at > ?2 AND seq <= ?3 \
+                    ORDER BY created_at DESC, seq DESC LIMIT ?4) ORDER BY seq"
                 ),
                 t,
             ),

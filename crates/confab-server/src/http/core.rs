@@ -96,7 +96,7 @@ async fn commit_agent_message(hub: &Hub, m: AgentMessage, failure: &str) -> ApiR
         return Err(ApiError::internal(failure).details(format!("Channel {} not found", m.channel)));
     };
     let message = NewMessage {
-        id: m.message_id.unwrap_or_else(Uuid::new_v4),
+        id: m.message_id.unwrap_or_else(confab_store::new_message_id),
         channel_id: channel.id,
         author_id: m.author.to_string(),
         content: m.content,
@@ -230,7 +230,7 @@ async fn ingest_external(
         stored_metadata = Some(Value::Object(m));
     }
     let message = NewMessage {
-        id: Uuid::new_v4(),
+        id: confab_store::new_message_id(),
         channel_id: channel.id,
         author_id: author,
         content,

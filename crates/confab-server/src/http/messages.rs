@@ -11,7 +11,6 @@ use confab_hub::delivery::source;
 use confab_protocol::{parse_epoch_ms, parse_uuid};
 use confab_store::NewMessage;
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use super::AppState;
 use super::agent_reply::{self, REPLY_TIMEOUT, Transport};
@@ -172,7 +171,7 @@ async fn post_message(
     }
 
     let message = NewMessage {
-        id: Uuid::new_v4(),
+        id: confab_store::new_message_id(),
         channel_id: info.id,
         author_id: author,
         content,

@@ -91,13 +91,16 @@ impl FanOut for SocketIoFanOut {
         self.to_room(room(channel), event, except).await
     }
 
+    fn has_legacy_members(&self, channel: Uuid) -> bool {
+        // Most channels have no seed-000 members: the caller skips building their event.
+        self.ns()
+            .is_some_and(|ns| !ns.to(legacy_room(channel)).sockets().is_empty())
+    }
+
     async fn to_legacy_members(&self, channel: Uuid, event: &ServerEvent, except: Option<&ConnId>) {
-        let room = legacy_room(channel);
-        // Most channels have no seed-000 members: skip encoding a payload nobody receives.
-        if self.io.to(room.clone()).sockets().is_empty() {
-            return;
+        if self.has_legacy_members(channel) {
+            self.to_room(legacy_room(channel), event, except).await
         }
-        self.to_room(room, event, except).await
     }
 
     async fn to_conn(&self, conn: &ConnId, event: &ServerEvent) {
