@@ -13,7 +13,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
@@ -40,8 +40,17 @@ impl Default for SqliteOptions {
 pub struct SqliteStore {
     pool: SqlitePool,
     path: PathBuf,
-    /// The last sequence number committed; held for the whole of an append.
-    last_seq: Mutex<i64>,
+    /// The connection every message append goes through, held for the whole of an append.
+    /// One connection keeps its page cache: appends spread over the pool would find their
+    /// cache invalidated by the previous append on another connection and re-read the pages.
+    writer: Mutex<Writer>,
+    /// The last sequence number committed, readable without waiting for an append.
+    committed_seq: std::sync::atomic::AtomicI64,
+}
+
+struct Writer {
+    conn: SqliteConnection,
+    last_seq: i64,
 }
 
 /// Column lists as literals, so every query stays a `&'static str` for sqlx.
@@ -109,16 +118,21 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections.max(1))
-            .connect_with(connect)
+            .connect_with(connect.clone())
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        let writer = SqliteConnection::connect_with(&connect).await?;
         let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM central_messages")
             .fetch_one(&pool)
             .await?;
         Ok(SqliteStore {
             pool,
             path: path.to_owned(),
-            last_seq: Mutex::new(last),
+            writer: Mutex::new(Writer {
+                conn: writer,
+                last_seq: last,
+            }),
+            committed_seq: std::sync::atomic::AtomicI64::new(last),
         })
     }
 }
@@ -457,9 +471,9 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         let started = std::time::Instant::now();
-        let mut last_seq = self.last_seq.lock().await;
-        let first_seq = *last_seq + 1;
-        let mut tx = self.pool.begin().await?;
+        let mut writer = self.writer.lock().await;
+        let first_seq = writer.last_seq + 1;
+        let mut tx = writer.conn.begin().await?;
         for (chunk_index, chunk) in batch.chunks(INSERT_CHUNK).enumerate() {
             let base = first_seq + (chunk_index * INSERT_CHUNK) as i64;
             let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(concat!(
@@ -484,7 +498,9 @@ impl Store for SqliteStore {
             insert.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        *last_seq += batch.len() as i64;
+        writer.last_seq += batch.len() as i64;
+        self.committed_seq
+            .store(writer.last_seq, std::sync::atomic::Ordering::Release);
         // Names documented in confab-server's metrics module.
         metrics::histogram!("confab_store_commit_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("confab_store_batch_size").record(batch.len() as f64);
@@ -614,7 +630,7 @@ impl Store for SqliteStore {
     }
 
     async fn last_seq(&self) -> StoreResult<i64> {
-        Ok(*self.last_seq.lock().await)
+        Ok(self.committed_seq.load(std::sync::atomic::Ordering::Acquire))
     }
 
     async fn messages_in_seq_range(&self, from: i64, to: i64) -> StoreResult<Vec<StoredMessage>> {
