@@ -145,6 +145,10 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
             limits::Limits::http_layer,
         ))
         .layer(socket_layer)
+        // Before socketioxide keeps a handshake request for the session's life (see `compact`).
+        .layer(tower::util::MapRequestLayer::new(
+            socket::compact::layer::<axum::body::Body>,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(config.max_http_body))
         .layer(cors(&config));
 
