@@ -29,6 +29,9 @@ pub struct Config {
     pub max_socket_payload: u64,
     /// Packets queued per connection before it counts as too slow.
     pub socket_buffer: usize,
+    /// Bytes a websocket reads at a time, and the read buffer each one keeps while idle; a
+    /// larger frame still arrives whole (the buffer grows to it, up to `max_socket_payload`).
+    pub ws_read_buffer: usize,
     /// Inbound events a connection may have waiting for processing.
     pub inbound_queue: usize,
     /// Refuse connections whose handshake has no valid `auth.entityId`.
@@ -64,6 +67,7 @@ impl Default for Config {
             max_http_body: 2 * 1024 * 1024,
             max_socket_payload: 1_000_000,
             socket_buffer: 1024,
+            ws_read_buffer: 1024,
             inbound_queue: 256,
             strict_auth: false,
             ping_interval: Duration::from_secs(25),

@@ -62,6 +62,8 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
         .ws_max_message_size(config.max_socket_payload as usize)
         .ws_max_frame_size(config.max_socket_payload as usize)
         .max_buffer_size(config.socket_buffer)
+        // Kept by every websocket for its whole life (4 KiB by default): see `ws_read_buffer`.
+        .ws_read_buffer_size(config.ws_read_buffer.max(64))
         .build_layer();
     let local: Arc<dyn confab_hub::FanOut> =
         Arc::new(socket::fanout::SocketIoFanOut::new(io.clone()));
@@ -145,6 +147,10 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
             limits::Limits::http_layer,
         ))
         .layer(socket_layer)
+        // Before socketioxide keeps a handshake request for the session's life (see `compact`).
+        .layer(tower::util::MapRequestLayer::new(
+            socket::compact::layer::<axum::body::Body>,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(config.max_http_body))
         .layer(cors(&config));
 

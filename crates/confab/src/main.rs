@@ -86,6 +86,10 @@ struct ServeArgs {
     /// Outgoing packets queued per connection before it counts as too slow.
     #[arg(long, env = "CONFAB_SOCKET_BUFFER", default_value_t = 1024)]
     socket_buffer: usize,
+    /// Bytes each websocket reads at a time, and the buffer it keeps while idle (larger
+    /// frames still arrive whole).
+    #[arg(long, env = "CONFAB_WS_READ_BUFFER", default_value = "1kb", value_parser = parse_size_arg)]
+    ws_read_buffer: usize,
     /// Version reported by /health.
     #[arg(long, env = "APP_VERSION")]
     app_version: Option<String>,
@@ -156,6 +160,7 @@ impl ServeArgs {
             strict_auth: self.strict_auth,
             fsync: self.fsync,
             socket_buffer: self.socket_buffer,
+            ws_read_buffer: self.ws_read_buffer,
             ..Config::default()
         };
         c.hub.rejoin_grace = Duration::from_secs(self.rejoin_grace_secs);

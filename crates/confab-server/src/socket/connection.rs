@@ -165,7 +165,22 @@ struct Worker {
 }
 
 impl Worker {
+    /// Spawned once per connection, and alive as long as it: its future is allocated whole for
+    /// the connection's life, so what happens once (the greeting, the goodbye) is boxed and
+    /// only the wait for the next event stays inline.
     async fn run(mut self, mut rx: mpsc::Receiver<Item>) {
+        Box::pin(self.rejoin()).await;
+        while let Some(item) = rx.recv().await {
+            match item {
+                Item::Event(inbound) => Box::pin(self.handle(*inbound)).await,
+                Item::Disconnect => break,
+            }
+        }
+        Box::pin(self.finish()).await;
+    }
+
+    /// Registers the connection; puts it back into the channels of a recent connection.
+    async fn rejoin(&mut self) {
         let rejoined = self
             .hub
             .connect(&self.conn, self.identity.entity, self.identity.named)
@@ -185,12 +200,9 @@ impl Worker {
             emit(&self.socket, ServerEvent::ChannelJoined(payload.clone()));
             emit(&self.socket, ServerEvent::RoomJoined(payload));
         }
-        while let Some(item) = rx.recv().await {
-            match item {
-                Item::Event(inbound) => Box::pin(self.handle(*inbound)).await,
-                Item::Disconnect => break,
-            }
-        }
+    }
+
+    async fn finish(self) {
         self.logs.unsubscribe(&self.conn);
         self.hub.disconnect(&self.conn, self.identity.entity).await;
     }

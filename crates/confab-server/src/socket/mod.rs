@@ -1,5 +1,6 @@
 //! The Socket.IO adapter: handshake, one ordered worker per connection, and the fan-out rooms.
 
+pub mod compact;
 mod connection;
 pub mod fanout;
 pub mod guard;
