@@ -630,7 +630,9 @@ impl Store for SqliteStore {
     }
 
     async fn last_seq(&self) -> StoreResult<i64> {
-        Ok(self.committed_seq.load(std::sync::atomic::Ordering::Acquire))
+        Ok(self
+            .committed_seq
+            .load(std::sync::atomic::Ordering::Acquire))
     }
 
     async fn messages_in_seq_range(&self, from: i64, to: i64) -> StoreResult<Vec<StoredMessage>> {
