@@ -34,7 +34,7 @@ use uuid::Uuid;
 pub use directory::{AutoCreate, ChannelInfo, Directory};
 pub use fanout::{ClusterLink, ConnId, FanOut};
 pub use sequencer::{CommitCallback, Delivery, Reply};
-use sequencer::{Job, Sequencer};
+use sequencer::{InOrder, Job, Sequencer};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum HubError {
@@ -202,7 +202,13 @@ impl Hub {
 
     /// Messages another node committed (cluster mode): delivered here in `seq` order.
     pub async fn remote_commits(&self, commits: Vec<Arc<Committed>>) {
-        if self.inner.jobs.send(Job::Remote(commits)).await.is_err() {
+        if self
+            .inner
+            .jobs
+            .send(Job::InOrder(InOrder::Remote(commits)))
+            .await
+            .is_err()
+        {
             tracing::debug!("remote commits dropped: the hub is stopping");
         }
     }
@@ -573,14 +579,14 @@ impl Hub {
         let (reply, rx) = oneshot::channel();
         self.inner
             .jobs
-            .send(Job::Resume {
+            .send(Job::InOrder(InOrder::Resume {
                 conn: conn.clone(),
                 channel,
                 from,
                 legacy,
                 limit: self.inner.config.resume_limit,
                 reply,
-            })
+            }))
             .await
             .map_err(|_| HubError::ShuttingDown)?;
         rx.await.map_err(|_| HubError::ShuttingDown)?

@@ -78,6 +78,11 @@ pub(crate) enum Job {
         delivery: Delivery,
         reply: Reply,
     },
+    /// Passes the store untouched and reaches the deliverer in queue order.
+    InOrder(InOrder),
+}
+
+pub(crate) enum InOrder {
     Resume {
         conn: ConnId,
         channel: Arc<ChannelInfo>,
@@ -139,6 +144,8 @@ impl Gate {
 const PIPELINE_DEPTH: usize = 2;
 
 /// A job after its turn at the store, in the order the jobs arrived.
+// Nearly every step is `Appended`, the large one; boxing it would cost an allocation per message.
+#[allow(clippy::large_enum_variant)]
 enum Step {
     Appended {
         result: Result<StoredMessage, HubError>,
@@ -146,15 +153,7 @@ enum Step {
         delivery: Delivery,
         reply: Reply,
     },
-    Resume {
-        conn: ConnId,
-        channel: Arc<ChannelInfo>,
-        from: Cursor,
-        legacy: bool,
-        limit: u32,
-        reply: oneshot::Sender<Result<RecoveryReport, HubError>>,
-    },
-    Remote(Vec<Arc<Committed>>),
+    InOrder(InOrder),
 }
 
 /// The first half of the pipeline: takes everything queued (up to `max_batch`), commits the
@@ -196,22 +195,7 @@ impl Committer {
                         delivery,
                         reply,
                     },
-                    Job::Resume {
-                        conn,
-                        channel,
-                        from,
-                        legacy,
-                        limit,
-                        reply,
-                    } => Step::Resume {
-                        conn,
-                        channel,
-                        from,
-                        legacy,
-                        limit,
-                        reply,
-                    },
-                    Job::Remote(commits) => Step::Remote(commits),
+                    Job::InOrder(job) => Step::InOrder(job),
                 })
                 .collect();
             if steps.send(turn).await.is_err() {
@@ -340,21 +324,21 @@ impl Sequencer {
                         }
                         Err(e) => reply.finish(Err(e)),
                     },
-                    Step::Resume {
+                    Step::InOrder(InOrder::Resume {
                         conn,
                         channel,
                         from,
                         legacy,
                         limit,
                         reply,
-                    } => {
+                    }) => {
                         // Everything deliverable goes out first, so the replay (read up to the
                         // last delivered message) and live delivery meet without a gap.
                         self.release(&mut gate).await;
                         let report = self.resume(&conn, &channel, from, legacy, limit).await;
                         let _ = reply.send(report);
                     }
-                    Step::Remote(commits) => {
+                    Step::InOrder(InOrder::Remote(commits)) => {
                         let upto = self.broadcast_upto.load(Ordering::Acquire);
                         for committed in commits {
                             if committed.message.seq > upto {
