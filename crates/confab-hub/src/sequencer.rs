@@ -472,6 +472,16 @@ impl Sequencer {
         }
     }
 
+    /// Seed 000's `message` to the channel's seed-000 members, built only if there are any.
+    async fn deliver_legacy(&self, c: &Committed, except: Option<&ConnId>) {
+        if self.fanout.has_legacy_members(c.channel.id) {
+            let event = ServerEvent::LegacyMessage(delivery::legacy(&c.message, &c.channel));
+            self.fanout
+                .to_legacy_members(c.channel.id, &event, except)
+                .await;
+        }
+    }
+
     async fn deliver(&self, c: &Committed, delivery: &Delivery) {
         let message = &c.message;
         let channel = &c.channel;
@@ -482,13 +492,7 @@ impl Sequencer {
                 client_message_id,
                 legacy,
             } => {
-                if self.fanout.has_legacy_members(channel.id) {
-                    let legacy_event =
-                        ServerEvent::LegacyMessage(delivery::legacy(message, channel));
-                    self.fanout
-                        .to_legacy_members(channel.id, &legacy_event, Some(origin))
-                        .await;
-                }
+                self.deliver_legacy(c, Some(origin)).await;
                 let mut own = payload.clone();
                 self.fanout
                     .to_channel(
@@ -522,13 +526,7 @@ impl Sequencer {
                 }
             }
             Delivery::ToRoom => {
-                if self.fanout.has_legacy_members(channel.id) {
-                    let legacy_event =
-                        ServerEvent::LegacyMessage(delivery::legacy(message, channel));
-                    self.fanout
-                        .to_legacy_members(channel.id, &legacy_event, None)
-                        .await;
-                }
+                self.deliver_legacy(c, None).await;
                 self.fanout
                     .to_channel(channel.id, &ServerEvent::MessageBroadcast(payload), None)
                     .await;
