@@ -94,6 +94,7 @@ macro_rules! contract {
 contract!(
     channels_and_participants,
     messages_in_order_with_cursors,
+    failed_batch_leaves_nothing,
     agents_round_trip_and_survive_reopen,
     sessions_round_trip,
     find_reply_by_author,
@@ -189,6 +190,42 @@ async fn channels_and_participants(db: &TestDb) {
     assert!(store.delete_channel(id).await.unwrap());
     assert!(store.get_channel(id).await.unwrap().is_none());
     assert!(!store.delete_channel(id).await.unwrap());
+}
+
+/// A batch is one transaction: when one of its messages cannot be stored (here a duplicate id,
+/// spread over two insert chunks), none is, and the next batch is stored with the next seqs.
+async fn failed_batch_leaves_nothing(db: &TestDb) {
+    let store = db.open().await;
+    store.ensure_server(&server()).await.unwrap();
+    let ch = Uuid::new_v4();
+    store.create_channel(&channel(ch), &[]).await.unwrap();
+    let first = store
+        .append_messages(&[message(ch, "first", 1000)])
+        .await
+        .unwrap();
+
+    let mut bad: Vec<_> = (0..300)
+        .map(|i| message(ch, &format!("bad{i}"), 1001))
+        .collect();
+    bad[299].id = bad[0].id;
+    assert!(store.append_messages(&bad).await.is_err());
+    assert_eq!(store.last_seq().await.unwrap(), first[0].seq);
+    assert!(store.get_message(bad[0].id).await.unwrap().is_none());
+
+    let next = store
+        .append_messages(&[message(ch, "next", 1002), message(ch, "after", 1002)])
+        .await
+        .unwrap();
+    assert_eq!(next[0].seq, first[0].seq + 1);
+    assert_eq!(next[1].seq, first[0].seq + 2);
+    let recent = store.recent_messages(ch, 10, None).await.unwrap();
+    assert_eq!(
+        recent
+            .iter()
+            .map(|m| m.content.as_str())
+            .collect::<Vec<_>>(),
+        ["after", "next", "first"]
+    );
 }
 
 async fn messages_in_order_with_cursors(db: &TestDb) {
