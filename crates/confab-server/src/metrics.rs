@@ -43,6 +43,28 @@ pub const HTTP_REQUESTS: &str = "confab_http_requests_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// The counters bumped for every message, registered once: `metrics::counter!(NAME)` looks
+/// its name up in the recorder's registry at every call.
+pub struct PerMessage {
+    pub messages_in: metrics::Counter,
+    pub messages_out: metrics::Counter,
+    pub deliveries: metrics::Counter,
+}
+
+static PER_MESSAGE: OnceLock<PerMessage> = OnceLock::new();
+
+/// The per-message counters (installing the recorder first, so the handles are live).
+pub fn per_message() -> &'static PerMessage {
+    PER_MESSAGE.get_or_init(|| {
+        install();
+        PerMessage {
+            messages_in: metrics::counter!(MESSAGES_IN),
+            messages_out: metrics::counter!(MESSAGES_OUT),
+            deliveries: metrics::counter!(DELIVERIES),
+        }
+    })
+}
+
 /// Installs the Prometheus recorder (once per process) and returns its handle.
 pub fn install() -> PrometheusHandle {
     HANDLE

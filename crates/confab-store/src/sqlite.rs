@@ -122,7 +122,11 @@ impl SqliteStore {
             .connect_with(connect.clone())
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        let writer = SqliteConnection::connect_with(&connect).await?;
+        // Each batch size is its own statement text; a prepared multi-row INSERT is large
+        // (hundreds of KiB at a few hundred rows), so the writer keeps fewer of them than
+        // sqlx's default 100.
+        let writer =
+            SqliteConnection::connect_with(&connect.clone().statement_cache_capacity(24)).await?;
         let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM central_messages")
             .fetch_one(&pool)
             .await?;

@@ -61,8 +61,11 @@ impl SocketIoFanOut {
                 None => return,
             },
         };
-        metrics::counter!(crate::metrics::MESSAGES_OUT).increment(1);
-        metrics::counter!(crate::metrics::DELIVERIES).increment(op.clone().sockets().len() as u64);
+        let counters = crate::metrics::per_message();
+        counters.messages_out.increment(1);
+        counters
+            .deliveries
+            .increment(op.clone().sockets().len() as u64);
         match op.emit(event.name(), event).await {
             Ok(()) => {}
             Err(socketioxide::BroadcastError::Socket(errors)) => {
@@ -107,7 +110,7 @@ impl FanOut for SocketIoFanOut {
         let Some(socket) = self.socket(conn) else {
             return;
         };
-        metrics::counter!(crate::metrics::DELIVERIES).increment(1);
+        crate::metrics::per_message().deliveries.increment(1);
         if let Err(e) = socket.emit(event.name(), event) {
             match e {
                 socketioxide::SendError::Socket(socketioxide::SocketError::Closed) => {}

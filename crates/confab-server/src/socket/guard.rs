@@ -145,7 +145,7 @@ impl Guard {
                 metrics::counter!(crate::metrics::JOINS).increment(1);
             }
             Command::Send(req) => {
-                metrics::counter!(crate::metrics::MESSAGES_IN).increment(1);
+                crate::metrics::per_message().messages_in.increment(1);
                 if auth_on && req.sender_id.is_some_and(|id| id != identity.entity) {
                     return Err(Refusal::new(IMPERSONATION, "auth"));
                 }
