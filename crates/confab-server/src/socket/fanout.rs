@@ -63,9 +63,12 @@ impl SocketIoFanOut {
         };
         let counters = crate::metrics::per_message();
         counters.messages_out.increment(1);
-        counters
-            .deliveries
-            .increment(op.clone().sockets().len() as u64);
+        let receivers = op.clone().sockets().len();
+        if receivers == 0 {
+            // A direct message's sender alone in its channel, say: nothing to encode.
+            return;
+        }
+        counters.deliveries.increment(receivers as u64);
         match op.emit(event.name(), event).await {
             Ok(()) => {}
             Err(socketioxide::BroadcastError::Socket(errors)) => {
