@@ -3,8 +3,9 @@
 //! Jobs queue up while a commit is in flight; the next turn takes everything queued (up to a
 //! bound) and commits it in one transaction: group commit, no transaction per message. The
 //! sequencer is a two-stage pipeline: a committer task writes batch N+1 while the deliverer
-//! broadcasts batch N. Only after the commit does it broadcast, in commit order, so every member of a channel sees
-//! messages in the order they were stored, and acknowledgements never precede durability.
+//! broadcasts batch N. A message is broadcast only after its commit, in commit order, so every
+//! member of a channel sees messages in the order they were stored, and acknowledgements never
+//! precede durability.
 //! Resuming joins go through the same queue, which makes replay and live delivery seamless:
 //! history is read up to the last message already broadcast, then the connection joins the room.
 //!
