@@ -129,6 +129,11 @@ fn channel(id: Uuid) -> Channel {
     }
 }
 
+/// The messages' texts, in the order given.
+fn texts(messages: &[StoredMessage]) -> Vec<&str> {
+    messages.iter().map(|m| m.content.as_str()).collect()
+}
+
 fn message(channel: Uuid, text: &str, at: i64) -> NewMessage {
     NewMessage {
         id: Uuid::new_v4(),
@@ -219,13 +224,7 @@ async fn failed_batch_leaves_nothing(db: &TestDb) {
     assert_eq!(next[0].seq, first[0].seq + 1);
     assert_eq!(next[1].seq, first[0].seq + 2);
     let recent = store.recent_messages(ch, 10, None).await.unwrap();
-    assert_eq!(
-        recent
-            .iter()
-            .map(|m| m.content.as_str())
-            .collect::<Vec<_>>(),
-        ["after", "next", "first"]
-    );
+    assert_eq!(texts(&recent), ["after", "next", "first"]);
 }
 
 async fn messages_in_order_with_cursors(db: &TestDb) {
@@ -243,35 +242,20 @@ async fn messages_in_order_with_cursors(db: &TestDb) {
     assert_eq!(store.last_seq().await.unwrap(), stored[449].seq);
 
     let recent = store.recent_messages(ch, 3, None).await.unwrap();
-    assert_eq!(
-        recent
-            .iter()
-            .map(|m| m.content.as_str())
-            .collect::<Vec<_>>(),
-        ["m449", "m448", "m447"]
-    );
+    assert_eq!(texts(&recent), ["m449", "m448", "m447"]);
     let older = store.recent_messages(ch, 2, Some(1002)).await.unwrap();
-    assert_eq!(
-        older.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(),
-        ["m1", "m0"]
-    );
+    assert_eq!(texts(&older), ["m1", "m0"]);
 
     let after = store
         .messages_after(ch, Cursor::Seq(stored[10].seq), stored[14].seq, 100)
         .await
         .unwrap();
-    assert_eq!(
-        after.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(),
-        ["m11", "m12", "m13", "m14"]
-    );
+    assert_eq!(texts(&after), ["m11", "m12", "m13", "m14"]);
     let since = store
         .messages_after(ch, Cursor::Time(1447), i64::MAX, 100)
         .await
         .unwrap();
-    assert_eq!(
-        since.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(),
-        ["m448", "m449"]
-    );
+    assert_eq!(texts(&since), ["m448", "m449"]);
 
     // A batch with a duplicate id stores nothing.
     let mut bad = vec![message(ch, "ok", 5000), message(ch, "dup", 5001)];
