@@ -1,6 +1,8 @@
 //! Builds the web chat page (`web/` at the repository root) with npm and embeds the result:
 //! generates `$OUT_DIR/web_assets.rs`, a table of every built file (path, bytes, content type,
-//! cache policy, ETag) that `src/web.rs` serves.
+//! cache policy, ETag) that `src/web.rs` serves, with gzip, Brotli and zstd copies of every
+//! compressible file made here, once, at their highest levels (the server picks one per request's
+//! `Accept-Encoding` and never compresses a page at run time).
 //!
 //! npm runs only when the page's sources change (`npm ci` only when the lock file does).
 //! `CONFAB_SKIP_WEB=1` skips it and embeds a one-page notice instead (for machines without
@@ -33,13 +35,34 @@ fn main() {
     collect(&dist, &dist, &mut files);
     files.sort();
     let mut table = String::from("pub static ASSETS: &[Asset] = &[\n");
-    for (rel, abs) in files {
+    let packed = out_dir.join("web-encoded");
+    let _ = fs::remove_dir_all(&packed);
+    fs::create_dir_all(&packed).unwrap();
+    for (n, (rel, abs)) in files.into_iter().enumerate() {
         let bytes = fs::read(&abs).unwrap();
         let immutable = rel.starts_with("/assets/");
+        let ct = content_type(&rel);
+        let mut encoded = String::new();
+        if compressible(ct) {
+            for (name, data) in [
+                ("br", brotli_bytes(&bytes)),
+                ("zstd", zstd::encode_all(&bytes[..], 19).unwrap()),
+                ("gzip", gzip_bytes(&bytes)),
+            ] {
+                // A copy that saves nothing is not worth a header.
+                if data.len() < bytes.len() {
+                    let file = packed.join(format!("{n}.{name}"));
+                    fs::write(&file, &data).unwrap();
+                    encoded.push_str(&format!(
+                        "(\"{name}\", include_bytes!({:?})), ",
+                        file.display().to_string()
+                    ));
+                }
+            }
+        }
         table.push_str(&format!(
-            "    Asset {{ path: {rel:?}, body: include_bytes!({abs:?}), content_type: {ct:?}, immutable: {immutable}, etag: \"\\\"{etag:016x}\\\"\" }},\n",
+            "    Asset {{ path: {rel:?}, body: include_bytes!({abs:?}), content_type: {ct:?}, immutable: {immutable}, etag: \"\\\"{etag:016x}\\\"\", encoded: &[{encoded}] }},\n",
             abs = abs.display().to_string(),
-            ct = content_type(&rel),
             etag = fnv1a(&bytes),
         ));
     }
@@ -144,6 +167,30 @@ fn content_type(path: &str) -> &'static str {
         "txt" => "text/plain; charset=utf-8",
         _ => "application/octet-stream",
     }
+}
+
+/// Text formats gain from compression; images and fonts are compressed already.
+fn compressible(content_type: &str) -> bool {
+    content_type.starts_with("text/")
+        || content_type.starts_with("application/json")
+        || content_type == "image/svg+xml"
+}
+
+fn gzip_bytes(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+fn brotli_bytes(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let params = brotli::enc::BrotliEncoderParams {
+        quality: 11,
+        ..Default::default()
+    };
+    brotli::BrotliCompress(&mut &bytes[..], &mut out, &params).unwrap();
+    out
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {

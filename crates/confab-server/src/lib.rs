@@ -138,6 +138,10 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
                 .route("/metrics", axum::routing::get(security::metrics_route))
                 .with_state(security.clone()),
         )
+        // JSON and text responses, compressed as the client accepts (gzip, br, zstd). Not
+        // Server-Sent Events (each event leaves as it is written), nor the page's files, which
+        // come precompressed (`web`), nor Socket.IO (its layer is outside this one).
+        .layer(tower_http::compression::CompressionLayer::new())
         .layer(axum::middleware::from_fn_with_state(
             security.clone(),
             security::api_guard,
