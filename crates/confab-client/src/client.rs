@@ -95,6 +95,8 @@ pub struct Config {
     pub connect_timeout: Duration,
     /// Ids remembered for de-duplication.
     pub dedup_window: usize,
+    /// Certificates (PEM) trusted for `https://` / `wss://` besides the system's roots.
+    pub root_certificates: Vec<Vec<u8>>,
 }
 
 impl Config {
@@ -110,7 +112,14 @@ impl Config {
             min_send_interval: None,
             connect_timeout: Duration::from_secs(10),
             dedup_window: 10_000,
+            root_certificates: Vec::new(),
         }
+    }
+    /// Trusts the certificates in this PEM data (a private CA, a self-signed server) for
+    /// `https://` / `wss://`, besides the system's roots. Checked when connecting.
+    pub fn add_root_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.root_certificates.push(pem.into());
+        self
     }
     pub fn entity_id(mut self, id: Uuid) -> Self {
         self.entity_id = id;
@@ -212,12 +221,24 @@ impl Client {
     /// attempts, if the server is not reachable at once).
     pub async fn connect(config: Config) -> Result<(Client, Events)> {
         let config = Arc::new(config);
+        let secure = packet::websocket_url(&config.url).starts_with("wss://");
+        let tls = if secure {
+            Some(crate::tls::client_config(&config.root_certificates)?)
+        } else {
+            None
+        };
+        let rest = Rest::with_root_certificates(
+            &config.url,
+            config.api_key.clone(),
+            &config.root_certificates,
+        )?;
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let (state_tx, mut state_rx) = watch::channel(ConnectionState::Connecting);
         let last_error = Arc::new(Mutex::new(None));
         let driver = Driver {
             config: config.clone(),
+            tls,
             cmds: cmd_rx,
             events: ev_tx,
             state: state_tx,
@@ -236,7 +257,7 @@ impl Client {
         let client = Client {
             cmds: cmd_tx,
             state: state_rx.clone(),
-            rest: Rest::new(&config.url, config.api_key.clone()),
+            rest,
             config,
         };
         let outcome = state_rx
@@ -353,6 +374,8 @@ type Ws =
 
 struct Driver {
     config: Arc<Config>,
+    /// For `wss://`: rustls with the system's roots and the configured extra certificates.
+    tls: Option<Arc<rustls::ClientConfig>>,
     cmds: mpsc::UnboundedReceiver<Cmd>,
     events: mpsc::UnboundedSender<Event>,
     state: watch::Sender<ConnectionState>,
@@ -451,9 +474,11 @@ impl Driver {
         }
         let limit = self.config.connect_timeout;
         let handshake = async {
-            let (mut ws, _) = tokio_tungstenite::connect_async(req)
-                .await
-                .map_err(|e| Error::Connect(e.to_string()))?;
+            let connector = self.tls.clone().map(tokio_tungstenite::Connector::Rustls);
+            let (mut ws, _) =
+                tokio_tungstenite::connect_async_tls_with_config(req, None, false, connector)
+                    .await
+                    .map_err(crate::tls::connect_error)?;
             let mut keepalive = Duration::from_secs(45);
             let mut auth = json!({ "entityId": self.config.entity_id });
             if let Some(key) = &self.config.api_key {

@@ -11,6 +11,8 @@
 //!   what was missed, and sends what was queued meanwhile (a bounded offline queue). Sends can
 //!   be throttled ([`Config::min_send_interval`]).
 //! * [`Rest`] has the HTTP calls a chat needs: agents, channels, DMs, history.
+//! * `https://` (and `wss://`) servers work through rustls, with the system's root certificates;
+//!   [`Config::add_root_certificate_pem`] trusts a private CA or a self-signed server too.
 //!
 //! The Socket.IO layer is this crate's own small implementation over `tokio-tungstenite` (see
 //! [`packet`]): `rust_socketio`, the maintained Socket.IO client crate, ties in OpenSSL
@@ -44,6 +46,7 @@
 mod client;
 pub mod packet;
 mod rest;
+mod tls;
 mod types;
 
 pub use client::{Client, Config, Error, Events, Outgoing, Reconnect, Result, within};

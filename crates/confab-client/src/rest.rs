@@ -60,6 +60,29 @@ impl Rest {
         }
     }
 
+    /// Like [`Rest::new`], trusting these PEM certificates for `https://` besides the system's
+    /// roots (see [`Config::add_root_certificate_pem`](crate::Config::add_root_certificate_pem)).
+    pub fn with_root_certificates(
+        base: &str,
+        api_key: Option<String>,
+        pems: &[Vec<u8>],
+    ) -> Result<Self> {
+        let mut rest = Rest::new(base, api_key);
+        if pems.is_empty() {
+            return Ok(rest);
+        }
+        let mut builder = reqwest::Client::builder();
+        for pem in pems {
+            for cert in reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| Error::Connect(format!("bad PEM certificate: {e}")))?
+            {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        rest.http = builder.build().map_err(|e| Error::Connect(e.to_string()))?;
+        Ok(rest)
+    }
+
     async fn call(
         &self,
         method: reqwest::Method,

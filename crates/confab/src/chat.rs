@@ -30,6 +30,13 @@ pub struct ChatArgs {
     /// The agent to open a DM with (name or id); default: Eliza, or the first agent.
     #[arg(long)]
     agent: Option<String>,
+    /// The server's API key (`ELIZA_SERVER_AUTH_TOKEN` on the server), when it requires one.
+    #[arg(long, env = "CONFAB_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Also trust the certificates in this PEM file for https:// (a private CA or a
+    /// self-signed server); the system's root certificates are always trusted.
+    #[arg(long, env = "CONFAB_CA_FILE")]
+    ca_file: Option<std::path::PathBuf>,
 }
 
 struct Ui {
@@ -77,8 +84,16 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<()> {
         color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
     ui.status(&format!("connecting to {}", args.url));
-    let config = Config::new(&args.url)
-        .sender_name(&args.name)
+    let mut config = Config::new(&args.url).sender_name(&args.name);
+    if let Some(key) = &args.api_key {
+        config = config.api_key(key);
+    }
+    if let Some(path) = &args.ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| anyhow::anyhow!("--ca-file {}: {e}", path.display()))?;
+        config = config.add_root_certificate_pem(pem);
+    }
+    let config = config
         .reconnect(Reconnect {
             max_attempts: None,
             ..Reconnect::default()
