@@ -1,6 +1,8 @@
 // The web chat page in a real browser (Debian's Chromium through playwright-core) against the
-// real server: a streamed agent reply, two people in one group channel, a server restart with
-// an offline queue, the sessions-API mode, and a screenshot (artifacts/chat.png).
+// real server: the landing (a new user types and the default agent answers, no click), my
+// channels only and no duplicates across reloads and repeated presses, the phone-sized drawer, a
+// streamed agent reply, two people in one group channel, a server restart with an offline queue,
+// the sessions-API mode, and screenshots (artifacts/*.png).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -11,7 +13,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { io } from 'socket.io-client';
-import { BIN, startServer, waitFor, uuid, emitAck, DEFAULT_SERVER } from './harness.mjs';
+import { BIN, startServer, waitFor, uuid, emitAck, request, DEFAULT_SERVER } from './harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ARTIFACTS = join(here, 'artifacts');
@@ -60,15 +62,172 @@ function watchRun(page) {
   });
 }
 
+/** Every join (`message` type 1) the page sends over its websockets, by channel id. */
+function countJoins(page) {
+  const joins = [];
+  page.on('websocket', (ws) => ws.on('framesent', ({ payload }) => {
+    const m = /^42(\[.*)$/.exec(String(payload));
+    if (!m) return;
+    const [name, data] = JSON.parse(m[1]);
+    if (name === 'message' && data?.type === 1) joins.push(data.payload.channelId);
+  }));
+  return joins;
+}
+const entries = (page) => page.locator('#channels .channel').allTextContents();
+const landed = (page, name) => page.waitForFunction((n) => document.getElementById('chat-title').textContent.includes(n), name, { timeout: T });
+
+test('a new user lands in a conversation with the default agent: types "Hello", Enter, the agent answers — no click', async () => {
+  const srv = await startServer();
+  const first = (await request(srv.url, 'GET', '/api/agents')).json.data.agents[0];
+  const { ctx, page, errors } = await openPage(`${srv.url}/`);
+  const joins = countJoins(page);
+  try {
+    await landed(page, first.name);
+    await page.waitForFunction(() => document.activeElement?.id === 'input', null, { timeout: T });
+    await page.keyboard.type('Hello');
+    await page.keyboard.press('Enter');
+    await bubbles(page, 'Hello').first().waitFor({ timeout: T });
+    const reply = page.locator('.msg.agent:not(.streaming)');
+    await reply.first().waitFor({ timeout: T });
+    assert.match(await reply.locator('strong').textContent(), new RegExp(first.name));
+    assert.equal(await page.locator('#name').inputValue(), 'User', 'the name box did not get the text');
+    assert.deepEqual(await entries(page), [first.name], 'one readable entry');
+    const channelId = new URL(page.url()).searchParams.get('channel');
+    assert.equal(joins.filter((id) => id === channelId).length, 1, `joined once: ${joins}`);
+    await page.screenshot({ path: join(ARTIFACTS, 'landing-desktop.png') });
+
+    // "Start conversation" twice: the same conversation, one entry, no new session.
+    await page.locator('#start').click();
+    await page.locator('#start').click();
+    await landed(page, first.name);
+    assert.equal(new URL(page.url()).searchParams.get('channel'), channelId);
+    assert.deepEqual(await entries(page), [first.name]);
+
+    // A reload (also from the bare address) reopens it: history, one entry, one join.
+    for (const url of [page.url(), `${srv.url}/`]) {
+      joins.length = 0;
+      await page.goto(url);
+      await landed(page, first.name);
+      await page.locator('.msg.agent').first().waitFor({ timeout: T });
+      await socketReady(page);
+      await page.waitForFunction(() => document.activeElement?.id === 'input', null, { timeout: T });
+      assert.equal(new URL(page.url()).searchParams.get('channel'), channelId, 'the same conversation');
+      assert.equal(await page.locator('.msg').count(), 2);
+      assert.deepEqual(await entries(page), [first.name]);
+      assert.deepEqual(joins, [channelId], 'one join after the reload');
+    }
+    // Nothing else was started for this user behind the list's back.
+    await page.locator('#start').click();
+    await landed(page, first.name);
+    assert.deepEqual(await entries(page), [first.name]);
+    assert.deepEqual(errors, []);
+  } finally {
+    await ctx.close();
+    await srv.stop();
+  }
+});
+
+test('the channel list shows only my channels, each with a readable name', async () => {
+  const srv = await startServer();
+  const other = uuid();
+  const agentId = (await request(srv.url, 'GET', '/api/agents')).json.data.agents[0].id;
+  // Someone else's group, DM and session, made before the page opens.
+  const theirGroup = `theirs-${uuid().slice(0, 6)}`;
+  assert.equal((await request(srv.url, 'POST', '/api/messaging/channels', { name: theirGroup, participantCentralUserIds: [other], message_server_id: DEFAULT_SERVER, type: 'GROUP' })).status, 201);
+  assert.equal((await request(srv.url, 'POST', '/api/messaging/channels', { name: 'their-dm', participantCentralUserIds: [other, agentId], message_server_id: DEFAULT_SERVER, type: 'DM' })).status, 201);
+  const s = await request(srv.url, 'POST', '/api/messaging/sessions', { agentId, userId: other });
+  assert.ok(s.json.channelId, JSON.stringify(s.json));
+  const all = (await request(srv.url, 'GET', `/api/messaging/message-servers/${DEFAULT_SERVER}/channels`)).json.data.channels;
+  assert.ok(all.length >= 3, 'the server lists them all');
+
+  const { ctx, page, errors } = await openPage(`${srv.url}/chat-socket`);
+  try {
+    await landed(page, 'Eliza');
+    await socketReady(page);
+    const mine = `mine-${uuid().slice(0, 6)}`;
+    await page.locator('#group').fill(mine);
+    await page.locator('#group').press('Enter');
+    await landed(page, mine);
+    assert.deepEqual(await entries(page), ['Eliza', mine]);
+    // And after a reload, in the same order, still without theirs.
+    await page.reload();
+    await landed(page, mine);
+    assert.deepEqual(await entries(page), ['Eliza', mine]);
+    const text = await page.locator('#channels').textContent();
+    for (const theirs of [theirGroup, 'their-dm', 'Chat ']) assert.ok(!text.includes(theirs), `${theirs} is not listed`);
+    assert.deepEqual(errors, []);
+  } finally {
+    await ctx.close();
+    await srv.stop();
+  }
+});
+
+test('phone size: the drawer opens, closes after an action, on a tap outside and on Escape; the picker is reachable', async () => {
+  const srv = await startServer();
+  const { ctx, page, errors } = await openPage(`${srv.url}/`, { viewport: { width: 390, height: 844 } });
+  const drawerOpen = () => page.waitForFunction(() => document.getElementById('sidebar').getBoundingClientRect().left >= 0, null, { timeout: T });
+  const drawerClosed = () => page.waitForFunction(() => document.getElementById('sidebar').getBoundingClientRect().right <= 0, null, { timeout: T });
+  try {
+    await landed(page, 'Eliza');
+    await drawerClosed();
+    // The placeholder fits its box.
+    const fit = await page.locator('#input').evaluate((el) => {
+      const cs = getComputedStyle(el);
+      const ctx2d = document.createElement('canvas').getContext('2d');
+      ctx2d.font = `${cs.fontSize} ${cs.fontFamily}`;
+      const room = el.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+      return { text: el.placeholder, width: ctx2d.measureText(el.placeholder).width, room };
+    });
+    assert.ok(fit.width <= fit.room, `placeholder "${fit.text}" (${fit.width}px) fits in ${fit.room}px`);
+    await page.screenshot({ path: join(ARTIFACTS, 'landing-phone.png') });
+
+    // Picking an agent and starting: the drawer closes by itself.
+    await page.locator('#menu').click();
+    await drawerOpen();
+    const box = await page.locator('#agent').boundingBox();
+    assert.ok(box && box.x >= 0 && box.y >= 0 && box.x + box.width <= 390 && box.y + box.height <= 844, `agent picker on screen: ${JSON.stringify(box)}`);
+    await page.screenshot({ path: join(ARTIFACTS, 'phone-drawer.png') });
+    await page.locator('#agent').selectOption({ index: 0 });
+    await page.locator('#start').click();
+    await drawerClosed();
+    // Escape closes it.
+    await page.locator('#menu').click();
+    await drawerOpen();
+    await page.keyboard.press('Escape');
+    await drawerClosed();
+    // A tap outside (on the dimmed chat) closes it.
+    await page.locator('#menu').click();
+    await drawerOpen();
+    await page.mouse.click(375, 500);
+    await drawerClosed();
+    // Opening a channel from the list closes it.
+    await page.locator('#menu').click();
+    await drawerOpen();
+    await page.locator('#channels .channel').first().click();
+    await drawerClosed();
+    assert.equal(await page.locator('#channels .channel').count(), 1);
+    // The message box still works after all that.
+    await page.locator('#input').fill('Hello from a phone');
+    await page.locator('#input').press('Enter');
+    await page.locator('.msg.agent:not(.streaming)').first().waitFor({ timeout: T });
+    assert.deepEqual(errors, []);
+  } finally {
+    await ctx.close();
+    await srv.stop();
+  }
+});
+
 test('send → thinking indicator → streamed agent reply; history loads with API badges', async () => {
   const srv = await startServer();
   const { ctx, page, errors } = await openPage(`${srv.url}/chat-socket?debug=1`);
   try {
     await socketReady(page);
     assert.equal(await page.locator('#agent option:checked').textContent(), 'Eliza');
-    await page.locator('#start').click();
+    await page.locator('#start').click(); // while the landing starts the same conversation
     await page.waitForSelector('#st-session[data-state="on"]', { timeout: T });
     await page.waitForFunction(() => !document.getElementById('input').disabled, null, { timeout: T });
+    await landed(page, 'Eliza');
+    assert.deepEqual(await entries(page), ['Eliza'], 'one conversation, not two');
     await watchRun(page);
 
     await sendFromPage(page, 'I am unhappy.');
@@ -82,10 +241,10 @@ test('send → thinking indicator → streamed agent reply; history loads with A
     assert.ok(seen.includes('streaming'), 'the reply streamed');
     assert.ok(seen.includes('input-disabled'), 'input disabled during the run');
     assert.equal(await reply.count(), 1);
-    assert.match(await reply.locator('.badge').textContent(), /⚡ Live/);
+    assert.match(await reply.locator('.badge').textContent(), /Live/);
     assert.match(await reply.locator('strong').textContent(), /Eliza/);
     assert.equal(await bubbles(page, 'I am unhappy.').count(), 1, 'own message once (echo replaced it)');
-    assert.match(await page.locator('.msg.mine .badge').textContent(), /⚡ Live/);
+    assert.match(await page.locator('.msg.mine .badge').textContent(), /Live/);
     assert.ok(await page.locator('#thinking').isHidden());
     // The debug panel logged the run's events.
     const logText = await page.locator('#debug-log').textContent();
@@ -94,12 +253,12 @@ test('send → thinking indicator → streamed agent reply; history loads with A
     }
     await page.screenshot({ path: join(ARTIFACTS, 'chat.png') });
 
-    // A reload loads the conversation over HTTP: same two messages, 📡 API badges.
+    // A reload loads the conversation over HTTP: same two messages, API badges.
     await page.reload();
     await socketReady(page);
     await page.locator('.msg.agent').first().waitFor({ timeout: T });
     assert.equal(await page.locator('.msg').count(), 2);
-    assert.match(await page.locator('.msg.agent .badge').textContent(), /📡 API/);
+    assert.match(await page.locator('.msg.agent .badge').textContent(), /API/);
 
     // Phone-sized, dark theme: the sidebar collapses behind the menu button.
     const phoneUrl = new URL(page.url());
@@ -111,7 +270,7 @@ test('send → thinking indicator → streamed agent reply; history loads with A
     assert.ok(await phone.page.locator('#sidebar').evaluate((el) => el.getBoundingClientRect().right <= 0), 'sidebar hidden on a phone');
     await phone.page.locator('#menu').click();
     await phone.page.waitForFunction(() => document.getElementById('sidebar').getBoundingClientRect().left >= 0, null, { timeout: T });
-    await phone.page.locator('#menu').click();
+    await phone.page.locator('#drawer-close').click();
     await phone.page.waitForFunction(() => document.getElementById('sidebar').getBoundingClientRect().right <= 0, null, { timeout: T });
     await phone.page.screenshot({ path: join(ARTIFACTS, 'chat-phone-dark.png') });
     await phone.ctx.close();
@@ -145,7 +304,7 @@ test('two browsers in one group channel see each other once; sends are throttled
     await a.page.waitForFunction(() => !document.getElementById('input').disabled, null, { timeout: T });
     await b.page.waitForFunction(() => !document.getElementById('input').disabled, null, { timeout: T });
     // Both joined before anyone speaks.
-    await a.page.waitForFunction(() => document.querySelector('#st-realtime').dataset.state === 'live', null, { timeout: T });
+    await a.page.waitForFunction(() => document.querySelector('#st-socket').dataset.state === 'on', null, { timeout: T });
 
     await sendFromPage(a.page, 'hello from Ann');
     await bubbles(b.page, 'hello from Ann').waitFor({ timeout: T });
@@ -246,7 +405,7 @@ test('server killed and restarted: the page reconnects, rejoins, recovers missed
     for (const text of ['before the restart', 'typed while offline', 'sent while you were away']) {
       assert.equal(await bubbles(page, text).count(), 1, `${text} once`);
     }
-    assert.match(await page.locator('.msg', { hasText: 'sent while you were away' }).locator('.badge').textContent(), /⚡ Live/);
+    assert.match(await page.locator('.msg', { hasText: 'sent while you were away' }).locator('.badge').textContent(), /Live/);
     const log = await page.locator('#debug-log').textContent();
     assert.match(log, /lastMessageId/, 'rejoined with a resume point');
     await page.screenshot({ path: join(ARTIFACTS, 'chat-after-restart.png') });
@@ -271,7 +430,7 @@ test('/chat: the sessions API with polling', async () => {
     await sendFromPage(page, 'My mother takes care of me.');
     const reply = page.locator('.msg.agent');
     await reply.first().waitFor({ timeout: T });
-    assert.match(await reply.locator('.badge').textContent(), /📡 API/);
+    assert.match(await reply.locator('.badge').textContent(), /API/);
     assert.match(await reply.locator('.text').textContent(), /family|mother/i);
     assert.equal(await bubbles(page, 'My mother takes care of me.').count(), 1);
     assert.deepEqual(errors, []);

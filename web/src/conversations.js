@@ -56,12 +56,19 @@ export async function loadHistory(c, older = false) {
   }
 }
 
+const starting = new Map(); // agentId → the session being created (a second press waits for it)
+
 /** Opens my conversation with `agentId`, starting one (a session) if I have none. */
 export async function talkTo(agentId) {
   if (!agentId) return;
   const mine = conversationWith(agentId);
   if (mine) { await openChannel(mine.id); return; }
-  const s = await createSession(agentId);
+  let pending = starting.get(agentId);
+  if (!pending) {
+    pending = createSession(agentId).finally(() => starting.delete(agentId));
+    starting.set(agentId, pending);
+  }
+  const s = await pending;
   await openChannel(s.channelId, { name: agents.get(agentId) || 'Agent', kind: 'DM', agentId, sessionId: s.sessionId });
 }
 
