@@ -91,6 +91,7 @@ test('a new user lands in a conversation with the default agent: types "Hello", 
     await reply.first().waitFor({ timeout: T });
     assert.match(await reply.locator('strong').textContent(), new RegExp(first.name));
     assert.equal(await page.locator('#name').inputValue(), 'User', 'the name box did not get the text');
+    assert.ok(await page.locator('#menu').isHidden(), 'no drawer button on a desktop');
     assert.deepEqual(await entries(page), [first.name], 'one readable entry');
     const channelId = new URL(page.url()).searchParams.get('channel');
     assert.equal(joins.filter((id) => id === channelId).length, 1, `joined once: ${joins}`);

@@ -18,7 +18,7 @@ export async function openChannel(id, info = {}) {
   const url = new URL(location.href);
   url.searchParams.set('channel', id);
   history.replaceState(null, '', url);
-  if (c.sessionId) pill('st-session', 'on', 'Session active');
+  pill('st-session', c.sessionId ? 'on' : 'off', c.sessionId ? 'Session active' : 'Group channel');
   renderTitle();
   renderChannels();
   renderMessages({ toBottom: true });
