@@ -385,6 +385,7 @@ test('server killed and restarted: the page reconnects, rejoins, recovers missed
     await page.waitForSelector('#st-socket:not([data-state="on"])', { timeout: T });
     await sendFromPage(page, 'typed while offline');
     await page.waitForSelector('.msg[data-status="queued"]', { timeout: T });
+    const queuedId = await page.locator('.msg[data-status="queued"]').getAttribute('data-id');
 
     srv = await startAt(port, dir);
     writer = io(url, { forceNew: true, reconnection: false, transports: ['websocket'], auth: { entityId: uuid() } });
@@ -409,6 +410,7 @@ test('server killed and restarted: the page reconnects, rejoins, recovers missed
     assert.match(await page.locator('.msg', { hasText: 'sent while you were away' }).locator('.badge').textContent(), /Live/);
     const log = await page.locator('#debug-log').textContent();
     assert.match(log, /lastMessageId/, 'rejoined with a resume point');
+    assert.ok(log.includes(`"messageId":"${queuedId}"`), 'the queued message went out with the id it was given when typed');
     await page.screenshot({ path: join(ARTIFACTS, 'chat-after-restart.png') });
     assert.deepEqual(errors, []);
   } finally {
