@@ -156,6 +156,18 @@ test('the channel list shows only my channels, each with a readable name', async
     assert.deepEqual(await entries(page), ['Eliza', mine]);
     const text = await page.locator('#channels').textContent();
     for (const theirs of [theirGroup, 'their-dm', 'Chat ']) assert.ok(!text.includes(theirs), `${theirs} is not listed`);
+
+    // My group is deleted while open: it leaves the list, the page falls back to the agent, and
+    // a reload (whose address still names the deleted channel) does not bring it back.
+    const mineId = new URL(page.url()).searchParams.get('channel');
+    const staleUrl = page.url();
+    assert.equal((await request(srv.url, 'DELETE', `/api/messaging/channels/${mineId}`)).status, 204);
+    await landed(page, 'Eliza');
+    await page.waitForFunction(() => document.querySelectorAll('#channels .channel').length === 1, null, { timeout: T });
+    assert.deepEqual(await entries(page), ['Eliza']);
+    await page.goto(staleUrl);
+    await landed(page, 'Eliza');
+    assert.deepEqual(await entries(page), ['Eliza']);
     assert.deepEqual(errors, []);
   } finally {
     await ctx.close();

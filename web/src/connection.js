@@ -5,7 +5,7 @@ import { io } from 'socket.io-client';
 import { $ } from './util.js';
 import { SERVER, me, channels, agents, profile, view } from './state.js';
 import { upsert, fromBroadcast, remove, clear } from './messages.js';
-import { pill, log, notice, refresh, renderMessages, updateComposer, setBusy } from './views.js';
+import { actions, pill, log, notice, refresh, renderMessages, updateComposer, setBusy } from './views.js';
 import { pump, mark } from './outbox.js';
 
 let socket = null;
@@ -53,8 +53,8 @@ export function connect() {
     reconnectionDelayMax: 16000,
     timeout: 20000,
   });
-  socket.onAny((name, data) => log('⬇', name, data));
-  socket.onAnyOutgoing((name, data) => log('⬆', name, data));
+  socket.onAny((name, data) => log('↓', name, data));
+  socket.onAnyOutgoing((name, data) => log('↑', name, data));
   socket.on('connect', () => {
     log('•', 'connect', { id: socket.id });
     pill('st-socket', 'on', 'Connected · real time');
@@ -121,14 +121,16 @@ export function connect() {
     const c = channels.get(d.channelId || d.roomId);
     if (c && remove(c, d.messageId)) refresh(c.id);
   });
-  for (const ev of ['channelCleared', 'channelDeleted']) {
-    socket.on(ev, (d) => {
-      const c = channels.get(d.channelId || d.roomId);
-      if (!c) return;
-      clear(c);
-      refresh(c.id);
-    });
-  }
+  socket.on('channelCleared', (d) => {
+    const c = channels.get(d.channelId || d.roomId);
+    if (!c) return;
+    clear(c);
+    refresh(c.id);
+  });
+  socket.on('channelDeleted', (d) => {
+    const c = channels.get(d.channelId || d.roomId);
+    if (c) actions.gone(c.id);
+  });
   socket.on('messageError', (d) => {
     notice(`Server: ${d.error}`);
     if (d.clientMessageId) for (const c of channels.values()) mark(c.id, d.clientMessageId, 'failed', d.error);

@@ -127,8 +127,11 @@ export async function land(wanted, remembered, defaultAgent) {
   try {
     if (isUuid(wanted)) {
       const id = wanted.toLowerCase();
-      await openChannel(id, channels.has(id) ? {} : await describe(id));
-      return view.current;
+      const info = channels.has(id) ? {} : await describe(id).catch((e) => {
+        if (e instanceof HttpError && e.status === 404) { notice('That channel does not exist (any more).'); return null; }
+        throw e;
+      });
+      if (info) { await openChannel(id, info); return view.current; }
     }
     const last = channels.get(remembered);
     if (last) {
@@ -143,4 +146,25 @@ export async function land(wanted, remembered, defaultAgent) {
     notice(`Could not open a conversation: ${e.message}`);
   }
   return view.current;
+}
+
+/** A channel of mine was deleted: it leaves the list; if it was open, the default conversation
+ * takes its place. */
+export async function gone(channelId, defaultAgent) {
+  const wasOpen = view.current === channelId;
+  forgetChannel(channelId);
+  renderChannels();
+  if (!wasOpen) return;
+  notice('This channel was deleted.');
+  renderTitle();
+  renderMessages();
+  try { await talkTo(defaultAgent); } catch (e) { notice(`Could not open a conversation: ${e.message}`); }
+}
+
+/** Drops remembered channels that no longer exist (checked once per load, in the background). */
+export async function prune() {
+  for (const c of [...channels.values()]) {
+    if (c.id !== view.current && !(await stillThere(c))) forgetChannel(c.id);
+  }
+  renderChannels();
 }

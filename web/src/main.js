@@ -14,11 +14,12 @@ import { actions, pill, notice, renderChannels, renderTitle, openDrawer, closeDr
 import { connect, connected, reconnectNow, sendOverSocket } from './connection.js';
 import { sendOverSession } from './sessions.js';
 import { submit, retry, transport } from './outbox.js';
-import { openChannel, loadHistory, startConversation, openGroup, land } from './conversations.js';
+import { openChannel, loadHistory, startConversation, openGroup, land, gone, prune } from './conversations.js';
 
 function wire(landing) {
   actions.open = (id) => openChannel(id);
   actions.retry = retry;
+  actions.gone = (id) => gone(id, agents.keys().next().value);
   $('name').value = profile.name;
   $('name').addEventListener('change', () => setName($('name').value));
   $('theme').addEventListener('click', () => {
@@ -86,6 +87,7 @@ async function init() {
   }
   await loadAgents();
   resolveLanding(await land(params.get('channel'), remembered, agents.keys().next().value));
+  prune();
 }
 
 init();

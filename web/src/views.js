@@ -6,7 +6,7 @@ import { icon } from './icons.js';
 import { channels, agents, me, profile, view, debug } from './state.js';
 import { isStreaming } from './messages.js';
 
-export const actions = { open: () => {}, retry: () => {} };
+export const actions = { open: () => {}, retry: () => {}, gone: () => {} };
 
 // ---- status -----------------------------------------------------------------------------------
 /** state: 'on' (green, connected), 'wait' (amber, connecting/reconnecting), 'error' (red,
@@ -28,7 +28,7 @@ export function log(dir, name, data) {
   const line = `${new Date().toISOString().slice(11, 23)} ${dir} ${name} ${data === undefined ? '' : JSON.stringify(data)}`;
   const li = document.createElement('li');
   li.textContent = line;
-  li.className = dir === '⬆' ? 'out' : dir === '⬇' ? 'in' : 'meta';
+  li.className = dir === '↑' ? 'out' : dir === '↓' ? 'in' : 'meta';
   const list = $('debug-log');
   list.append(li);
   while (list.children.length > 500) list.firstChild.remove();
