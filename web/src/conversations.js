@@ -145,6 +145,7 @@ export async function land(wanted, remembered, defaultAgent) {
   } catch (e) {
     notice(`Could not open a conversation: ${e.message}`);
   }
+  if (!view.current) $('chat-title').textContent = agents.size ? 'Start a conversation or open a channel' : 'No agents here — open a group channel';
   return view.current;
 }
 

@@ -25,7 +25,8 @@ export async function submit(ready) {
   if (!text) return;
   const channelId = view.current || (await ready());
   const c = channels.get(channelId);
-  if (!c || c.busy) return;
+  if (!c) { notice('Open a conversation or a channel first'); return; }
+  if (c.busy) return;
   $('input').value = '';
   const key = uuid();
   upsert(c.id, local(c.id, key, profile.name, text));
