@@ -92,6 +92,21 @@ test('a new user lands in a conversation with the default agent: types "Hello", 
     assert.match(await reply.locator('strong').textContent(), new RegExp(first.name));
     assert.equal(await page.locator('#name').inputValue(), 'User', 'the name box did not get the text');
     assert.ok(await page.locator('#menu').isHidden(), 'no drawer button on a desktop');
+    // Icons are inline SVG, never emoji (which render as empty boxes without an emoji font).
+    const shownText = await page.locator('body').innerText();
+    assert.ok(!/\p{Extended_Pictographic}/u.test(shownText), `no emoji on the page: ${shownText}`);
+    assert.ok(await page.locator('#send svg').count() === 1 && await page.locator('#menu svg').count() === 1);
+    // Connected reads green: the dot has the page's "ok" colour.
+    await socketReady(page);
+    const dot = await page.locator('#st-socket i').evaluate((el) => {
+      const probe = document.createElement('i');
+      probe.style.color = getComputedStyle(document.documentElement).getPropertyValue('--ok');
+      document.body.append(probe);
+      const ok = getComputedStyle(probe).color;
+      probe.remove();
+      return { dot: getComputedStyle(el).backgroundColor, ok };
+    });
+    assert.equal(dot.dot, dot.ok);
     assert.deepEqual(await entries(page), [first.name], 'one readable entry');
     const channelId = new URL(page.url()).searchParams.get('channel');
     assert.equal(joins.filter((id) => id === channelId).length, 1, `joined once: ${joins}`);
