@@ -23,6 +23,8 @@ pub struct PostgresOptions {
     /// A schema to create (if missing) and use instead of `public`: one database can hold
     /// several independent confab installations, or one per test.
     pub schema: Option<String>,
+    /// How long a call waits for a connection (including connecting) before it fails.
+    pub acquire_timeout: Duration,
 }
 
 impl Default for PostgresOptions {
@@ -30,6 +32,7 @@ impl Default for PostgresOptions {
         PostgresOptions {
             max_connections: 8,
             schema: None,
+            acquire_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -106,7 +109,7 @@ impl PostgresStore {
         }
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
@@ -636,6 +639,15 @@ impl Store for PostgresStore {
                 .await?
                 .rows_affected(),
         )
+    }
+
+    /// A real write (the sequence row rewritten unchanged): a server that answers reads but
+    /// cannot commit (out of disk, a read-only standby) does not pass.
+    async fn probe(&self) -> StoreResult<()> {
+        sqlx::query("UPDATE message_seq SET last = last WHERE id = 1")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn last_seq(&self) -> StoreResult<i64> {
