@@ -175,7 +175,10 @@ mod tests {
         b.success(t0);
         assert_eq!(b.last_ok(), Some(t0));
         assert!(b.next_probe().is_none());
-        assert!(!b.begin_probe(t0 + ms(1000)), "nothing to probe while closed");
+        assert!(
+            !b.begin_probe(t0 + ms(1000)),
+            "nothing to probe while closed"
+        );
     }
 
     #[test]

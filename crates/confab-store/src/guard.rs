@@ -142,7 +142,10 @@ impl Shared {
 
     /// Runs an append: refused at once while the breaker is open, never abandoned; when it
     /// overruns the bound the breaker opens meanwhile, so later calls fail fast.
-    async fn append<T>(self: &Arc<Self>, call: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
+    async fn append<T>(
+        self: &Arc<Self>,
+        call: impl Future<Output = StoreResult<T>>,
+    ) -> StoreResult<T> {
         self.admit()?;
         tokio::pin!(call);
         let bound = self.config.timeout;
@@ -188,12 +191,7 @@ impl Shared {
             StoreError::Unavailable(cause) => cause.clone(),
             other => other.to_string(),
         };
-        if self
-            .breaker
-            .lock()
-            .unwrap()
-            .failure(&cause, Instant::now())
-        {
+        if self.breaker.lock().unwrap().failure(&cause, Instant::now()) {
             tracing::error!(backend = self.inner.backend(), cause = %cause, "storage unavailable: failing calls until a probe succeeds");
             let shared = self.clone();
             tokio::spawn(async move { shared.probe_until_closed().await });

@@ -77,8 +77,9 @@ fn dependency_code(code: &str, sqlite: bool) -> bool {
     if sqlite {
         // SQLite primary codes: BUSY (after the busy timeout), NOMEM, READONLY, IOERR, CORRUPT,
         // FULL, CANTOPEN, PROTOCOL, NOTADB.
-        code.parse::<i32>()
-            .is_ok_and(|extended| matches!(extended & 0xff, 5 | 7 | 8 | 10 | 11 | 13 | 14 | 15 | 26))
+        code.parse::<i32>().is_ok_and(|extended| {
+            matches!(extended & 0xff, 5 | 7 | 8 | 10 | 11 | 13 | 14 | 15 | 26)
+        })
     } else {
         // PostgreSQL: connection exception (08), insufficient resources such as disk_full (53),
         // operator intervention such as admin_shutdown (57P), system error such as io_error
