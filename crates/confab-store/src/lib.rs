@@ -99,39 +99,6 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-#[cfg(test)]
-mod classify_tests {
-    fn sqlite(code: &str) -> bool {
-        super::dependency_code(code, true)
-    }
-    fn postgres(code: &str) -> bool {
-        super::dependency_code(code, false)
-    }
-
-    #[test]
-    fn sqlite_codes() {
-        assert!(sqlite("13"), "SQLITE_FULL");
-        assert!(sqlite("3338"), "SQLITE_IOERR_FSYNC (10 | 13<<8)");
-        assert!(sqlite("14"), "SQLITE_CANTOPEN");
-        assert!(!sqlite("2067"), "SQLITE_CONSTRAINT_UNIQUE");
-        assert!(!sqlite("787"), "SQLITE_CONSTRAINT_FOREIGNKEY");
-        assert!(!sqlite("1"), "SQLITE_ERROR (bad SQL)");
-    }
-
-    #[test]
-    fn postgres_codes() {
-        assert!(postgres("08006"), "connection_failure");
-        assert!(postgres("53100"), "disk_full");
-        assert!(postgres("57P01"), "admin_shutdown");
-        assert!(postgres("58030"), "io_error");
-        assert!(postgres("25006"), "read_only_sql_transaction");
-        assert!(!postgres("23505"), "unique_violation");
-        assert!(!postgres("23503"), "foreign_key_violation");
-        assert!(!postgres("40001"), "serialization_failure");
-        assert!(!postgres("57014"), "query_canceled");
-    }
-}
-
 /// Everything confab persists.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -263,4 +230,37 @@ pub trait Store: Send + Sync + 'static {
     async fn set_channel_private(&self, channel: Uuid, private: bool) -> StoreResult<()>;
     /// Every private channel.
     async fn private_channels(&self) -> StoreResult<Vec<Uuid>>;
+}
+
+#[cfg(test)]
+mod classify_tests {
+    fn sqlite(code: &str) -> bool {
+        super::dependency_code(code, true)
+    }
+    fn postgres(code: &str) -> bool {
+        super::dependency_code(code, false)
+    }
+
+    #[test]
+    fn sqlite_codes() {
+        assert!(sqlite("13"), "SQLITE_FULL");
+        assert!(sqlite("3338"), "SQLITE_IOERR_FSYNC (10 | 13<<8)");
+        assert!(sqlite("14"), "SQLITE_CANTOPEN");
+        assert!(!sqlite("2067"), "SQLITE_CONSTRAINT_UNIQUE");
+        assert!(!sqlite("787"), "SQLITE_CONSTRAINT_FOREIGNKEY");
+        assert!(!sqlite("1"), "SQLITE_ERROR (bad SQL)");
+    }
+
+    #[test]
+    fn postgres_codes() {
+        assert!(postgres("08006"), "connection_failure");
+        assert!(postgres("53100"), "disk_full");
+        assert!(postgres("57P01"), "admin_shutdown");
+        assert!(postgres("58030"), "io_error");
+        assert!(postgres("25006"), "read_only_sql_transaction");
+        assert!(!postgres("23505"), "unique_violation");
+        assert!(!postgres("23503"), "foreign_key_violation");
+        assert!(!postgres("40001"), "serialization_failure");
+        assert!(!postgres("57014"), "query_canceled");
+    }
 }
