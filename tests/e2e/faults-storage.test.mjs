@@ -9,7 +9,7 @@
 //   503 naming the store and the full disk; once space is freed, sends work again.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdtempSync, openSync, closeSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -202,6 +202,58 @@ test('PostgreSQL down with no traffic: /health says 503 within about a second', 
     pg.start();
     await healthUntil(srv, (h) => h.status === 200, 20000);
   } finally {
+    await srv.stop();
+    pg.remove();
+  }
+});
+
+test('PostgreSQL holds the sequence row for another session: sends fail within the bound, then recover', async (t) => {
+  const pg = await privatePostgres();
+  if (!pg) {
+    t.skip('no PostgreSQL server binaries under /usr/lib/postgresql/*/bin');
+    return;
+  }
+  const srv = await startServer({ env: { DATABASE_URL: pg.url, CONFAB_PG_SCHEMA: 'locked' } });
+  let psql;
+  try {
+    const entity = uuid();
+    const channelId = uuid();
+    const s = await srv.connected({ auth: { entityId: entity } });
+    await joinChannel(s, { channelId, entityId: entity, messageServerId: DEFAULT_SERVER });
+    const before = await attempt(s, channelId, entity, 'before the lock');
+    assert.equal(before.ack.success, true);
+
+    // A stalled session (another node stopped mid-commit) holding the row every append locks.
+    psql = spawn('psql', [pg.url, '-X', '-q', '-v', 'ON_ERROR_STOP=1'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    const locked = new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`psql did not take the lock: ${out}`)), 10000);
+      psql.stdout.on('data', (d) => { out += d; if (out.includes('LOCKED')) { clearTimeout(timer); resolve(); } });
+      psql.on('exit', (code) => { clearTimeout(timer); reject(new Error(`psql exited with ${code}: ${out}`)); });
+    });
+    psql.stdin.write("BEGIN;\nSELECT last FROM locked.message_seq FOR UPDATE;\nSELECT 'LOCKED';\n");
+    await locked;
+
+    const during = await Promise.all([1, 2, 3].map((i) => attempt(s, channelId, entity, `while locked ${i}`)));
+    for (const r of during) {
+      assert.equal(r.ack.success, false, JSON.stringify(r.ack));
+      assert.match(r.ack.error, /storage unavailable/);
+      assert.ok(r.error, 'a messageError too');
+      assert.ok(r.tookMs <= BOUND_MS + SLACK_MS, `answered in ${r.tookMs} ms (bound ${BOUND_MS} ms)`);
+    }
+    t.diagnostic(`sends behind the lock answered in ${during.map((r) => r.tookMs).join(', ')} ms: ${during[0].ack.error}`);
+    const down = await srv.http('GET', '/health');
+    assert.equal(down.status, 503, JSON.stringify(down.json));
+    assert.equal(down.json.failing.storage.backend, 'postgres');
+
+    psql.stdin.end('ROLLBACK;\n');
+    await healthUntil(srv, (h) => h.status === 200, 15000);
+    const after = await attempt(s, channelId, entity, 'after the lock');
+    assert.equal(after.ack.success, true, JSON.stringify(after.ack));
+    const stored = await storedIds(srv, channelId, entity);
+    assert.deepEqual([...stored].sort(), [before.ack.messageId, after.ack.messageId].sort(), 'exactly the acknowledged ones');
+  } finally {
+    psql?.kill();
     await srv.stop();
     pg.remove();
   }

@@ -218,8 +218,9 @@ async fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn Store>, StoreHea
                 url,
                 PostgresOptions {
                     schema: config.database_schema.clone(),
-                    // A dead server fails an append within the same bound as every other call.
-                    acquire_timeout: config.store_timeout,
+                    // A dead server, or a lock held by a stalled node, fails an append within
+                    // the same bound as every other call.
+                    wait_timeout: config.store_timeout,
                     ..PostgresOptions::default()
                 },
             )

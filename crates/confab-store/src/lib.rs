@@ -83,11 +83,13 @@ fn dependency_code(code: &str, sqlite: bool) -> bool {
     } else {
         // PostgreSQL: connection exception (08), insufficient resources such as disk_full (53),
         // operator intervention such as admin_shutdown (57P), system error such as io_error
-        // (58), internal error (XX), and a read-only server (25006, a standby after failover).
+        // (58), internal error (XX), a read-only server (25006, a standby after failover), and
+        // a lock that another session holds past `lock_timeout` (55P03).
         ["08", "53", "57P", "58", "XX"]
             .iter()
             .any(|class| code.starts_with(class))
             || code == "25006"
+            || code == "55P03"
     }
 }
 
@@ -258,6 +260,7 @@ mod classify_tests {
         assert!(postgres("57P01"), "admin_shutdown");
         assert!(postgres("58030"), "io_error");
         assert!(postgres("25006"), "read_only_sql_transaction");
+        assert!(postgres("55P03"), "lock_not_available (lock_timeout)");
         assert!(!postgres("23505"), "unique_violation");
         assert!(!postgres("23503"), "foreign_key_violation");
         assert!(!postgres("40001"), "serialization_failure");

@@ -23,8 +23,9 @@ pub struct PostgresOptions {
     /// A schema to create (if missing) and use instead of `public`: one database can hold
     /// several independent confab installations, or one per test.
     pub schema: Option<String>,
-    /// How long a call waits for a connection (including connecting) before it fails.
-    pub acquire_timeout: Duration,
+    /// How long a call waits for a connection (including connecting), or for a lock another
+    /// session holds (`lock_timeout`), before it fails.
+    pub wait_timeout: Duration,
 }
 
 impl Default for PostgresOptions {
@@ -32,7 +33,7 @@ impl Default for PostgresOptions {
         PostgresOptions {
             max_connections: 8,
             schema: None,
-            acquire_timeout: Duration::from_secs(10),
+            wait_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -107,9 +108,15 @@ impl PostgresStore {
             admin.close().await;
             connect = connect.options([("search_path", schema.as_str())]);
         }
+        // An append waits for the sequence row while another node commits; a node that stalls
+        // holding it (stopped, partitioned) must not stall every other node's sends for good.
+        connect = connect.options([(
+            "lock_timeout",
+            format!("{}ms", options.wait_timeout.as_millis().max(1)),
+        )]);
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
-            .acquire_timeout(options.acquire_timeout)
+            .acquire_timeout(options.wait_timeout)
             .connect_with(connect)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
