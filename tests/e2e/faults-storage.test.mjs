@@ -5,6 +5,8 @@
 //   store timeout, /health answers 503 DEGRADED naming the database within about a second,
 //   and after the restart sends succeed again and /health is 200, with no restart of confab.
 //   Nothing acknowledged is missing from the history, nothing refused is in it.
+// * A psql session holding the sequence row every append locks (a node stalled mid-commit):
+//   sends fail within the bound instead of waiting on the lock, and work once it is released.
 // * SQLite on a small tmpfs that fills up: sends are refused with messageError, /health says
 //   503 naming the store and the full disk; once space is freed, sends work again.
 import { test } from 'node:test';
