@@ -209,6 +209,32 @@ test('PostgreSQL down with no traffic: /health says 503 within about a second', 
   }
 });
 
+test('the bound is configurable: CONFAB_STORE_TIMEOUT_MS=300 answers sends well before the 2 s default', async (t) => {
+  const pg = await privatePostgres();
+  if (!pg) {
+    t.skip('no PostgreSQL server binaries under /usr/lib/postgresql/*/bin');
+    return;
+  }
+  const srv = await startServer({ env: { DATABASE_URL: pg.url, CONFAB_PG_SCHEMA: 'bound', CONFAB_STORE_TIMEOUT_MS: '300' } });
+  try {
+    const entity = uuid();
+    const channelId = uuid();
+    const s = await srv.connected({ auth: { entityId: entity } });
+    await joinChannel(s, { channelId, entityId: entity, messageServerId: DEFAULT_SERVER });
+    assert.equal((await attempt(s, channelId, entity, 'before')).ack.success, true);
+    pg.stop();
+    // The first send after the stop finds the breaker closed: it waits out the bound itself.
+    const r = await attempt(s, channelId, entity, 'first after the stop');
+    assert.equal(r.ack.success, false, JSON.stringify(r.ack));
+    assert.ok(r.error, 'a messageError too');
+    assert.ok(r.tookMs < BOUND_MS, `answered in ${r.tookMs} ms: the configured 300 ms, not the 2000 ms default`);
+    t.diagnostic(`first send after the stop answered in ${r.tookMs} ms: ${r.ack.error}`);
+  } finally {
+    await srv.stop();
+    pg.remove();
+  }
+});
+
 test('PostgreSQL holds the sequence row for another session: sends fail within the bound, then recover', async (t) => {
   const pg = await privatePostgres();
   if (!pg) {
