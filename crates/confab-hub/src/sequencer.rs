@@ -220,14 +220,19 @@ impl Committer {
     }
 
     /// One transaction for the batch; if it fails, each message alone, so one bad message
-    /// (a channel deleted meanwhile, a duplicate id) fails only itself.
+    /// (a channel deleted meanwhile, a duplicate id) fails only itself. When the database
+    /// itself failed (unreachable, out of disk), retrying piece by piece cannot help: the whole
+    /// batch fails with that cause at once (and the store fails fast until it is back).
     async fn commit(&self, batch: Vec<NewMessage>) -> Vec<Result<StoredMessage, HubError>> {
         if batch.is_empty() {
             return Vec::new();
         }
         match self.store.insert_messages(&batch).await {
             Ok(seqs) => stored(batch, seqs),
-            Err(e) if batch.len() == 1 => vec![Err(HubError::from(e))],
+            Err(e) if batch.len() == 1 || e.is_dependency() => {
+                let e = HubError::from(e);
+                batch.iter().map(|_| Err(e.clone())).collect()
+            }
             Err(e) => {
                 tracing::warn!(error = %e, size = batch.len(), "batch commit failed; committing one by one");
                 let mut out = Vec::with_capacity(batch.len());

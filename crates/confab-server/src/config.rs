@@ -41,6 +41,9 @@ pub struct Config {
     pub connect_timeout: Duration,
     /// fsync every commit (durable across power loss) rather than only across process death.
     pub fsync: bool,
+    /// The longest a storage call may take; past it (or while the database is down) sends
+    /// fail with `messageError` (`CONFAB_STORE_TIMEOUT_MS`).
+    pub store_timeout: Duration,
     pub hub: confab_hub::HubConfig,
     /// Agents, their brains, sessions.
     pub agents: confab_agents::AgentsConfig,
@@ -74,6 +77,7 @@ impl Default for Config {
             ping_timeout: Duration::from_secs(20),
             connect_timeout: Duration::from_secs(10),
             fsync: true,
+            store_timeout: Duration::from_secs(2),
             hub: confab_hub::HubConfig::default(),
             agents: confab_agents::AgentsConfig::default(),
             version: env!("CARGO_PKG_VERSION").into(),

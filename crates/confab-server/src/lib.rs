@@ -24,7 +24,10 @@ use std::time::Instant;
 use anyhow::Context as _;
 use axum::http::{HeaderName, HeaderValue, Method};
 use confab_hub::Hub;
-use confab_store::{PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, Store};
+use confab_store::{
+    GuardConfig, GuardedStore, PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, Store,
+    StoreHealth,
+};
 use socketioxide::SocketIo;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -50,7 +53,7 @@ impl Running {
 
 /// Opens storage, builds the hub and starts listening. Returns once the port is bound.
 pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
-    let store = open_store(&config).await?;
+    let (store, storage) = open_store(&config).await?;
 
     let (socket_layer, io) = SocketIo::builder()
         .ping_interval(config.ping_interval)
@@ -128,6 +131,7 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
         hub: hub.clone(),
         agents: agents.clone(),
         cluster: cluster.clone(),
+        storage,
         config: Arc::new(config.clone()),
         logs,
         started: Instant::now(),
@@ -209,14 +213,18 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
     })
 }
 
-/// PostgreSQL when a URL is configured, else SQLite in the data directory.
-async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    Ok(match config.database_url.as_deref() {
+/// PostgreSQL when a URL is configured, else SQLite in the data directory; either behind the
+/// guard that bounds every call and fails fast while the database is down.
+async fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn Store>, StoreHealth)> {
+    let store: Arc<dyn Store> = match config.database_url.as_deref() {
         Some(url) => Arc::new(
             PostgresStore::open(
                 url,
                 PostgresOptions {
                     schema: config.database_schema.clone(),
+                    // A dead server, or a lock held by a stalled node, fails an append within
+                    // the same bound as every other call.
+                    wait_timeout: config.store_timeout,
                     ..PostgresOptions::default()
                 },
             )
@@ -237,7 +245,16 @@ async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
                 .with_context(|| format!("opening {}", db_path.display()))?,
             )
         }
-    })
+    };
+    let guarded = GuardedStore::new(
+        store,
+        GuardConfig {
+            timeout: config.store_timeout,
+            ..GuardConfig::default()
+        },
+    );
+    let health = guarded.health();
+    Ok((Arc::new(guarded), health))
 }
 
 /// CORS as ElizaOS sets it: the configured origin or the request's own, with credentials.

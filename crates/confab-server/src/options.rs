@@ -83,6 +83,10 @@ pub struct SecurityArgs {
     /// Engine.IO ping timeout, milliseconds.
     #[arg(long, env = "CONFAB_PING_TIMEOUT_MS", default_value_t = 20_000)]
     pub ping_timeout_ms: u64,
+    /// The longest a storage call may take, milliseconds. Past it, or while the database is
+    /// down (unreachable, disk full), sends fail with `messageError` and `/health` answers 503.
+    #[arg(long, env = "CONFAB_STORE_TIMEOUT_MS", default_value_t = 2000)]
+    pub store_timeout_ms: u64,
     /// Longest graceful shutdown, seconds.
     #[arg(long, env = "CONFAB_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
     pub shutdown_timeout_secs: u64,
@@ -125,5 +129,6 @@ impl SecurityArgs {
         c.ping_interval = Duration::from_millis(self.ping_interval_ms.max(100));
         c.ping_timeout = Duration::from_millis(self.ping_timeout_ms.max(100));
         c.shutdown_timeout = Duration::from_secs(self.shutdown_timeout_secs);
+        c.store_timeout = Duration::from_millis(self.store_timeout_ms.max(1));
     }
 }

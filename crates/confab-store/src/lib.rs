@@ -7,10 +7,13 @@
 //! Messages carry a storage sequence number (`seq`): the order they were committed in, which is
 //! the order every member of a channel sees them and the cursor replay works from.
 
+pub mod breaker;
+mod guard;
 mod model;
 mod postgres;
 mod sqlite;
 
+pub use guard::{GuardConfig, GuardedStore, StorageStatus, StoreHealth};
 pub use model::*;
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
@@ -26,11 +29,67 @@ pub enum StoreError {
     Invalid(String),
     #[error("database error: {0}")]
     Backend(String),
+    /// The database itself cannot be used: unreachable, timed out, out of disk, I/O error.
+    /// Unlike the other errors it says nothing about the request, and retrying the request
+    /// piece by piece cannot help.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// Whether the dependency failed (rather than this one request).
+    pub fn is_dependency(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
 }
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        StoreError::Backend(e.to_string())
+        if dependency_failure(&e) {
+            StoreError::Unavailable(e.to_string())
+        } else {
+            StoreError::Backend(e.to_string())
+        }
+    }
+}
+
+/// Sorts sqlx errors: the connection, the pool, the disk or the server failed (true), or this
+/// statement did (false: a constraint, a missing row, a bad value).
+fn dependency_failure(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::BeginFailed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => {
+            let sqlite = db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some();
+            db.code().is_some_and(|code| dependency_code(&code, sqlite))
+        }
+        _ => false,
+    }
+}
+
+/// SQLite reports its extended result code as a number; PostgreSQL a five-character SQLSTATE.
+fn dependency_code(code: &str, sqlite: bool) -> bool {
+    if sqlite {
+        // SQLite primary codes: BUSY (after the busy timeout), NOMEM, READONLY, IOERR, CORRUPT,
+        // FULL, CANTOPEN, PROTOCOL, NOTADB.
+        code.parse::<i32>().is_ok_and(|extended| {
+            matches!(extended & 0xff, 5 | 7 | 8 | 10 | 11 | 13 | 14 | 15 | 26)
+        })
+    } else {
+        // PostgreSQL: connection exception (08), insufficient resources such as disk_full (53),
+        // operator intervention such as admin_shutdown (57P), system error such as io_error
+        // (58), internal error (XX), a read-only server (25006, a standby after failover), and
+        // a lock that another session holds past `lock_timeout` (55P03).
+        ["08", "53", "57P", "58", "XX"]
+            .iter()
+            .any(|class| code.starts_with(class))
+            || code == "25006"
+            || code == "55P03"
     }
 }
 
@@ -49,6 +108,16 @@ pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> &'static str;
     /// Where the data lives, for the startup banner.
     fn location(&self) -> String;
+
+    /// A cheap read that needs the database to answer (health checks).
+    async fn ping(&self) -> StoreResult<()> {
+        self.list_servers().await.map(drop)
+    }
+    /// Whether a write could commit now: the circuit breaker's recovery probe. A backend whose
+    /// reads can work while writes cannot (a full disk) makes this a real write.
+    async fn probe(&self) -> StoreResult<()> {
+        self.ping().await
+    }
 
     // ---- message servers -------------------------------------------------------------------
     async fn ensure_server(&self, server: &MessageServer) -> StoreResult<()>;
@@ -163,4 +232,38 @@ pub trait Store: Send + Sync + 'static {
     async fn set_channel_private(&self, channel: Uuid, private: bool) -> StoreResult<()>;
     /// Every private channel.
     async fn private_channels(&self) -> StoreResult<Vec<Uuid>>;
+}
+
+#[cfg(test)]
+mod classify_tests {
+    fn sqlite(code: &str) -> bool {
+        super::dependency_code(code, true)
+    }
+    fn postgres(code: &str) -> bool {
+        super::dependency_code(code, false)
+    }
+
+    #[test]
+    fn sqlite_codes() {
+        assert!(sqlite("13"), "SQLITE_FULL");
+        assert!(sqlite("3338"), "SQLITE_IOERR_FSYNC (10 | 13<<8)");
+        assert!(sqlite("14"), "SQLITE_CANTOPEN");
+        assert!(!sqlite("2067"), "SQLITE_CONSTRAINT_UNIQUE");
+        assert!(!sqlite("787"), "SQLITE_CONSTRAINT_FOREIGNKEY");
+        assert!(!sqlite("1"), "SQLITE_ERROR (bad SQL)");
+    }
+
+    #[test]
+    fn postgres_codes() {
+        assert!(postgres("08006"), "connection_failure");
+        assert!(postgres("53100"), "disk_full");
+        assert!(postgres("57P01"), "admin_shutdown");
+        assert!(postgres("58030"), "io_error");
+        assert!(postgres("25006"), "read_only_sql_transaction");
+        assert!(postgres("55P03"), "lock_not_available (lock_timeout)");
+        assert!(!postgres("23505"), "unique_violation");
+        assert!(!postgres("23503"), "foreign_key_violation");
+        assert!(!postgres("40001"), "serialization_failure");
+        assert!(!postgres("57014"), "query_canceled");
+    }
 }

@@ -23,6 +23,9 @@ pub struct PostgresOptions {
     /// A schema to create (if missing) and use instead of `public`: one database can hold
     /// several independent confab installations, or one per test.
     pub schema: Option<String>,
+    /// How long a call waits for a connection (including connecting), or for a lock another
+    /// session holds (`lock_timeout`), before it fails.
+    pub wait_timeout: Duration,
 }
 
 impl Default for PostgresOptions {
@@ -30,6 +33,7 @@ impl Default for PostgresOptions {
         PostgresOptions {
             max_connections: 8,
             schema: None,
+            wait_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -104,9 +108,15 @@ impl PostgresStore {
             admin.close().await;
             connect = connect.options([("search_path", schema.as_str())]);
         }
+        // An append waits for the sequence row while another node commits; a node that stalls
+        // holding it (stopped, partitioned) must not stall every other node's sends for good.
+        connect = connect.options([(
+            "lock_timeout",
+            format!("{}ms", options.wait_timeout.as_millis().max(1)),
+        )]);
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(options.wait_timeout)
             .connect_with(connect)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
@@ -636,6 +646,15 @@ impl Store for PostgresStore {
                 .await?
                 .rows_affected(),
         )
+    }
+
+    /// A real write (the sequence row rewritten unchanged): a server that answers reads but
+    /// cannot commit (out of disk, a read-only standby) does not pass.
+    async fn probe(&self) -> StoreResult<()> {
+        sqlx::query("UPDATE message_seq SET last = last WHERE id = 1")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn last_seq(&self) -> StoreResult<i64> {

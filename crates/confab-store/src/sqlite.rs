@@ -211,6 +211,21 @@ impl Store for SqliteStore {
         self.path.display().to_string()
     }
 
+    /// A real commit: rewrites the database header's `user_version` with its own value, which
+    /// appends a frame to the WAL. Reads work on a full disk; this does not.
+    async fn probe(&self) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await?;
+        let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&mut *conn)
+            .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "PRAGMA user_version = {version}"
+        )))
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
     async fn ensure_server(&self, s: &MessageServer) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO message_servers (id, name, source_type, source_id, metadata, created_at, updated_at) \

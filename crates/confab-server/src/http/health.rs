@@ -1,5 +1,7 @@
 //! Health, ping, status, logs and version (compat spec §2.3). These answer without an envelope.
 
+use std::time::Duration;
+
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -44,27 +46,20 @@ pub async fn healthz() -> Response {
     )
 }
 
-/// Whether storage answers a real query.
-async fn storage_status(state: &AppState) -> &'static str {
-    let hub = &state.hub;
-    match hub.store().get_server(hub.default_server()).await {
-        Ok(_) => "healthy",
-        Err(e) => {
-            tracing::error!(error = %e, "health check: storage unavailable");
-            "unhealthy"
-        }
-    }
-}
+/// The longest `/health` spends finding out whether storage answers; it reports the circuit
+/// breaker's state at once when storage is known to be down, or proved alive in the last second.
+const STORAGE_CHECK: Duration = Duration::from_millis(750);
 
 /// The body of both health routes, and its status code.
 ///
 /// Deviation from ElizaOS, on purpose: ElizaOS answers 503 `DEGRADED` while no agent runs,
 /// because it is an agent host. confab is a messaging hub that is fully usable without agents
 /// (and has none yet), so it reports `agents: "no_agents"` but stays 200 `OK`; it is degraded
-/// (503) only when storage does not answer.
+/// (503) only when storage cannot be used: unreachable, timing out, out of disk. Then
+/// `failing.storage` says why (`backend`, `error`, `downForMs`).
 async fn health_body(state: &AppState) -> (StatusCode, Value) {
-    let storage = storage_status(state).await;
-    let healthy = storage == "healthy";
+    let storage = state.storage.check(STORAGE_CHECK).await;
+    let healthy = storage.healthy();
     let running = running_agents(state);
     let mut body = json!({
         "status": if healthy { "OK" } else { "DEGRADED" },
@@ -72,16 +67,24 @@ async fn health_body(state: &AppState) -> (StatusCode, Value) {
         "timestamp": now_iso(),
         "dependencies": {
             "agents": if running > 0 { "healthy" } else { "no_agents" },
-            "storage": storage,
+            "storage": if healthy { "healthy" } else { "unhealthy" },
         },
     });
+    if let Some(error) = &storage.cause {
+        body["failing"]["storage"] = json!({
+            "backend": storage.backend,
+            "error": error,
+            "downForMs": storage.down_for.map_or(0, |d| d.as_millis() as u64),
+        });
+    }
     // A node whose cluster link is down still serves its own clients (and catches up from
     // storage): reported as degraded, but not taken out of a load balancer's rotation.
     if let Some(cluster) = &state.cluster {
         body["dependencies"]["cluster"] = cluster.status();
         body["node"] = json!(cluster.node_id());
-        if healthy && !cluster.healthy() {
+        if !cluster.healthy() {
             body["status"] = json!("DEGRADED");
+            body["failing"]["cluster"] = cluster.status();
         }
     }
     let code = if healthy {

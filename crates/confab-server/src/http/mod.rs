@@ -46,6 +46,8 @@ pub struct AppState {
     pub agents: confab_agents::AgentSystem,
     /// This node's cluster link, when several nodes share a database.
     pub cluster: Option<Arc<confab_cluster::RedisCluster>>,
+    /// Storage health as the circuit breaker sees it (`/health`).
+    pub storage: confab_store::StoreHealth,
     pub config: Arc<Config>,
     pub logs: LogHub,
     pub started: Instant,
