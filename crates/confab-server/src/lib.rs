@@ -12,6 +12,7 @@ pub mod limits;
 pub mod logs;
 pub mod metrics;
 pub mod options;
+pub mod proxy;
 pub mod security;
 pub mod shutdown;
 pub mod socket;
@@ -106,14 +107,9 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
     let agents = confab_agents::AgentSystem::start(hub.clone(), config.agents.clone())
         .await
         .context("starting the agents")?;
-    let security = security::Security::new(
-        config.security.clone(),
-        hub.clone(),
-        Some(io.clone()),
-        config.max_http_body,
-    )
-    .await
-    .context("security settings")?;
+    let security = security::Security::new(config.security.clone(), hub.clone(), Some(io.clone()))
+        .await
+        .context("security settings")?;
     socket::attach(
         &io,
         hub.clone(),
@@ -131,6 +127,7 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
         config: Arc::new(config.clone()),
         logs,
         started: Instant::now(),
+        security: security.clone(),
     };
     let app = http::router(state)
         .merge(
@@ -138,10 +135,6 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
                 .route("/metrics", axum::routing::get(security::metrics_route))
                 .with_state(security.clone()),
         )
-        .layer(axum::middleware::from_fn_with_state(
-            security.clone(),
-            security::api_guard,
-        ))
         .layer(axum::middleware::from_fn_with_state(
             security.limits.clone(),
             limits::Limits::http_layer,
