@@ -143,9 +143,10 @@ impl Auth {
         if let Some(k) = p.key {
             key(k)?;
         }
-        // A bearer value is a key when it is one (curl, Prometheus), else a token.
+        // A bearer value is a key when it is one (curl, Prometheus) or when the server verifies
+        // no tokens (then a wrong one is a wrong key); else a token.
         let bearer_token = match p.bearer {
-            Some(b) if self.keys.matches(b) || self.admin.matches(b) => {
+            Some(b) if self.keys.matches(b) || self.admin.matches(b) || self.jwt.is_none() => {
                 key(b)?;
                 None
             }
