@@ -207,6 +207,7 @@ impl Auth {
                 .map(str::trim)
                 .filter(|v| !v.is_empty())
         };
+        self.unreadable(&req.headers)?;
         let query = req.uri.query().unwrap_or("");
         let key_q = query_param(query, "apiKey").filter(|v| !v.is_empty());
         let token_q = query_param(query, "token").filter(|v| !v.is_empty());
@@ -222,12 +223,30 @@ impl Auth {
 
     /// An HTTP request: `X-API-KEY`, `Authorization: Bearer` (key or token), `X-Entity-Id`.
     pub fn http(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
+        self.unreadable(headers)?;
         self.authenticate(Presented {
             key: header(headers, "x-api-key"),
             bearer: bearer(headers),
             token: None,
             entity: header(headers, "x-entity-id").and_then(parse_uuid),
         })
+    }
+}
+
+impl Auth {
+    /// A credential header that is not text is refused, not ignored.
+    fn unreadable(&self, headers: &HeaderMap) -> Result<(), AuthError> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        let bad = |name| headers.get_all(name).iter().any(|v| v.to_str().is_err());
+        if bad("x-api-key") {
+            return Err(AuthError::key());
+        }
+        if bad("authorization") {
+            return Err(AuthError::token(texts::TOKEN_INVALID));
+        }
+        Ok(())
     }
 }
 
