@@ -116,6 +116,11 @@ const REST = [
     return as(col, 'POST', '/api/messaging/submit',
       { channel_id: channelId, message_server_id: DEFAULT_SERVER, author_id: e, content: 'agent says', source_type: 'test', raw_message: { x: 1 } });
   }],
+  ['POST /action into the channel', MEMBERS(201), 201, async (col) => {
+    const { channelId } = await fixture();
+    return as(col, 'POST', '/api/messaging/action',
+      { channel_id: channelId, message_server_id: DEFAULT_SERVER, author_id: who[col].entity, content: 'acts', source_type: 'agent_action', raw_message: { x: 1 } });
+  }],
   ['POST /ingest-external into the channel', MEMBERS(202), 202, async (col) => {
     const { channelId } = await fixture();
     return as(col, 'POST', '/api/messaging/ingest-external',
@@ -155,6 +160,8 @@ const REST = [
   ["GET A's session messages", MEMBERS(200), 200, async (col) => as(col, 'GET', `/api/messaging/sessions/${await session()}/messages`)],
   ["POST to A's session", MEMBERS(201), 201, async (col) => as(col, 'POST', `/api/messaging/sessions/${await session()}/messages`, { content: 'hi' })],
   ["POST A's session heartbeat", MEMBERS(200), 200, async (col) => as(col, 'POST', `/api/messaging/sessions/${await session()}/heartbeat`)],
+  ["POST A's session renew", MEMBERS(200), 200, async (col) => as(col, 'POST', `/api/messaging/sessions/${await session()}/renew`)],
+  ["PATCH A's session timeout", MEMBERS(200), 200, async (col) => as(col, 'PATCH', `/api/messaging/sessions/${await session()}/timeout`, { timeoutMinutes: 30 })],
   ["DELETE A's session", MEMBERS(200), 200, async (col) => as(col, 'DELETE', `/api/messaging/sessions/${await session()}`)],
   ['POST job for A', MEMBERS(201), 201, async (col) => as(col, 'POST', '/api/messaging/jobs', { agentId: ELIZA, userId: A, content: 'hi' })],
   ["GET A's job", MEMBERS(200), 200, async (col) => as(col, 'GET', `/api/messaging/jobs/${await job()}`)],
@@ -164,12 +171,26 @@ const REST = [
     assert.equal(made.status, 201, made.text);
     return as(col, 'POST', `/api/agents/${made.json.data.id}/stop`);
   }],
+  ['POST agent start', ADMIN, 200, async (col) => {
+    const made = await srv.http('POST', '/api/agents', { characterJson: { name: `Start ${uuid().slice(0, 8)}` } }, OP);
+    await srv.http('POST', `/api/agents/${made.json.data.id}/stop`, undefined, OP);
+    return as(col, 'POST', `/api/agents/${made.json.data.id}/start`);
+  }],
+  ['PATCH agent', ADMIN, 200, async (col) => {
+    const made = await srv.http('POST', '/api/agents', { characterJson: { name: `Patch ${uuid().slice(0, 8)}` } }, OP);
+    return as(col, 'PATCH', `/api/agents/${made.json.data.id}`, { bio: ['patched'] });
+  }],
   ['DELETE agent', ADMIN, 204, async (col) => {
     const made = await srv.http('POST', '/api/agents', { characterJson: { name: `Del ${uuid().slice(0, 8)}` } }, OP);
     return as(col, 'DELETE', `/api/agents/${made.json.data.id}`);
   }],
   ['POST message server', ADMIN, 201, async (col) => as(col, 'POST', '/api/messaging/message-servers', { name: 'srv', sourceType: 'test' })],
   ['POST message server agent', ADMIN, 201, async (col) => as(col, 'POST', `/api/messaging/message-servers/${DEFAULT_SERVER}/agents`, { agentId: uuid() })],
+  ['DELETE message server agent', ADMIN, 200, async (col) => {
+    const agent = uuid();
+    await srv.http('POST', `/api/messaging/message-servers/${DEFAULT_SERVER}/agents`, { agentId: agent }, OP);
+    return as(col, 'DELETE', `/api/messaging/message-servers/${DEFAULT_SERVER}/agents/${agent}`);
+  }],
   ['GET /api/server/logs', ADMIN, 200, async (col) => as(col, 'GET', '/api/server/logs')],
   ['DELETE /api/server/logs', ADMIN, 200, async (col) => as(col, 'DELETE', '/api/server/logs')],
   ['GET /metrics', ADMIN, 200, async (col) => as(col, 'GET', '/metrics')],
