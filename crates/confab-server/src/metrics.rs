@@ -12,7 +12,7 @@
 //! | `confab_messages_in_total` | counter | messages received from sockets |
 //! | `confab_messages_out_total` | counter | channel broadcasts sent |
 //! | `confab_deliveries_total` | counter | packets handed to connections by broadcasts |
-//! | `confab_errors_total{kind}` | counter | errors sent to clients (`decode`, `auth`, `access`, `limit`, `hub`, `unknown_event`) |
+//! | `confab_errors_total{kind}` | counter | socket errors that are not refusals (`decode`, `unknown_event`) |
 //! | `confab_refusals_total{kind}` | counter | every refusal, socket and REST ([`Refusal`]: `unauthenticated`, `bad_token`, `forbidden`, `operator_only`, `impersonation`, `rate_limit`, `connection_limit`, `too_large`, `queue_full`) |
 //! | `confab_rate_limited_total{scope}` | counter | requests or events refused by a limit (`http`, `socket_message`, `socket_join`, `socket_typing`, `socket_channels`, `connections_per_ip`, `connections_per_entity`, `message_size`, `metadata_size`) |
 //! | `confab_slow_consumers_total` | counter | connections dropped for not reading |
