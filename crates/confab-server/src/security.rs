@@ -74,7 +74,7 @@ impl Security {
         self.access
             .decide(p, resource, action)
             .await
-            .map_err(|d| ApiError::forbidden(d.reason))
+            .map_err(ApiError::from)
     }
 
     /// Whether `p` may see a channel at all (lists leave out what it may not).

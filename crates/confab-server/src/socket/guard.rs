@@ -62,27 +62,18 @@ pub fn admit(
     Ok(identity)
 }
 
-/// Why a command was refused.
-pub struct Refusal {
-    pub error: String,
-    pub retry_after_ms: Option<u64>,
-}
+/// Why a command was refused: the protocol's typed refusal.
+pub type Refusal = outbound::Refused;
 
 impl From<Denied> for Refusal {
     fn from(d: Denied) -> Self {
-        Refusal {
-            error: d.reason.into(),
-            retry_after_ms: None,
-        }
+        Refusal::new(d.reason)
     }
 }
 
 impl From<crate::limits::Exceeded> for Refusal {
     fn from(e: crate::limits::Exceeded) -> Self {
-        Refusal {
-            error: e.error,
-            retry_after_ms: (e.retry_after_ms > 0).then_some(e.retry_after_ms),
-        }
+        Refusal::new(e.error).retry_after(e.retry_after_ms)
     }
 }
 
@@ -97,10 +88,11 @@ pub struct Guard {
 
 impl Guard {
     pub fn new(security: Arc<Security>, socket: &SocketRef) -> Self {
-        let principal = socket
-            .extensions
-            .get::<Principal>()
-            .unwrap_or_else(|| Principal::open(None));
+        // `admit` always leaves one; without it, the connection is nobody in particular.
+        let principal = socket.extensions.get::<Principal>().unwrap_or(Principal {
+            trust: crate::auth::Trust::Unverified,
+            ..Principal::open(None)
+        });
         // The worker owns the slot from here on: it is given back when the worker ends.
         let slot = socket.extensions.remove::<ConnSlot>();
         let guard = Guard {
@@ -171,10 +163,7 @@ impl Guard {
     pub async fn may_stream_logs(&self) -> Result<(), Refusal> {
         self.allow(Resource::Administration, Action::Read)
             .await
-            .map_err(|_| Refusal {
-                error: texts::LOGS_NOT_AUTHORISED.into(),
-                retry_after_ms: None,
-            })
+            .map_err(|_| Refusal::new(texts::LOGS_NOT_AUTHORISED))
     }
 
     /// Drops channels a reconnecting client was put back into but may no longer reach.
@@ -217,12 +206,8 @@ impl Guard {
         client_message_id: Option<String>,
         ack: AckSender,
     ) {
-        let refused = outbound::Refused {
-            error: refusal.error,
-            retry_after_ms: refusal.retry_after_ms,
-        };
-        super::connection::emit(socket, refused.event(client_message_id));
-        let _ = ack.send(&refused.ack());
+        super::connection::emit(socket, refusal.event(client_message_id));
+        let _ = ack.send(&refusal.ack());
     }
 
     /// Disconnects the socket when its token expires: `unauthorized {message, reason}` (the
