@@ -388,3 +388,15 @@ test('fuzzed credentials: random keys, tokens and headers are refused without a 
   }
   assert.equal((await srv.http('GET', '/healthz')).status, 200);
 });
+
+test('every refusal above is counted in /metrics by kind', async () => {
+  const s = await connectAs('member');
+  await expectRefused(s, 'no_such_event', {});
+  const r = await srv.http('GET', '/metrics', undefined, OP);
+  assert.equal(r.status, 200);
+  for (const kind of ['unauthenticated', 'bad_token', 'forbidden', 'operator_only', 'impersonation', 'invalid']) {
+    const n = Number((r.text.match(new RegExp(`^confab_refusals_total\\{kind="${kind}"\\} (\\d+)`, 'm')) || [])[1] ?? 0);
+    assert.ok(n >= 1, `${kind}: ${n}`);
+  }
+  assert.match(r.text, /^confab_connections_refused_total\{reason="bad_token"\} [1-9]/m);
+});

@@ -6,14 +6,14 @@
 //! |---|---|---|
 //! | `confab_connections` | gauge | open Socket.IO connections |
 //! | `confab_connections_total` | counter | connections accepted |
-//! | `confab_connections_refused_total{reason}` | counter | handshakes refused (`auth`, `limit`) |
+//! | `confab_connections_refused_total{reason}` | counter | handshakes refused (`unauthenticated`, `bad_token`, `connection_limit`) |
 //! | `confab_rooms` | gauge | channels with at least one connected member (at scrape time) |
 //! | `confab_joins_total` | counter | successful channel joins |
 //! | `confab_messages_in_total` | counter | messages received from sockets |
 //! | `confab_messages_out_total` | counter | channel broadcasts sent |
 //! | `confab_deliveries_total` | counter | packets handed to connections by broadcasts |
 //! | `confab_errors_total{kind}` | counter | socket errors that are not refusals (`decode`, `unknown_event`) |
-//! | `confab_refusals_total{kind}` | counter | every refusal, socket and REST ([`Refusal`]: `unauthenticated`, `bad_token`, `forbidden`, `operator_only`, `impersonation`, `rate_limit`, `connection_limit`, `too_large`, `queue_full`) |
+//! | `confab_refusals_total{kind}` | counter | every refusal, socket and REST ([`Refusal`]: `unauthenticated`, `bad_token`, `forbidden`, `operator_only`, `impersonation`, `rate_limit`, `connection_limit`, `too_large`, `queue_full`, `invalid`) |
 //! | `confab_rate_limited_total{scope}` | counter | requests or events refused by a limit (`http`, `socket_message`, `socket_join`, `socket_typing`, `socket_channels`, `connections_per_ip`, `connections_per_entity`, `message_size`, `metadata_size`) |
 //! | `confab_slow_consumers_total` | counter | connections dropped for not reading |
 //! | `confab_store_commit_seconds` | histogram | one message-batch transaction (confab-store) |
@@ -161,6 +161,8 @@ pub enum Refusal {
     TooLarge,
     /// Too many events waiting on one connection.
     QueueFull,
+    /// A socket event that could not be decoded, or is unknown.
+    Invalid,
 }
 
 impl Refusal {
@@ -175,6 +177,7 @@ impl Refusal {
             Refusal::ConnectionLimit => "connection_limit",
             Refusal::TooLarge => "too_large",
             Refusal::QueueFull => "queue_full",
+            Refusal::Invalid => "invalid",
         }
     }
 }
@@ -196,8 +199,10 @@ pub fn rate_limited(scope: &'static str) {
     });
 }
 
+/// A socket event refused as invalid (`decode`, `unknown_event`).
 pub fn error(kind: &'static str) {
     metrics::counter!(ERRORS, "kind" => kind).increment(1);
+    refused(Refusal::Invalid);
 }
 
 /// `GET /metrics`.

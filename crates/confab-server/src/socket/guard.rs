@@ -47,7 +47,7 @@ pub fn admit(
             entity,
             named: true,
         },
-        None => identify(auth, strict)?,
+        None => identify(auth, strict).map_err(|e| refuse(e.0, Kind::Unauthenticated))?,
     };
     principal.entity = Some(identity.entity);
     let parts = socket.req_parts();
@@ -55,7 +55,12 @@ pub fn admit(
     let slot = security
         .limits
         .connect(ip, identity.entity)
-        .map_err(Refused)?;
+        .map_err(|e| {
+            // Counted as a refusal by `connect`.
+            metrics::counter!(crate::metrics::CONNECTIONS_REFUSED, "reason" => Kind::ConnectionLimit.as_str())
+                .increment(1);
+            Refused(e)
+        })?;
     socket.extensions.insert(slot);
     socket.extensions.insert(principal);
     socket.extensions.insert(identity);
