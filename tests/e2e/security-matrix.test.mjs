@@ -372,14 +372,15 @@ test('fuzzed credentials: random keys, tokens and headers are refused without a 
     const noBearer = !/^bearer\s+\S/i.test(authorization.trim()) && /^[\x20-\x7e]*$/.test(authorization);
     assert.equal(r.status, noBearer ? 200 : 401, `${JSON.stringify(authorization.slice(0, 40))} → ${r.status}`);
   }
-  for (const t of [0, [], {}, 'x', '.', 'a.b', null, 'e30.e30.', 'a'.repeat(20000)]) {
+  for (const t of [0, [], {}, true, 'x', '.', 'a.b', null, '', 'e30.e30.', 'a'.repeat(20000)]) {
     const s = srv.connect({ auth: { apiKey: KEY, token: t } });
     const outcome = await Promise.race([
       waitFor(s, 'connect').then(() => 'connected'),
       waitFor(s, 'connect_error').then((e) => e.message),
     ]);
-    // A token that is not a string is no token; any string is verified and refused.
-    if (typeof t === 'string' && t !== '') assert.notEqual(outcome, 'connected', JSON.stringify(t).slice(0, 30));
+    // Anything but "no token" (null, empty) is verified, and none of these is a token.
+    if (t !== null && t !== '') assert.notEqual(outcome, 'connected', JSON.stringify(t).slice(0, 30));
+    else assert.equal(outcome, 'connected');
     s.close();
   }
   for (const entity of ['not-a-uuid', '"; DROP TABLE', '\u0000', 'x'.repeat(500)]) {

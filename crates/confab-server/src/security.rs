@@ -87,7 +87,7 @@ impl Security {
 
 /// ElizaOS's 401 body for a missing or wrong key (compat spec §2.1), verbatim.
 #[derive(Serialize)]
-struct Unauthorized {
+struct AuthRequired {
     error: &'static str,
     message: &'static str,
 }
@@ -95,12 +95,12 @@ struct Unauthorized {
 impl IntoResponse for AuthError {
     fn into_response(self) -> Response {
         let body = if self.reason == confab_protocol::texts::AUTH_INVALID_API_KEY {
-            Unauthorized {
+            AuthRequired {
                 error: "API key required",
                 message: "Missing or invalid X-API-KEY header",
             }
         } else {
-            Unauthorized {
+            AuthRequired {
                 error: "Authentication required",
                 message: self.reason,
             }

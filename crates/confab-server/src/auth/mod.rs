@@ -208,6 +208,19 @@ impl Auth {
                 .filter(|v| !v.is_empty())
         };
         self.unreadable(&req.headers)?;
+        // A credential that is there but is not text is refused, not ignored.
+        if self.enabled() {
+            let present = |name: &str| {
+                auth.and_then(|a| a.get(name))
+                    .is_some_and(|v| !v.is_null() && !v.is_string())
+            };
+            if present("apiKey") {
+                return Err(AuthError::key());
+            }
+            if present("token") {
+                return Err(AuthError::token(texts::TOKEN_INVALID));
+            }
+        }
         let query = req.uri.query().unwrap_or("");
         let key_q = query_param(query, "apiKey").filter(|v| !v.is_empty());
         let token_q = query_param(query, "token").filter(|v| !v.is_empty());
