@@ -72,7 +72,7 @@ test('a private channel: members join and talk; an outsider is refused and sees 
 
   // History, participants, presence, details over REST: members only.
   const get = (path, entity) => srv.http('GET', `/api/messaging/channels/${channelId}${path}`, undefined, entity ? { 'x-entity-id': entity } : {});
-  for (const path of ['/messages', '/participants', '/presence', '/details']) {
+  for (const path of ['/messages', '/participants', '/presence']) {
     for (const who of [c, undefined]) {
       const r = await get(path, who);
       assert.equal(r.status, 403, `${path} as ${who}`);
@@ -80,6 +80,13 @@ test('a private channel: members join and talk; an outsider is refused and sees 
     }
     assert.equal((await get(path, a)).status, 200, `${path} as a member`);
   }
+  // Details: a non-member gets a missing channel's answer, not the channel.
+  for (const who of [c, undefined]) {
+    const r = await get('/details', who);
+    assert.equal(r.status, 404, `details as ${who}`);
+    assert.deepEqual(r.json, (await srv.http('GET', `/api/messaging/channels/${uuid()}/details`)).json);
+  }
+  assert.equal((await get('/details', a)).status, 200);
   const history = await get('/messages', b);
   assert.deepEqual(history.json.data.messages.map((m) => m.content), ['secret']);
   // The deprecated alias and a REST post are guarded the same way.
@@ -167,16 +174,20 @@ test('ENABLE_DATA_ISOLATION: every channel is participants-only; a message creat
   await got;
 });
 
-test('with an API key, REST operators reach private channels; socket key holders are still checked', async () => {
+test('with an API key: the key holder reaches no private channel; the operator key reaches every one', async () => {
   const KEY = 'k-access';
-  const server = await startServer({ env: { ELIZA_SERVER_AUTH_TOKEN: KEY } });
+  const server = await startServer({ env: { ELIZA_SERVER_AUTH_TOKEN: KEY, CONFAB_ADMIN_KEY: 'ops-access' } });
   try {
     const a = uuid();
     const r = await server.http('POST', '/api/messaging/channels',
       { name: 'ops', message_server_id: DEFAULT_SERVER, participantCentralUserIds: [a], private: true }, { 'x-api-key': KEY });
     assert.equal(r.status, 201);
     const channelId = r.json.data.id;
-    assert.equal((await server.http('GET', `/api/messaging/channels/${channelId}/messages`, undefined, { 'x-api-key': KEY })).status, 200);
+    const messages = `/api/messaging/channels/${channelId}/messages`;
+    assert.equal((await server.http('GET', messages, undefined, { 'x-api-key': KEY })).status, 403);
+    assert.equal((await server.http('GET', messages, undefined, { 'x-api-key': 'ops-access' })).status, 200);
+    // Key-only: entities are self-asserted, as in ElizaOS.
+    assert.equal((await server.http('GET', messages, undefined, { 'x-api-key': KEY, 'x-entity-id': a })).status, 200);
     const outsider = await server.connected({ auth: { apiKey: KEY, entityId: uuid() } });
     assert.equal((await expectRefused(outsider, 'message', { type: 1, payload: { channelId } })).error.error, DENIED_JOIN);
     const member = await server.connected({ auth: { apiKey: KEY, entityId: a } });

@@ -113,12 +113,18 @@ test('GET /metrics: Prometheus text with connections, joins, messages, deliverie
   assert.match(r.text, /# HELP confab_agent_run_seconds/);
 });
 
-test('/metrics needs the API key when auth is on', async () => {
-  const keyed = await startServer({ env: { ELIZA_SERVER_AUTH_TOKEN: 'mk' } });
+test('/metrics is for operators when auth is on: the operator key, not the API key front ends carry', async () => {
+  const keyed = await startServer({ env: { ELIZA_SERVER_AUTH_TOKEN: 'mk', CONFAB_ADMIN_KEY: 'ops-key' } });
   try {
     assert.equal((await keyed.http('GET', '/metrics')).status, 401);
-    assert.equal((await keyed.http('GET', '/metrics', undefined, { authorization: 'Bearer mk' })).status, 200);
-    assert.equal((await keyed.http('GET', '/metrics', undefined, { 'x-api-key': 'mk' })).status, 200);
+    assert.equal((await keyed.http('GET', '/metrics', undefined, { authorization: 'Bearer mk' })).status, 403);
+    assert.equal((await keyed.http('GET', '/metrics', undefined, { 'x-api-key': 'mk' })).status, 403);
+    assert.equal((await keyed.http('GET', '/metrics', undefined, { authorization: 'Bearer ops-key' })).status, 200);
+    const r = await keyed.http('GET', '/metrics', undefined, { 'x-api-key': 'ops-key' });
+    assert.equal(r.status, 200);
+    // The refusals above are counted by kind.
+    assert.match(r.text, /confab_refusals_total\{kind="unauthenticated"\} [1-9]/);
+    assert.match(r.text, /confab_refusals_total\{kind="operator_only"\} [2-9]/);
   } finally {
     await keyed.stop();
   }

@@ -114,6 +114,92 @@ pub struct MessageError {
     pub channel_id: Option<Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub room_id: Option<String>,
+    /// When trying again can succeed (a rate limit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
+}
+
+impl MessageError {
+    pub fn new(error: impl Into<String>) -> Self {
+        MessageError {
+            error: error.into(),
+            client_message_id: None,
+            channel_id: None,
+            room_id: None,
+            retry_after_ms: None,
+        }
+    }
+
+    /// About the message the client sent with this `clientMessageId`.
+    pub fn for_message(mut self, client_message_id: Option<String>) -> Self {
+        self.client_message_id = client_message_id;
+        self
+    }
+}
+
+/// A command the server refused before doing anything with it (access, limits, a full queue):
+/// the client hears the same reason twice, as `messageError` and in the failed acknowledgement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub error: String,
+    pub retry_after_ms: Option<u64>,
+}
+
+impl Refused {
+    pub fn new(error: impl Into<String>) -> Self {
+        Refused {
+            error: error.into(),
+            retry_after_ms: None,
+        }
+    }
+
+    /// A refusal that lifts after `ms` milliseconds (0: not a matter of time).
+    pub fn retry_after(mut self, ms: u64) -> Self {
+        self.retry_after_ms = (ms > 0).then_some(ms);
+        self
+    }
+
+    /// The `messageError` event.
+    pub fn event(&self, client_message_id: Option<String>) -> ServerEvent {
+        let mut e = MessageError::new(self.error.clone()).for_message(client_message_id);
+        e.retry_after_ms = self.retry_after_ms;
+        ServerEvent::MessageError(e)
+    }
+
+    /// The acknowledgement: `{success: false, error, retryAfterMs?}`.
+    pub fn ack(&self) -> RefusedAck {
+        RefusedAck {
+            success: false,
+            error: self.error.clone(),
+            retry_after_ms: self.retry_after_ms,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RefusedAck {
+    pub success: bool,
+    pub error: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
+}
+
+/// `unauthorized {message, reason}`: the event ElizaOS's client listens for, sent before the
+/// server closes a connection whose credential ran out.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Unauthorized {
+    pub message: &'static str,
+    pub reason: &'static str,
+}
+
+impl Unauthorized {
+    pub fn token_expired() -> Self {
+        Unauthorized {
+            message: crate::texts::TOKEN_EXPIRED,
+            reason: crate::texts::TOKEN_EXPIRED_REASON,
+        }
+    }
 }
 
 /// Seed 000's `message` event, sent to clients of that dialect.
@@ -338,6 +424,7 @@ pub enum ServerEvent {
     MessageStreamError(MessageStreamError),
     MessageComplete(MessageComplete),
     Thinking(Thinking),
+    Unauthorized(Unauthorized),
     Relayed(Relayed),
 }
 
@@ -369,6 +456,7 @@ impl ServerEvent {
             ServerEvent::MessageStreamError(_) => "messageStreamError",
             ServerEvent::MessageComplete(_) => "messageComplete",
             ServerEvent::Thinking(_) => "thinking",
+            ServerEvent::Unauthorized(_) => "unauthorized",
             ServerEvent::Relayed(r) => &r.name,
         }
     }

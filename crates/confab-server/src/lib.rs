@@ -12,6 +12,7 @@ pub mod limits;
 pub mod logs;
 pub mod metrics;
 pub mod options;
+pub mod proxy;
 pub mod security;
 pub mod shutdown;
 pub mod socket;
@@ -109,14 +110,9 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
     let agents = confab_agents::AgentSystem::start(hub.clone(), config.agents.clone())
         .await
         .context("starting the agents")?;
-    let security = security::Security::new(
-        config.security.clone(),
-        hub.clone(),
-        Some(io.clone()),
-        config.max_http_body,
-    )
-    .await
-    .context("security settings")?;
+    let security = security::Security::new(config.security.clone(), hub.clone(), Some(io.clone()))
+        .await
+        .context("security settings")?;
     socket::attach(
         &io,
         hub.clone(),
@@ -135,6 +131,7 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
         config: Arc::new(config.clone()),
         logs,
         started: Instant::now(),
+        security: security.clone(),
     };
     let app = http::router(state)
         .merge(
@@ -146,10 +143,6 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
         // Server-Sent Events (each event leaves as it is written), nor the page's files, which
         // come precompressed (`web`), nor Socket.IO (its layer is outside this one).
         .layer(tower_http::compression::CompressionLayer::new())
-        .layer(axum::middleware::from_fn_with_state(
-            security.clone(),
-            security::api_guard,
-        ))
         .layer(axum::middleware::from_fn_with_state(
             security.limits.clone(),
             limits::Limits::http_layer,

@@ -3,19 +3,23 @@
 //!
 //! * HTTP: per client IP on `/api` (ElizaOS's default, 1,000 per 15 minutes), 429 with
 //!   `Retry-After`, `RateLimit-Limit/Remaining/Reset` and ElizaOS's body.
-//! * Sockets: messages per minute per entity (all its connections together), joins per minute
-//!   per connection, channels per connection, connections per IP and per entity. Over a limit:
+//! * Sockets: messages and typing indicators per minute per entity (all its connections
+//!   together), joins per minute per connection, channels per connection, connections per IP
+//!   and per entity. Over a limit:
 //!   `messageError {error, retryAfterMs}` (and a failed acknowledgement), or a refused handshake.
 //! * Sizes: message text and metadata, checked after decoding (the 1 MB frame limit is the
 //!   transport's).
+//!
+//! "Per IP" is the client's address: behind trusted proxies, the one they forward
+//! ([`crate::proxy`]).
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -25,6 +29,8 @@ use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 use serde_json::json;
 use uuid::Uuid;
+
+use crate::proxy::TrustedProxies;
 
 /// Limits, as resolved by the binary. Zero disables a limit.
 #[derive(Debug, Clone)]
@@ -37,6 +43,10 @@ pub struct LimitSettings {
     pub socket_messages_per_min: u32,
     /// Joins per minute per connection (`RATE_LIMIT_SOCKET_JOINS`).
     pub socket_joins_per_min: u32,
+    /// Typing indicators per minute per entity (`RATE_LIMIT_SOCKET_TYPING`).
+    pub socket_typing_per_min: u32,
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` are believed.
+    pub trusted_proxies: TrustedProxies,
     /// Channels one connection may be in at once.
     pub channels_per_connection: usize,
     /// Open sockets per client IP.
@@ -56,6 +66,8 @@ impl Default for LimitSettings {
             http_window: Duration::from_secs(15 * 60),
             socket_messages_per_min: 100,
             socket_joins_per_min: 120,
+            socket_typing_per_min: 120,
+            trusted_proxies: TrustedProxies::default(),
             channels_per_connection: 128,
             connections_per_ip: 1000,
             connections_per_entity: 100,
@@ -86,6 +98,7 @@ pub struct Limits {
     pub settings: LimitSettings,
     http: Option<Keyed<IpAddr>>,
     messages: Option<Keyed<Uuid>>,
+    typing: Option<Keyed<Uuid>>,
     joins: Option<Quota>,
     counts: Mutex<Counts>,
     clock: DefaultClock,
@@ -104,6 +117,8 @@ impl Limits {
                 .map(|q| RateLimiter::keyed(q).with_middleware::<StateInformationMiddleware>()),
             messages: quota(settings.socket_messages_per_min, Duration::from_secs(60))
                 .map(|q| RateLimiter::keyed(q).with_middleware::<StateInformationMiddleware>()),
+            typing: quota(settings.socket_typing_per_min, Duration::from_secs(60))
+                .map(|q| RateLimiter::keyed(q).with_middleware::<StateInformationMiddleware>()),
             joins: quota(settings.socket_joins_per_min, Duration::from_secs(60)),
             counts: Mutex::default(),
             clock: DefaultClock::default(),
@@ -120,7 +135,7 @@ impl Limits {
                     if let Some(h) = &l.http {
                         h.retain_recent();
                     }
-                    if let Some(m) = &l.messages {
+                    for m in [&l.messages, &l.typing].into_iter().flatten() {
                         m.retain_recent();
                     }
                 }
@@ -149,6 +164,32 @@ impl Limits {
                 retry_after_ms: self.wait_ms(&nu),
             }
         })
+    }
+
+    /// One typing indicator by `entity`.
+    pub fn typing(&self, entity: Uuid) -> Result<(), Exceeded> {
+        let Some(l) = &self.typing else {
+            return Ok(());
+        };
+        l.check_key(&entity).map(|_| ()).map_err(|nu| {
+            crate::metrics::rate_limited("socket_typing");
+            Exceeded {
+                error: format!(
+                    "Rate limit exceeded: at most {} typing indicators per minute",
+                    self.settings.socket_typing_per_min
+                ),
+                retry_after_ms: self.wait_ms(&nu),
+            }
+        })
+    }
+
+    /// The client address of a request or handshake (see [`crate::proxy`]).
+    pub fn client_ip(
+        &self,
+        ext: &axum::http::Extensions,
+        headers: &axum::http::HeaderMap,
+    ) -> IpAddr {
+        self.settings.trusted_proxies.client_of(ext, headers)
     }
 
     /// A per-connection join limiter (`None`: unlimited).
@@ -279,7 +320,7 @@ impl Limits {
         if !(path == "/api" || path.starts_with("/api/")) {
             return next.run(req).await;
         }
-        let ip = client_ip(&req);
+        let ip = this.client_ip(req.extensions(), req.headers());
         let limit = this.settings.http_max;
         let window = this.settings.http_window;
         match limiter.check_key(&ip) {
@@ -319,17 +360,6 @@ impl Limits {
             }
         }
     }
-}
-
-/// The peer address of a request (`0.0.0.0` when unknown, as in in-process tests).
-pub fn client_ip<B>(req: &axum::http::Request<B>) -> IpAddr {
-    peer_ip(req.extensions())
-}
-
-pub fn peer_ip(ext: &axum::http::Extensions) -> IpAddr {
-    ext.get::<ConnectInfo<SocketAddr>>()
-        .map(|ci| ci.0.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
 
 /// A connection's slot in the per-IP and per-entity counts.
@@ -419,6 +449,7 @@ mod tests {
             },
             http: None,
             messages: None,
+            typing: None,
             joins: None,
             counts: Mutex::default(),
             clock: DefaultClock::default(),

@@ -6,14 +6,15 @@
 //! |---|---|---|
 //! | `confab_connections` | gauge | open Socket.IO connections |
 //! | `confab_connections_total` | counter | connections accepted |
-//! | `confab_connections_refused_total{reason}` | counter | handshakes refused (`auth`, `limit`) |
+//! | `confab_connections_refused_total{reason}` | counter | handshakes refused (`unauthenticated`, `bad_token`, `connection_limit`) |
 //! | `confab_rooms` | gauge | channels with at least one connected member (at scrape time) |
 //! | `confab_joins_total` | counter | successful channel joins |
 //! | `confab_messages_in_total` | counter | messages received from sockets |
 //! | `confab_messages_out_total` | counter | channel broadcasts sent |
 //! | `confab_deliveries_total` | counter | packets handed to connections by broadcasts |
-//! | `confab_errors_total{kind}` | counter | errors sent to clients (`decode`, `auth`, `access`, `limit`, `hub`, `unknown_event`) |
-//! | `confab_rate_limited_total{scope}` | counter | requests or events refused by a limit |
+//! | `confab_errors_total{kind}` | counter | socket errors that are not refusals (`decode`, `unknown_event`) |
+//! | `confab_refusals_total{kind}` | counter | every refusal, socket and REST ([`Refusal`]: `unauthenticated`, `bad_token`, `forbidden`, `operator_only`, `impersonation`, `rate_limit`, `connection_limit`, `too_large`, `queue_full`, `invalid`) |
+//! | `confab_rate_limited_total{scope}` | counter | requests or events refused by a limit (`http`, `socket_message`, `socket_join`, `socket_typing`, `socket_channels`, `connections_per_ip`, `connections_per_entity`, `message_size`, `metadata_size`) |
 //! | `confab_slow_consumers_total` | counter | connections dropped for not reading |
 //! | `confab_store_commit_seconds` | histogram | one message-batch transaction (confab-store) |
 //! | `confab_store_batch_size` | histogram | messages per committed batch (confab-store) |
@@ -34,6 +35,7 @@ pub const MESSAGES_OUT: &str = "confab_messages_out_total";
 pub const DELIVERIES: &str = "confab_deliveries_total";
 pub const ERRORS: &str = "confab_errors_total";
 pub const RATE_LIMITED: &str = "confab_rate_limited_total";
+pub const REFUSALS: &str = "confab_refusals_total";
 pub const SLOW_CONSUMERS: &str = "confab_slow_consumers_total";
 pub const STORE_COMMIT_SECONDS: &str = "confab_store_commit_seconds";
 pub const STORE_BATCH_SIZE: &str = "confab_store_batch_size";
@@ -110,6 +112,7 @@ fn describe() {
         "Packets handed to connections by channel broadcasts"
     );
     describe_counter!(ERRORS, "Errors sent to clients, by kind");
+    describe_counter!(REFUSALS, "Refusals, socket and REST, by kind");
     describe_counter!(
         RATE_LIMITED,
         "Requests or events refused by a limit, by scope"
@@ -137,12 +140,69 @@ fn describe() {
     metrics::counter!(MESSAGES_IN).absolute(0);
 }
 
-pub fn rate_limited(scope: &'static str) {
-    metrics::counter!(RATE_LIMITED, "scope" => scope).increment(1);
+/// Why something a client asked for was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No credential, a wrong API key, or no token where one is required.
+    Unauthenticated,
+    /// A token that failed verification.
+    BadToken,
+    /// A channel, DM, session or job the caller may not reach.
+    Forbidden,
+    /// Administration, logs or metrics without operator credentials.
+    OperatorOnly,
+    /// Posting as another entity.
+    Impersonation,
+    /// A rate limit (scope in `confab_rate_limited_total`).
+    RateLimit,
+    /// Connections per IP or per entity, channels per connection.
+    ConnectionLimit,
+    /// Message text or metadata too large.
+    TooLarge,
+    /// Too many events waiting on one connection.
+    QueueFull,
+    /// A socket event that could not be decoded, or is unknown.
+    Invalid,
 }
 
+impl Refusal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::Unauthenticated => "unauthenticated",
+            Refusal::BadToken => "bad_token",
+            Refusal::Forbidden => "forbidden",
+            Refusal::OperatorOnly => "operator_only",
+            Refusal::Impersonation => "impersonation",
+            Refusal::RateLimit => "rate_limit",
+            Refusal::ConnectionLimit => "connection_limit",
+            Refusal::TooLarge => "too_large",
+            Refusal::QueueFull => "queue_full",
+            Refusal::Invalid => "invalid",
+        }
+    }
+}
+
+/// Counts a refusal.
+pub fn refused(kind: Refusal) {
+    metrics::counter!(REFUSALS, "kind" => kind.as_str()).increment(1);
+}
+
+/// Counts a refusal by a limit, under its scope and as a refusal.
+pub fn rate_limited(scope: &'static str) {
+    metrics::counter!(RATE_LIMITED, "scope" => scope).increment(1);
+    refused(match scope {
+        "connections_per_ip" | "connections_per_entity" | "socket_channels" => {
+            Refusal::ConnectionLimit
+        }
+        "message_size" | "metadata_size" => Refusal::TooLarge,
+        _ => Refusal::RateLimit,
+    });
+}
+
+/// A socket event refused as invalid (`decode`, `unknown_event`).
 pub fn error(kind: &'static str) {
     metrics::counter!(ERRORS, "kind" => kind).increment(1);
+    refused(Refusal::Invalid);
 }
 
 /// `GET /metrics`.

@@ -25,6 +25,14 @@ pub struct SecurityArgs {
     /// A second accepted API key (ElizaOS 1.7's socket key name).
     #[arg(long, env = "SERVER_API_KEY", hide_env_values = true)]
     pub server_api_key: Option<String>,
+    /// The operator key: administration, logs, metrics, every channel. Keep it on the server
+    /// side; it must differ from the API key front ends carry.
+    #[arg(long, env = "CONFAB_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    /// Proxies whose X-Forwarded-For / Forwarded are believed: CIDRs or addresses, comma
+    /// separated (`true`: loopback and private addresses). Also read from TRUST_PROXY.
+    #[arg(long, env = "CONFAB_TRUSTED_PROXIES", value_name = "CIDR,…")]
+    pub trusted_proxies: Option<String>,
     /// Shared secret for HS256 JSON Web Tokens.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
@@ -58,6 +66,9 @@ pub struct SecurityArgs {
     /// Socket joins per minute per connection (0 = no limit).
     #[arg(long, env = "RATE_LIMIT_SOCKET_JOINS", default_value_t = 120)]
     pub rate_limit_socket_joins: u32,
+    /// Socket typing indicators per minute per entity (0 = no limit).
+    #[arg(long, env = "RATE_LIMIT_SOCKET_TYPING", default_value_t = 120)]
+    pub rate_limit_socket_typing: u32,
     /// Channels one connection may be in at once (0 = no limit).
     #[arg(
         long,
@@ -97,11 +108,17 @@ pub struct SecurityArgs {
 
 impl SecurityArgs {
     /// Copies these settings into the server configuration.
-    pub fn apply(&self, c: &mut Config) {
+    pub fn apply(&self, c: &mut Config) -> anyhow::Result<()> {
         let s = &mut c.security;
         s.auth.api_keys = [&self.api_key, &self.server_api_key]
             .into_iter()
             .flatten()
+            .filter(|k| !k.is_empty())
+            .cloned()
+            .collect();
+        s.auth.admin_keys = self
+            .admin_key
+            .iter()
             .filter(|k| !k.is_empty())
             .cloned()
             .collect();
@@ -120,6 +137,15 @@ impl SecurityArgs {
             http_window: Duration::from_millis(self.rate_limit_window_ms.max(1)),
             socket_messages_per_min: self.rate_limit_socket_messages,
             socket_joins_per_min: self.rate_limit_socket_joins,
+            socket_typing_per_min: self.rate_limit_socket_typing,
+            trusted_proxies: crate::proxy::TrustedProxies::parse(
+                &self
+                    .trusted_proxies
+                    .clone()
+                    .or_else(|| std::env::var("TRUST_PROXY").ok())
+                    .unwrap_or_default(),
+            )
+            .map_err(anyhow::Error::msg)?,
             channels_per_connection: self.max_channels_per_connection,
             connections_per_ip: self.max_connections_per_ip,
             connections_per_entity: self.max_connections_per_entity,
@@ -130,5 +156,6 @@ impl SecurityArgs {
         c.ping_timeout = Duration::from_millis(self.ping_timeout_ms.max(100));
         c.shutdown_timeout = Duration::from_secs(self.shutdown_timeout_secs);
         c.store_timeout = Duration::from_millis(self.store_timeout_ms.max(1));
+        Ok(())
     }
 }

@@ -4,7 +4,7 @@
 
 use axum::http::Request;
 use confab_hub::ConnId;
-use confab_server::auth::{Auth, AuthSettings, JwtSettings, query_param};
+use confab_server::auth::{Auth, AuthSettings, JwtSettings, Trust, query_param};
 use confab_server::limits::{LimitSettings, Limits};
 use confab_server::logs::LogHub;
 use proptest::prelude::*;
@@ -45,6 +45,7 @@ fn any_json() -> impl Strategy<Value = Value> {
 fn auth() -> std::sync::Arc<Auth> {
     Auth::new(&AuthSettings {
         api_keys: vec!["the-key".into()],
+        admin_keys: vec!["the-admin-key".into()],
         jwt: JwtSettings {
             secret: Some("the-secret".into()),
             ..JwtSettings::default()
@@ -77,10 +78,12 @@ proptest! {
                     .trim()
                     .split_once(' ')
                     .is_some_and(|(s, t)| s.eq_ignore_ascii_case("bearer") && t.trim() == "the-key")
-                || query_param(&query, "apiKey").as_deref() == Some("the-key")
-                || query_param(&query, "token").as_deref() == Some("the-key")
-                || auth_obj.get("token").and_then(Value::as_str) == Some("the-key");
+                || query_param(&query, "apiKey").as_deref() == Some("the-key");
             prop_assert!(key_given, "{p:?}");
+            // The API key grants nothing: no random input makes an operator or a verified
+            // entity.
+            prop_assert!(!p.operator, "{p:?}");
+            prop_assert_eq!(p.trust, Trust::Unverified);
         }
     }
 
@@ -91,6 +94,26 @@ proptest! {
         let given = json!({ "token": t });
         let refused = a.socket(Some(&given), &req).is_err();
         prop_assert!(refused);
+        // Not even next to the valid key: a token that fails verification is never ignored.
+        let with_key = json!({ "token": t, "apiKey": "the-key" });
+        prop_assert!(t.is_empty() || a.socket(Some(&with_key), &req).is_err());
+    }
+
+    #[test]
+    fn token_shaped_headers_never_pass_over_rest(
+        header in "[A-Za-z0-9_-]{0,40}\\.[A-Za-z0-9_-]{0,80}\\.[A-Za-z0-9_-]{0,40}",
+        entity in "[ -~]{0,40}",
+    ) {
+        let a = auth();
+        let mut h = axum::http::HeaderMap::new();
+        h.insert("x-api-key", "the-key".parse().unwrap());
+        if let Ok(v) = format!("Bearer {header}").parse() {
+            h.insert("authorization", v);
+        }
+        if let Ok(v) = entity.parse() {
+            h.insert("x-entity-id", v);
+        }
+        prop_assert!(a.http(&h).is_err());
     }
 
     #[test]

@@ -193,7 +193,7 @@ impl ServeArgs {
         };
         a.runtime.max_agent_turns = self.max_agent_turns;
         a.sessions = SessionConfig::from_vars(|k| std::env::var(k).ok());
-        self.security.apply(&mut c);
+        self.security.apply(&mut c)?;
         Ok(c)
     }
 }

@@ -9,14 +9,14 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 
-use confab_protocol::{ChannelRef, parse_uuid, string_to_uuid};
+use confab_protocol::{ChannelRef, parse_uuid, string_to_uuid, texts};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-pub const TOKEN_EXPIRED: &str = "Token expired";
+pub const TOKEN_EXPIRED: &str = texts::TOKEN_EXPIRED;
 
 /// Where the verification key comes from (resolved from the environment by the binary).
 #[derive(Debug, Clone, Default)]
@@ -179,7 +179,7 @@ impl JwtVerifier {
 
     /// Verifies signature, algorithm, `exp` (and `nbf`, `iss`, `aud` when configured).
     pub fn verify(&self, token: &str) -> Result<TokenClaims, &'static str> {
-        let header = decode_header(token).map_err(|_| "Invalid token")?;
+        let header = decode_header(token).map_err(|_| texts::TOKEN_INVALID)?;
         let (key, algs) = match &self.keys {
             Keys::Single(key, algs) => (key.as_ref(), algs),
             Keys::Set(keys) => {
@@ -188,12 +188,12 @@ impl JwtVerifier {
                     None if keys.len() == 1 => keys.first(),
                     None => None,
                 };
-                let (_, key, algs) = found.ok_or("Invalid token: unknown key")?;
+                let (_, key, algs) = found.ok_or(texts::TOKEN_UNKNOWN_KEY)?;
                 (key, algs)
             }
         };
         if !algs.contains(&header.alg) {
-            return Err("Invalid token: algorithm not accepted");
+            return Err(texts::TOKEN_ALGORITHM);
         }
         let mut validation = Validation::new(header.alg);
         validation.leeway = self.settings.leeway_secs;
@@ -210,12 +210,12 @@ impl JwtVerifier {
             use jsonwebtoken::errors::ErrorKind;
             match e.kind() {
                 ErrorKind::ExpiredSignature => TOKEN_EXPIRED,
-                ErrorKind::ImmatureSignature => "Token not yet valid",
-                ErrorKind::InvalidSignature => "Invalid token: bad signature",
-                ErrorKind::InvalidIssuer => "Invalid token: wrong issuer",
-                ErrorKind::InvalidAudience => "Invalid token: wrong audience",
-                ErrorKind::MissingRequiredClaim(_) => "Invalid token: missing exp or sub claim",
-                _ => "Invalid token",
+                ErrorKind::ImmatureSignature => texts::TOKEN_NOT_YET_VALID,
+                ErrorKind::InvalidSignature => texts::TOKEN_BAD_SIGNATURE,
+                ErrorKind::InvalidIssuer => texts::TOKEN_WRONG_ISSUER,
+                ErrorKind::InvalidAudience => texts::TOKEN_WRONG_AUDIENCE,
+                ErrorKind::MissingRequiredClaim(_) => texts::TOKEN_MISSING_CLAIM,
+                _ => texts::TOKEN_INVALID,
             }
         })?;
         let c = data.claims;
@@ -224,7 +224,7 @@ impl JwtVerifier {
                 parse_uuid(&s).unwrap_or_else(|| string_to_uuid(&s))
             }
             Some(Value::Number(n)) => string_to_uuid(&n.to_string()),
-            _ => return Err("Invalid token: missing exp or sub claim"),
+            _ => return Err(texts::TOKEN_MISSING_CLAIM),
         };
         let channels = match c.channels {
             None | Some(Value::Null) => None,
@@ -243,7 +243,7 @@ impl JwtVerifier {
                     .map(|n| ChannelRef::parse(n).id)
                     .collect(),
             ),
-            Some(_) => return Err("Invalid token: channels must be a list"),
+            Some(_) => return Err(texts::TOKEN_BAD_CHANNELS),
         };
         Ok(TokenClaims {
             entity,

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::envelope::{ApiError, ApiResult, Body, JsonBody, created, no_content, ok};
+use crate::security::Operator;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -87,7 +88,11 @@ async fn one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult
 
 /// `POST /api/agents` with `characterJson`, `characterPath` (a JSON file on the server) or
 /// `agent`: 201 `{id, character}`.
-async fn create(State(state): State<AppState>, JsonBody(body): JsonBody<Body>) -> ApiResult {
+async fn create(
+    State(state): State<AppState>,
+    _operator: Operator,
+    JsonBody(body): JsonBody<Body>,
+) -> ApiResult {
     let bad = |m: String| ApiError::coded(StatusCode::BAD_REQUEST, "CREATE_ERROR", m);
     let character = if let Some(v) = body.get("characterJson").or_else(|| body.get("agent")) {
         let v = match v {
@@ -121,6 +126,7 @@ async fn create(State(state): State<AppState>, JsonBody(body): JsonBody<Body>) -
 
 async fn update(
     State(state): State<AppState>,
+    _operator: Operator,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Body>,
 ) -> ApiResult {
@@ -134,7 +140,11 @@ async fn update(
     Ok(ok(full(&agent)))
 }
 
-async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+async fn remove(
+    State(state): State<AppState>,
+    _operator: Operator,
+    Path(id): Path<String>,
+) -> ApiResult {
     let id = agent_id(&id)?;
     state
         .agents
@@ -145,7 +155,11 @@ async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> ApiRes
     Ok(no_content())
 }
 
-async fn start(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+async fn start(
+    State(state): State<AppState>,
+    _operator: Operator,
+    Path(id): Path<String>,
+) -> ApiResult {
     let id = agent_id(&id)?;
     let agent = state
         .agents
@@ -158,7 +172,11 @@ async fn start(State(state): State<AppState>, Path(id): Path<String>) -> ApiResu
     ))
 }
 
-async fn stop(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+async fn stop(
+    State(state): State<AppState>,
+    _operator: Operator,
+    Path(id): Path<String>,
+) -> ApiResult {
     let id = agent_id(&id)?;
     state
         .agents

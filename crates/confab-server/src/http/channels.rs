@@ -15,6 +15,8 @@ use super::envelope::{
     ApiError, ApiResult, Body, Fields, JsonBody, QueryMap, created, failed, no_content, ok, truthy,
 };
 use super::shapes;
+use crate::access::{Action, Resource};
+use crate::auth::Principal;
 
 const CREATE_PAYLOAD: &str = "Invalid payload. Required: name, message_server_id (UUID), participantCentralUserIds (array of UUIDs). Optional: type, metadata.";
 
@@ -64,7 +66,7 @@ pub fn channel_id(raw: &str, error: &str) -> Result<Uuid, ApiError> {
 /// `POST /channels`: a channel with a server-chosen id and the given participants.
 async fn create(
     State(state): State<AppState>,
-    security: Option<axum::Extension<std::sync::Arc<crate::security::Security>>>,
+    _caller: Principal,
     JsonBody(body): JsonBody<Body>,
 ) -> ApiResult {
     let server = body
@@ -120,23 +122,24 @@ async fn create(
         .await
         .map_err(failed(failure))?;
     if private {
-        match security {
-            Some(axum::Extension(security)) => security.access.mark_private(stored.id).await,
-            None => state
-                .hub
-                .store()
-                .set_channel_private(stored.id, true)
-                .await
-                .map_err(Into::into),
-        }
-        .map_err(failed(failure))?;
+        state
+            .security
+            .access
+            .mark_private(stored.id)
+            .await
+            .map_err(failed(failure))?;
     }
     Ok(created(shapes::channel(&stored)))
 }
 
 /// `GET /dm-channel?currentUserId=&targetUserId=&dmServerId=`: the pair's DM channel, created
-/// on first use. An unknown `dmServerId` falls back to the current server.
-async fn dm_channel(State(state): State<AppState>, query: QueryMap) -> ApiResult {
+/// on first use. An unknown `dmServerId` falls back to the current server. Only the requesting
+/// entity's own DMs.
+async fn dm_channel(
+    State(state): State<AppState>,
+    caller: Principal,
+    query: QueryMap,
+) -> ApiResult {
     let (Some(target), Some(current)) = (
         query.get("targetUserId").and_then(parse_uuid),
         query.get("currentUserId").and_then(parse_uuid),
@@ -145,6 +148,10 @@ async fn dm_channel(State(state): State<AppState>, query: QueryMap) -> ApiResult
             "Missing targetUserId or currentUserId",
         ));
     };
+    state
+        .security
+        .allow(&caller, Resource::OwnedBy(current), Action::Write)
+        .await?;
     if target == current {
         return Err(ApiError::bad_request(
             "Cannot create DM channel with oneself",
@@ -163,8 +170,19 @@ async fn dm_channel(State(state): State<AppState>, query: QueryMap) -> ApiResult
     Ok(ok(shapes::channel(&channel)))
 }
 
-async fn details(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+/// A non-member learns nothing of a private channel: the answer is a missing channel's.
+async fn details(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> ApiResult {
     let id = channel_id(&id, "Invalid channelId")?;
+    let not_found = || ApiError::not_found("Channel not found");
+    state
+        .security
+        .allow(&caller, Resource::Channel(id), Action::Read)
+        .await
+        .map_err(|_| not_found())?;
     match state
         .hub
         .channel(id)
@@ -172,13 +190,21 @@ async fn details(State(state): State<AppState>, Path(id): Path<String>) -> ApiRe
         .map_err(failed("Failed to fetch channel details"))?
     {
         Some(channel) => Ok(ok(shapes::channel(&channel))),
-        None => Err(ApiError::not_found("Channel not found")),
+        None => Err(not_found()),
     }
 }
 
 /// `GET /channels/:id/participants`: a bare array of entity ids.
-async fn participants(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+async fn participants(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> ApiResult {
     let id = channel_id(&id, "Invalid channelId")?;
+    state
+        .security
+        .allow(&caller, Resource::Channel(id), Action::Read)
+        .await?;
     let list = state
         .hub
         .participants(id)
@@ -189,8 +215,16 @@ async fn participants(State(state): State<AppState>, Path(id): Path<String>) -> 
 
 /// `GET /channels/:id/agents`: every participant (confab does not tell agents apart yet, and
 /// ElizaOS does not either).
-async fn agents(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+async fn agents(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> ApiResult {
     let id = channel_id(&id, "Invalid channelId format")?;
+    state
+        .security
+        .allow(&caller, Resource::Channel(id), Action::Read)
+        .await?;
     let list = state
         .hub
         .participants(id)
@@ -208,12 +242,17 @@ async fn existing_channel(state: &AppState, id: Uuid, failure: &str) -> Result<(
 
 async fn add_agent(
     State(state): State<AppState>,
+    caller: Principal,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Body>,
 ) -> ApiResult {
     let (Some(id), Some(agent)) = (parse_uuid(&id), body.uuid("agentId")) else {
         return Err(ApiError::bad_request("Invalid channelId or agentId format"));
     };
+    state
+        .security
+        .allow(&caller, Resource::Channel(id), Action::Write)
+        .await?;
     let failure = "Failed to add agent to channel";
     existing_channel(&state, id, failure).await?;
     state
@@ -230,11 +269,16 @@ async fn add_agent(
 
 async fn remove_agent(
     State(state): State<AppState>,
+    caller: Principal,
     Path((id, agent)): Path<(String, String)>,
 ) -> ApiResult {
     let (Some(id), Some(agent)) = (parse_uuid(&id), parse_uuid(&agent)) else {
         return Err(ApiError::bad_request("Invalid channelId or agentId format"));
     };
+    state
+        .security
+        .allow(&caller, Resource::Channel(id), Action::Write)
+        .await?;
     let failure = "Failed to remove agent from channel";
     existing_channel(&state, id, failure).await?;
     let removed = state
@@ -247,6 +291,7 @@ async fn remove_agent(
             "Agent is not a participant in this channel",
         ));
     }
+    state.security.access.enforce_members(id).await;
     Ok(ok(json!({
         "channelId": id,
         "agentId": agent,
@@ -269,10 +314,15 @@ struct ChannelPatch {
 /// the full channel as `updates`. A missing channel is ElizaOS's 500.
 async fn update(
     State(state): State<AppState>,
+    caller: Principal,
     Path(id): Path<String>,
     JsonBody(patch): JsonBody<ChannelPatch>,
 ) -> ApiResult {
     let id = channel_id(&id, "Invalid channelId")?;
+    state
+        .security
+        .allow(&caller, Resource::Channel(id), Action::Write)
+        .await?;
     let failure = "Failed to update channel";
     let update = ChannelUpdate {
         name: patch.name,
@@ -290,13 +340,23 @@ async fn update(
     };
     let json = shapes::channel(&channel);
     state.hub.announce_update(&channel, json.clone()).await;
+    // Nobody outside a private channel stays in its room.
+    state.security.access.enforce_members(id).await;
     Ok(ok(json))
 }
 
 /// `DELETE /channels/:id`: 204, with its messages and participants; the room gets
 /// `channelDeleted`. Deleting a channel that does not exist is not an error.
-async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+async fn remove(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> ApiResult {
     let id = channel_id(&id, "Invalid channelId")?;
+    state
+        .security
+        .allow(&caller, Resource::Channel(id), Action::Write)
+        .await?;
     state
         .hub
         .delete_channel(id)
@@ -307,8 +367,16 @@ async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> ApiRes
 
 /// confab extension, `GET /channels/:id/presence`: who is connected to the channel right now,
 /// with how many connections each. Accepts a channel's non-UUID name as socket joins do.
-async fn presence(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+async fn presence(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> ApiResult {
     let channel = ChannelRef::parse(&id);
+    state
+        .security
+        .allow(&caller, Resource::Channel(channel.id), Action::Read)
+        .await?;
     let entities: Vec<Value> = state
         .hub
         .present(channel.id)

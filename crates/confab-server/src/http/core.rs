@@ -18,6 +18,8 @@ use uuid::Uuid;
 use super::AppState;
 use super::envelope::{ApiError, ApiResult, Body, Fields, JsonBody, created, js_string, truthy};
 use super::shapes::{self, ReplyTo};
+use crate::access::{Action, Resource};
+use crate::auth::Principal;
 
 const SUBMIT_FIELDS: &str = "Missing required fields: channel_id, message_server_id, author_id, content, source_type, raw_message";
 
@@ -117,27 +119,61 @@ async fn commit_agent_message(hub: &Hub, m: AgentMessage, failure: &str) -> ApiR
     )))
 }
 
+/// The author speaks as itself, into a channel it may post to.
+async fn may_post(state: &AppState, caller: &Principal, m: &AgentMessage) -> Result<(), ApiError> {
+    let security = &state.security;
+    security
+        .allow(caller, Resource::Author(m.author), Action::Write)
+        .await?;
+    security
+        .allow(caller, Resource::Channel(m.channel), Action::Write)
+        .await
+}
+
 /// `POST /submit`: an agent's reply, stored under the agent's `messageId` when given and
 /// broadcast to the channel (agent variant: `thought`, `actions`). 201 with the stored message.
-async fn submit(State(state): State<AppState>, JsonBody(body): JsonBody<Body>) -> ApiResult {
+async fn submit(
+    State(state): State<AppState>,
+    caller: Principal,
+    JsonBody(body): JsonBody<Body>,
+) -> ApiResult {
     let m = agent_message(&body)?;
+    may_post(&state, &caller, &m).await?;
     commit_agent_message(&state.hub, m, "Failed to submit agent message").await
 }
 
 /// `POST /action`: same contract as `/submit`; with `source_type: "agent_action"` the
 /// broadcast carries `updatedAt` and `rawMessage`.
-async fn action(State(state): State<AppState>, JsonBody(body): JsonBody<Body>) -> ApiResult {
+async fn action(
+    State(state): State<AppState>,
+    caller: Principal,
+    JsonBody(body): JsonBody<Body>,
+) -> ApiResult {
     let m = agent_message(&body)?;
+    may_post(&state, &caller, &m).await?;
     commit_agent_message(&state.hub, m, "Failed to create action").await
 }
 
 /// `PATCH /action/:id`: edits a stored message and re-broadcasts it under the same id.
 async fn update_action(
     State(state): State<AppState>,
+    caller: Principal,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Body>,
 ) -> ApiResult {
     let id = parse_uuid(&id).ok_or_else(|| ApiError::bad_request("Invalid message id"))?;
+    // An edit is a write to the message's channel.
+    let stored = state
+        .hub
+        .store()
+        .get_message(id)
+        .await
+        .map_err(|e| ApiError::internal("Failed to update action").details(e))?
+        .ok_or_else(|| ApiError::not_found("Message not found"))?;
+    state
+        .security
+        .allow(&caller, Resource::Channel(stored.channel_id), Action::Write)
+        .await?;
     let in_reply_to = optional_uuid(
         &body,
         "in_reply_to_message_id",
@@ -194,6 +230,7 @@ pub fn metadata_dm_target(metadata: Option<&Map<String, Value>>) -> Option<Uuid>
 /// a bridge can post into a new conversation directly.
 async fn ingest_external(
     State(state): State<AppState>,
+    caller: Principal,
     JsonBody(body): JsonBody<Body>,
 ) -> ApiResult {
     let (Some(channel), Some(server), Some(author), Some(content)) = (
@@ -206,6 +243,15 @@ async fn ingest_external(
     };
     let hub = &state.hub;
     let channel_ref = ChannelRef::parse(&channel);
+    let speaker = parse_uuid(&author).unwrap_or_else(|| string_to_uuid(&author));
+    state
+        .security
+        .allow(&caller, Resource::Author(speaker), Action::Write)
+        .await?;
+    state
+        .security
+        .allow(&caller, Resource::Channel(channel_ref.id), Action::Write)
+        .await?;
     let metadata = body.object("metadata");
     let empty = Map::new();
     let channel = hub

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::envelope::{QueryMap, bare};
 use crate::logs::parse_level;
+use crate::security::Operator;
 
 /// ElizaOS's level names, in its order (`levels` of `GET /api/server/logs`).
 const LEVEL_NAMES: [&str; 9] = [
@@ -164,7 +165,7 @@ async fn version(State(state): State<AppState>) -> Response {
 /// those *at or above* it, like its socket log filters (`level=warn` gives warnings and
 /// errors). Unknown level names mean `info`, as in ElizaOS. `limit` defaults to 100, at most
 /// 1000; `since` (epoch ms) defaults to one hour ago.
-async fn logs(State(state): State<AppState>, query: QueryMap) -> Response {
+async fn logs(State(state): State<AppState>, _operator: Operator, query: QueryMap) -> Response {
     let requested_level = query
         .get("level")
         .map(str::to_ascii_lowercase)
@@ -222,7 +223,7 @@ async fn logs(State(state): State<AppState>, query: QueryMap) -> Response {
 }
 
 /// `DELETE /api/server/logs`.
-async fn clear_logs(State(state): State<AppState>) -> Response {
+async fn clear_logs(State(state): State<AppState>, _operator: Operator) -> Response {
     state.logs.clear_recent();
     bare(
         StatusCode::OK,

@@ -11,6 +11,8 @@ use serde_json::json;
 
 use super::AppState;
 use super::envelope::{ApiError, ApiResult, Body, JsonBody, QueryMap, bare};
+use crate::access::{Action, Resource};
+use crate::auth::Principal;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -26,7 +28,22 @@ fn error(e: JobError) -> ApiError {
     )
 }
 
-async fn create(State(state): State<AppState>, JsonBody(body): JsonBody<Body>) -> ApiResult {
+async fn create(
+    State(state): State<AppState>,
+    caller: Principal,
+    JsonBody(body): JsonBody<Body>,
+) -> ApiResult {
+    // A job is run for oneself (the body is validated by `create`).
+    if let Some(user) = body
+        .get("userId")
+        .and_then(serde_json::Value::as_str)
+        .and_then(parse_uuid)
+    {
+        state
+            .security
+            .allow(&caller, Resource::OwnedBy(user), Action::Write)
+            .await?;
+    }
     let job = state.agents.jobs.create(&body).await.map_err(error)?;
     Ok(bare(
         StatusCode::CREATED,
@@ -39,7 +56,11 @@ async fn create(State(state): State<AppState>, JsonBody(body): JsonBody<Body>) -
     ))
 }
 
-async fn one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+async fn one(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> ApiResult {
     let not_found = || {
         error(JobError {
             status: 404,
@@ -49,20 +70,40 @@ async fn one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult
     };
     let id = parse_uuid(&id).ok_or_else(not_found)?;
     let job = state.agents.jobs.get(id).await.ok_or_else(not_found)?;
+    state
+        .security
+        .allow(&caller, Resource::OwnedBy(job.user_id), Action::Read)
+        .await?;
     Ok(bare(StatusCode::OK, json!(job)))
 }
 
-async fn list(State(state): State<AppState>, QueryMap(q): QueryMap) -> ApiResult {
+/// The caller's own jobs (every job, for an operator or where authentication is off).
+async fn list(
+    State(state): State<AppState>,
+    caller: Principal,
+    QueryMap(q): QueryMap,
+) -> ApiResult {
     let limit = q
         .get("limit")
         .and_then(|l| l.parse::<usize>().ok())
         .unwrap_or(50)
         .clamp(1, 1000);
-    let (jobs, total, filtered) = state
+    let (all, total, filtered) = state
         .agents
         .jobs
         .list(limit, q.get("status").map(String::as_str))
         .await;
+    let mut jobs = Vec::with_capacity(all.len());
+    for job in all {
+        if state
+            .security
+            .access
+            .permits(&caller, Resource::OwnedBy(job.user_id), Action::Read)
+            .await
+        {
+            jobs.push(job);
+        }
+    }
     Ok(bare(
         StatusCode::OK,
         json!({ "jobs": jobs, "total": total, "filtered": filtered }),

@@ -19,6 +19,8 @@ use super::core::find_or_create_for_post;
 use super::envelope::{ApiError, ApiResult, Body, Fields, JsonBody, QueryMap, bare, failed};
 use super::envelope::{no_content, ok};
 use super::shapes;
+use crate::access::{Action, Resource};
+use crate::auth::Principal;
 
 /// Default page size of the history.
 const DEFAULT_LIMIT: u32 = 50;
@@ -80,8 +82,17 @@ fn page_limit(raw: Option<&str>) -> u32 {
 /// `GET /channels/:id/messages?limit=&before=`: newest first. `before` is exclusive and may be
 /// epoch milliseconds (ElizaOS) or an ISO date (what the 1.7.2 web UI actually sends); `0` or
 /// an unreadable value means no bound, as in ElizaOS.
-async fn list(State(state): State<AppState>, Path(id): Path<String>, query: QueryMap) -> ApiResult {
+async fn list(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+    query: QueryMap,
+) -> ApiResult {
     let id = channel_id(&id, "Invalid channelId")?;
+    state
+        .security
+        .allow(&caller, Resource::Channel(id), Action::Read)
+        .await?;
     let limit = page_limit(query.get("limit"));
     let before = query
         .get("before")
@@ -138,6 +149,7 @@ pub(super) fn transport(body: &Body) -> Result<Transport, ApiError> {
 ///   also in the response (`agentResponse`) or the event stream (`chunk`…, `done`).
 async fn post_message(
     State(state): State<AppState>,
+    caller: Principal,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Body>,
 ) -> ApiResult {
@@ -150,6 +162,13 @@ async fn post_message(
     ) else {
         return Err(ApiError::bad_request(POST_FIELDS));
     };
+    let security = &state.security;
+    security
+        .allow(&caller, Resource::Author(author), Action::Write)
+        .await?;
+    security
+        .allow(&caller, Resource::Channel(channel), Action::Write)
+        .await?;
     let hub = &state.hub;
     let author = author.to_string();
     let metadata = body.object("metadata");
@@ -223,8 +242,16 @@ async fn post_message(
 
 /// `DELETE /channels/:id/messages`: 204; the room gets `channelCleared`. (ElizaOS deletes only
 /// the newest 1000 messages; confab deletes them all.)
-async fn clear(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+async fn clear(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> ApiResult {
     let id = channel_id(&id, "Invalid channelId")?;
+    state
+        .security
+        .allow(&caller, Resource::Channel(id), Action::Write)
+        .await?;
     state
         .hub
         .clear_channel(id)
@@ -237,11 +264,16 @@ async fn clear(State(state): State<AppState>, Path(id): Path<String>) -> ApiResu
 /// gets `messageDeleted`. Only a message of that channel is deleted.
 async fn remove(
     State(state): State<AppState>,
+    caller: Principal,
     Path((channel, message)): Path<(String, String)>,
 ) -> ApiResult {
     let (Some(channel), Some(message)) = (parse_uuid(&channel), parse_uuid(&message)) else {
         return Err(ApiError::bad_request("Invalid channelId or messageId"));
     };
+    state
+        .security
+        .allow(&caller, Resource::Channel(channel), Action::Write)
+        .await?;
     state
         .hub
         .delete_message(channel, message)

@@ -51,6 +51,9 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub logs: LogHub,
     pub started: Instant,
+    /// Authentication, access, limits: handlers take a [`crate::auth::Principal`] and ask
+    /// `security.allow(...)`.
+    pub security: Arc<crate::security::Security>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -75,7 +78,12 @@ pub fn router(state: AppState) -> Router {
         // Express answers a known path with an unsupported method like an unknown path.
         .method_not_allowed_fallback(api_not_found)
         .fallback(api_not_found)
-        .layer(middleware::from_fn(envelope::content_type_guard));
+        .layer(middleware::from_fn(envelope::content_type_guard))
+        // Before anything else under /api, the not-found answers included.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::security::authenticate,
+        ));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/health", get(health::health))

@@ -11,6 +11,8 @@ use uuid::Uuid;
 use super::AppState;
 use super::envelope::{ApiError, ApiResult, Body, Fields, JsonBody, created, failed, ok};
 use super::shapes;
+use crate::auth::Principal;
+use crate::security::Operator;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -63,7 +65,11 @@ async fn list_legacy(State(state): State<AppState>) -> ApiResult {
 
 /// `POST /message-servers`: a new server, registered so that messages may auto-create
 /// channels in it.
-async fn create(State(state): State<AppState>, JsonBody(body): JsonBody<Body>) -> ApiResult {
+async fn create(
+    State(state): State<AppState>,
+    _operator: Operator,
+    JsonBody(body): JsonBody<Body>,
+) -> ApiResult {
     let (Some(name), Some(source_type)) = (body.text("name"), body.text("sourceType")) else {
         return Err(ApiError::bad_request(
             "Missing required fields: name, sourceType",
@@ -107,6 +113,7 @@ async fn agents(State(state): State<AppState>, Path(server): Path<String>) -> Ap
 
 async fn add_agent(
     State(state): State<AppState>,
+    _operator: Operator,
     Path(server): Path<String>,
     JsonBody(body): JsonBody<Body>,
 ) -> ApiResult {
@@ -130,6 +137,7 @@ async fn add_agent(
 
 async fn remove_agent(
     State(state): State<AppState>,
+    _operator: Operator,
     Path((server, agent)): Path<(String, String)>,
 ) -> ApiResult {
     let (Some(server), Some(agent)) = (parse_uuid(&server), parse_uuid(&agent)) else {
@@ -162,14 +170,24 @@ async fn agent_servers(State(state): State<AppState>, Path(agent): Path<String>)
 }
 
 /// `GET /message-servers/:id/channels`: every channel of the server, of every type.
-async fn channels(State(state): State<AppState>, Path(server): Path<String>) -> ApiResult {
+/// A caller sees only the channels it may reach: a private channel it is not in is left out.
+async fn channels(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(server): Path<String>,
+) -> ApiResult {
     let server =
         parse_uuid(&server).ok_or_else(|| ApiError::bad_request("Invalid messageServerId"))?;
-    let channels = state
+    let all = state
         .hub
         .channels(server)
         .await
         .map_err(failed("Failed to fetch channels"))?;
-    let channels: Vec<Value> = channels.iter().map(shapes::channel).collect();
+    let mut channels: Vec<Value> = Vec::with_capacity(all.len());
+    for channel in &all {
+        if state.security.sees(&caller, channel.id).await {
+            channels.push(shapes::channel(channel));
+        }
+    }
     Ok(ok(json!({ "channels": channels })))
 }

@@ -14,6 +14,8 @@ use super::agent_reply::{self, REPLY_TIMEOUT, Transport};
 use super::envelope::{ApiError, ApiResult, Body, JsonBody, QueryMap, bare};
 use super::messages::transport;
 use super::shapes;
+use crate::access::{Action, Resource};
+use crate::auth::Principal;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -45,6 +47,21 @@ fn error(e: SessionError) -> ApiError {
     )
 }
 
+/// Sessions are their user's: the caller must be the owner of the session `id` (one that does
+/// not exist is left to the handler's own answer).
+async fn owned(state: &AppState, caller: &Principal, id: &str) -> Result<(), ApiError> {
+    let Some(id) = confab_protocol::parse_uuid(id) else {
+        return Ok(());
+    };
+    if let Ok(Some(session)) = state.hub.store().get_session(id).await {
+        state
+            .security
+            .allow(caller, Resource::OwnedBy(session.user_id), Action::Write)
+            .await?;
+    }
+    Ok(())
+}
+
 fn plain(v: impl serde::Serialize) -> axum::response::Response {
     bare(StatusCode::OK, json!(v))
 }
@@ -63,7 +80,22 @@ async fn health(State(state): State<AppState>) -> ApiResult {
     ))
 }
 
-async fn create(State(state): State<AppState>, JsonBody(body): JsonBody<Body>) -> ApiResult {
+async fn create(
+    State(state): State<AppState>,
+    caller: Principal,
+    JsonBody(body): JsonBody<Body>,
+) -> ApiResult {
+    // A session is opened for oneself (the body is validated by `create`).
+    if let Some(user) = body
+        .get("userId")
+        .and_then(Value::as_str)
+        .and_then(confab_protocol::parse_uuid)
+    {
+        state
+            .security
+            .allow(&caller, Resource::OwnedBy(user), Action::Write)
+            .await?;
+    }
     let info = state.agents.sessions.create(&body).await.map_err(error)?;
     let mut v = json!(info);
     // The create answer has no lastActivity / renewal fields in ElizaOS; extra fields are
@@ -72,7 +104,12 @@ async fn create(State(state): State<AppState>, JsonBody(body): JsonBody<Body>) -
     Ok(bare(StatusCode::CREATED, v))
 }
 
-async fn one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+async fn one(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> ApiResult {
+    owned(&state, &caller, &id).await?;
     let sessions = &state.agents.sessions;
     let s = sessions.live(&id).await.map_err(error)?;
     Ok(plain(sessions.info(&s)))
@@ -80,9 +117,11 @@ async fn one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult
 
 async fn send(
     State(state): State<AppState>,
+    caller: Principal,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Body>,
 ) -> ApiResult {
+    owned(&state, &caller, &id).await?;
     let transport = transport(&body)?;
     let watch =
         (transport != Transport::WebSocket).then(|| state.agents.runtime.watch(REPLY_TIMEOUT));
@@ -125,9 +164,11 @@ async fn send(
 
 async fn messages(
     State(state): State<AppState>,
+    caller: Principal,
     Path(id): Path<String>,
     QueryMap(q): QueryMap,
 ) -> ApiResult {
+    owned(&state, &caller, &id).await?;
     let page = state
         .agents
         .sessions
@@ -147,7 +188,12 @@ async fn messages(
     Ok(bare(StatusCode::OK, body))
 }
 
-async fn renew(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+async fn renew(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> ApiResult {
+    owned(&state, &caller, &id).await?;
     Ok(plain(
         state.agents.sessions.renew(&id).await.map_err(error)?,
     ))
@@ -155,9 +201,11 @@ async fn renew(State(state): State<AppState>, Path(id): Path<String>) -> ApiResu
 
 async fn timeout(
     State(state): State<AppState>,
+    caller: Principal,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Body>,
 ) -> ApiResult {
+    owned(&state, &caller, &id).await?;
     Ok(plain(
         state
             .agents
@@ -168,13 +216,23 @@ async fn timeout(
     ))
 }
 
-async fn heartbeat(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+async fn heartbeat(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> ApiResult {
+    owned(&state, &caller, &id).await?;
     Ok(plain(
         state.agents.sessions.heartbeat(&id).await.map_err(error)?,
     ))
 }
 
-async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+async fn remove(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> ApiResult {
+    owned(&state, &caller, &id).await?;
     let id = state.agents.sessions.delete(&id).await.map_err(error)?;
     Ok(bare(
         StatusCode::OK,
@@ -182,8 +240,20 @@ async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> ApiRes
     ))
 }
 
-async fn list(State(state): State<AppState>) -> ApiResult {
-    let (live, total, expired) = state.agents.sessions.list().await.map_err(error)?;
+/// The caller's own sessions (every session, for an operator or where authentication is off).
+async fn list(State(state): State<AppState>, caller: Principal) -> ApiResult {
+    let (all, total, expired) = state.agents.sessions.list().await.map_err(error)?;
+    let mut live = Vec::with_capacity(all.len());
+    for s in all {
+        if state
+            .security
+            .access
+            .permits(&caller, Resource::OwnedBy(s.user_id), Action::Read)
+            .await
+        {
+            live.push(s);
+        }
+    }
     Ok(bare(
         StatusCode::OK,
         json!({

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use confab_hub::{ConnId, Hub, HubError};
 use confab_protocol::inbound::{ClientEvent, Command, DecodeError, Dialect, Refusal, decode};
 use confab_protocol::outbound::{
-    AckReply, Authenticated, ChannelJoined, ConnectionEstablished, MessageError,
+    AckReply, Authenticated, ChannelJoined, ConnectionEstablished, MessageError, Refused,
 };
 use confab_protocol::{ServerEvent, now_ms, texts};
 use serde_json::Value;
@@ -67,23 +67,11 @@ impl MessageHandler<LocalAdapter, ViaQueue> for Enqueue {
         };
         let item = Item::Event(Box::new(Inbound { event, data, ack }));
         if let Err(mpsc::error::TrySendError::Full(Item::Event(inbound))) = self.tx.try_send(item) {
-            let error = "Too many events waiting to be processed on this connection; slow down.";
-            let _ = s.emit(
-                ServerEvent::MessageError(MessageError {
-                    error: error.into(),
-                    client_message_id: None,
-                    channel_id: None,
-                    room_id: None,
-                })
-                .name(),
-                &ServerEvent::MessageError(MessageError {
-                    error: error.into(),
-                    client_message_id: None,
-                    channel_id: None,
-                    room_id: None,
-                }),
-            );
-            let _ = inbound.ack.send(&AckReply::failure(error));
+            let refused = Refused::new(texts::QUEUE_FULL);
+            crate::metrics::refused(crate::metrics::Refusal::QueueFull);
+            let event = refused.event(None);
+            let _ = s.emit(event.name(), &event);
+            let _ = inbound.ack.send(&refused.ack());
         }
     }
 }
@@ -211,7 +199,7 @@ impl Worker {
         let Inbound { event, data, ack } = inbound;
         if event == crate::logs::SET_LOG_FILTER {
             // Seed 004's log filter (not an ElizaOS event).
-            match self.guard.may_stream_logs() {
+            match self.guard.may_stream_logs().await {
                 Ok(()) => {
                     let reply = self
                         .logs
@@ -416,12 +404,7 @@ impl Worker {
 }
 
 fn message_error(error: String, client_message_id: Option<String>) -> ServerEvent {
-    ServerEvent::MessageError(MessageError {
-        error,
-        client_message_id,
-        channel_id: None,
-        room_id: None,
-    })
+    ServerEvent::MessageError(MessageError::new(error).for_message(client_message_id))
 }
 
 pub(crate) fn emit(socket: &SocketRef, event: ServerEvent) {

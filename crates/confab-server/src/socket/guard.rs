@@ -1,7 +1,7 @@
 //! A connection's checks before a command reaches the hub: who it is (handshake), what it may
-//! reach (private channels, a token's `channels`), how fast and how much (limits), and no
-//! posting as anyone else. Refusals are `messageError {error, retryAfterMs?}` plus a failed
-//! acknowledgement; nothing reaches the hub.
+//! reach (asked of [`crate::access`], the same decision REST gets), how fast and how much
+//! (limits), and no posting as anyone else. Refusals are typed ([`Refused`]): `messageError
+//! {error, retryAfterMs?}` plus a failed acknowledgement; nothing reaches the hub.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -9,19 +9,19 @@ use std::time::Duration;
 
 use confab_hub::{ConnId, Hub, Rejoined};
 use confab_protocol::inbound::Command;
-use serde_json::{Value, json};
+use confab_protocol::outbound::{self, Unauthorized};
+use confab_protocol::{ServerEvent, texts};
+use serde_json::Value;
 use socketioxide::extract::{AckSender, SocketRef};
 use socketioxide::socket::Sid;
 use uuid::Uuid;
 
 use super::handshake::{Identity, Refused, identify};
-use crate::access::Op;
-use crate::auth::{IMPERSONATION, Principal};
-use crate::limits::{ConnSlot, peer_ip};
+use crate::access::{Action, Denied, Resource};
+use crate::auth::Principal;
+use crate::limits::ConnSlot;
+use crate::metrics::Refusal as Kind;
 use crate::security::Security;
-
-pub const LOGS_NOT_AUTHORISED: &str =
-    "Not authorised to stream logs: connect with the API key or an admin token";
 
 /// Runs in the handshake middleware: authenticates, fixes the entity, takes a connection slot.
 /// The [`Identity`], [`Principal`] and slot are left in the socket's extensions.
@@ -31,27 +31,33 @@ pub fn admit(
     auth: Option<&Value>,
     strict: bool,
 ) -> Result<Identity, Refused> {
+    let refuse = |reason: &'static str, kind: Kind| {
+        crate::metrics::refused(kind);
+        metrics::counter!(crate::metrics::CONNECTIONS_REFUSED, "reason" => kind.as_str())
+            .increment(1);
+        Refused(reason)
+    };
     let mut principal = security
         .auth
         .socket(auth, socket.req_parts())
-        .map_err(|e| {
-            metrics::counter!(crate::metrics::CONNECTIONS_REFUSED, "reason" => "auth").increment(1);
-            Refused(e)
-        })?;
+        .map_err(|e| refuse(e.reason, e.kind))?;
     let identity = match principal.token_entity() {
         // The token's subject; a client-supplied entityId cannot override it.
         Some(entity) => Identity {
             entity,
             named: true,
         },
-        None => identify(auth, strict)?,
+        None => identify(auth, strict).map_err(|e| refuse(e.0, Kind::Unauthenticated))?,
     };
     principal.entity = Some(identity.entity);
+    let parts = socket.req_parts();
+    let ip = security.limits.client_ip(&parts.extensions, &parts.headers);
     let slot = security
         .limits
-        .connect(peer_ip(&socket.req_parts().extensions), identity.entity)
+        .connect(ip, identity.entity)
         .map_err(|e| {
-            metrics::counter!(crate::metrics::CONNECTIONS_REFUSED, "reason" => "limit")
+            // Counted as a refusal by `connect`.
+            metrics::counter!(crate::metrics::CONNECTIONS_REFUSED, "reason" => Kind::ConnectionLimit.as_str())
                 .increment(1);
             Refused(e)
         })?;
@@ -61,30 +67,18 @@ pub fn admit(
     Ok(identity)
 }
 
-/// Why a command was refused.
-pub struct Refusal {
-    pub error: String,
-    pub retry_after_ms: Option<u64>,
-    pub kind: &'static str,
-}
+/// Why a command was refused: the protocol's typed refusal.
+pub type Refusal = outbound::Refused;
 
-impl Refusal {
-    fn new(error: impl Into<String>, kind: &'static str) -> Self {
-        Refusal {
-            error: error.into(),
-            retry_after_ms: None,
-            kind,
-        }
+impl From<Denied> for Refusal {
+    fn from(d: Denied) -> Self {
+        Refusal::new(d.reason)
     }
 }
 
 impl From<crate::limits::Exceeded> for Refusal {
     fn from(e: crate::limits::Exceeded) -> Self {
-        Refusal {
-            error: e.error,
-            retry_after_ms: (e.retry_after_ms > 0).then_some(e.retry_after_ms),
-            kind: "limit",
-        }
+        Refusal::new(e.error).retry_after(e.retry_after_ms)
     }
 }
 
@@ -99,9 +93,10 @@ pub struct Guard {
 
 impl Guard {
     pub fn new(security: Arc<Security>, socket: &SocketRef) -> Self {
+        // `admit` always leaves one; without it, the connection is nobody in particular.
         let principal = socket.extensions.get::<Principal>().unwrap_or(Principal {
-            credential: crate::auth::Credential::Open,
-            entity: None,
+            trust: crate::auth::Trust::Unverified,
+            ..Principal::open(None)
         });
         // The worker owns the slot from here on: it is given back when the worker ends.
         let slot = socket.extensions.remove::<ConnSlot>();
@@ -112,31 +107,29 @@ impl Guard {
             _slot: slot,
             security,
         };
-        if let Some(exp) = guard.principal.expires() {
+        if let Some(exp) = guard.principal.expires {
             guard.close_at_expiry(socket.id, exp);
         }
         guard
     }
 
+    async fn allow(&self, resource: Resource, action: Action) -> Result<(), Refusal> {
+        Ok(self
+            .security
+            .access
+            .decide(&self.principal, resource, action)
+            .await?)
+    }
+
     /// Checks a decoded command. Passing a join or a leave also updates the connection's
     /// channel count.
     pub async fn check(&mut self, identity: &Identity, command: &Command) -> Result<(), Refusal> {
-        let s = &self.security;
-        let auth_on = s.auth.enabled();
+        let limits = &self.security.limits;
         match command {
             Command::Join(req) => {
                 let channel = req.channel.id;
-                s.access
-                    .check(
-                        &self.principal,
-                        Some(identity.entity),
-                        channel,
-                        Op::Join,
-                        false,
-                    )
-                    .await
-                    .map_err(|e| Refusal::new(e, "access"))?;
-                s.limits.join(
+                self.allow(Resource::Channel(channel), Action::Join).await?;
+                limits.join(
                     self.joins.as_ref(),
                     self.channels.len(),
                     self.channels.contains(&channel),
@@ -146,53 +139,36 @@ impl Guard {
             }
             Command::Send(req) => {
                 crate::metrics::per_message().messages_in.increment(1);
-                if auth_on && req.sender_id.is_some_and(|id| id != identity.entity) {
-                    return Err(Refusal::new(IMPERSONATION, "auth"));
+                if let Some(sender) = req.sender_id {
+                    self.allow(Resource::Author(sender), Action::Write).await?;
                 }
-                s.limits
-                    .message_size(&req.text, &req.metadata, req.attachments.as_ref())?;
-                s.access
-                    .check(
-                        &self.principal,
-                        Some(identity.entity),
-                        req.channel.id,
-                        Op::Send,
-                        false,
-                    )
-                    .await
-                    .map_err(|e| Refusal::new(e, "access"))?;
-                s.limits.message(identity.entity)?;
+                limits.message_size(&req.text, &req.metadata, req.attachments.as_ref())?;
+                self.allow(Resource::Channel(req.channel.id), Action::Write)
+                    .await?;
+                limits.message(identity.entity)?;
             }
             Command::Typing(req) => {
-                if auth_on && req.entity_id.is_some_and(|id| id != identity.entity) {
-                    return Err(Refusal::new(IMPERSONATION, "auth"));
+                if let Some(sender) = req.entity_id {
+                    self.allow(Resource::Author(sender), Action::Write).await?;
                 }
-                s.access
-                    .check(
-                        &self.principal,
-                        Some(identity.entity),
-                        req.channel.id,
-                        Op::Send,
-                        false,
-                    )
-                    .await
-                    .map_err(|e| Refusal::new(e, "access"))?;
+                self.allow(Resource::Channel(req.channel.id), Action::Write)
+                    .await?;
+                limits.typing(identity.entity)?;
             }
             Command::Leave(req) => {
                 self.channels.remove(&req.channel.id);
             }
-            Command::SubscribeLogs | Command::UpdateLogFilters(_) => self.may_stream_logs()?,
+            Command::SubscribeLogs | Command::UpdateLogFilters(_) => self.may_stream_logs().await?,
             Command::UnsubscribeLogs => {}
         }
         Ok(())
     }
 
     /// Log streaming is for operators when authentication is on.
-    pub fn may_stream_logs(&self) -> Result<(), Refusal> {
-        if self.security.auth.enabled() && !self.principal.is_operator() {
-            return Err(Refusal::new(LOGS_NOT_AUTHORISED, "auth"));
-        }
-        Ok(())
+    pub async fn may_stream_logs(&self) -> Result<(), Refusal> {
+        self.allow(Resource::Administration, Action::Read)
+            .await
+            .map_err(|_| Refusal::new(texts::LOGS_NOT_AUTHORISED))
     }
 
     /// Drops channels a reconnecting client was put back into but may no longer reach.
@@ -209,9 +185,8 @@ impl Guard {
             let allowed = self
                 .security
                 .access
-                .check(&self.principal, Some(identity.entity), id, Op::Join, false)
-                .await
-                .is_ok();
+                .permits(&self.principal, Resource::Channel(id), Action::Join)
+                .await;
             if allowed {
                 self.channels.insert(id);
                 kept.push(r);
@@ -228,27 +203,16 @@ impl Guard {
         kept
     }
 
-    /// Sends the refusal: `messageError` and a failed acknowledgement.
+    /// Sends the refusal: `messageError` and a failed acknowledgement. (Counted where it was
+    /// decided.)
     pub fn refuse(
         socket: &SocketRef,
         refusal: Refusal,
         client_message_id: Option<String>,
         ack: AckSender,
     ) {
-        crate::metrics::error(refusal.kind);
-        let mut body = json!({ "error": refusal.error });
-        if let Some(ms) = refusal.retry_after_ms {
-            body["retryAfterMs"] = json!(ms);
-        }
-        if let Some(id) = client_message_id {
-            body["clientMessageId"] = json!(id);
-        }
-        let _ = socket.emit("messageError", &body);
-        let mut reply = json!({ "success": false, "error": refusal.error });
-        if let Some(ms) = refusal.retry_after_ms {
-            reply["retryAfterMs"] = json!(ms);
-        }
-        let _ = ack.send(&reply);
+        super::connection::emit(socket, refusal.event(client_message_id));
+        let _ = ack.send(&refusal.ack());
     }
 
     /// Disconnects the socket when its token expires: `unauthorized {message, reason}` (the
@@ -267,13 +231,15 @@ impl Guard {
             let Some(socket) = io.of("/").and_then(|ns| ns.get_socket(sid)) else {
                 return;
             };
-            let reason = crate::auth::jwt::TOKEN_EXPIRED;
             tracing::info!(socket = %sid, "token expired: disconnecting");
-            let _ = socket.emit(
-                "unauthorized",
-                &json!({ "message": reason, "reason": "token_expired" }),
+            super::connection::emit(
+                &socket,
+                ServerEvent::Unauthorized(Unauthorized::token_expired()),
             );
-            let _ = socket.emit("messageError", &json!({ "error": reason }));
+            super::connection::emit(
+                &socket,
+                outbound::Refused::new(texts::TOKEN_EXPIRED).event(None),
+            );
             let _ = socket.disconnect();
         });
     }

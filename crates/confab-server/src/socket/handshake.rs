@@ -1,5 +1,5 @@
-//! Who is connecting: the entity named in the handshake's `auth.entityId`, or one the server
-//! assigns. This is the seam where API keys and tokens plug in.
+//! Who is connecting when no token says so: the entity named in the handshake's
+//! `auth.entityId`, or one the server assigns. (A token's `sub` wins: see `guard::admit`.)
 
 use confab_protocol::{parse_uuid, string_to_uuid, texts};
 use serde_json::Value;
