@@ -518,6 +518,7 @@ impl Hub {
             })),
             metadata: Some(Value::Object(metadata)),
             created_at: 0,
+            client_key: None,
         };
         self.enqueue(
             message,

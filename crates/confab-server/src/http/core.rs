@@ -106,6 +106,7 @@ async fn commit_agent_message(hub: &Hub, m: AgentMessage, failure: &str) -> ApiR
         source_id: None,
         metadata: m.metadata,
         created_at: 0,
+        client_key: None,
     };
     let committed = hub
         .append(message, channel, Delivery::ToRoom)
@@ -240,6 +241,7 @@ async fn ingest_external(
         source_id: body.text("source_id"),
         metadata: stored_metadata,
         created_at: 0,
+        client_key: None,
     };
     let committed = hub
         .append(message, channel, Delivery::ToRoom)

@@ -184,6 +184,7 @@ async fn post_message(
         source_id: None,
         metadata: body.get("metadata").filter(|v| !v.is_null()).cloned(),
         created_at: 0,
+        client_key: None,
     };
     let watch =
         (transport != Transport::WebSocket).then(|| state.agents.runtime.watch(REPLY_TIMEOUT));
