@@ -181,6 +181,7 @@ impl Hub {
         Ok(Some(Committed {
             message: updated,
             channel,
+            repeat: false,
         }))
     }
 }

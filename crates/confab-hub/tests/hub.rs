@@ -45,21 +45,30 @@ impl Recorder {
 
 #[async_trait]
 impl FanOut for Recorder {
-    async fn to_channel(&self, channel: Uuid, event: &ServerEvent, except: Option<&ConnId>) {
+    async fn to_channel(
+        &self,
+        channel: Uuid,
+        event: &ServerEvent,
+        except: Option<&ConnId>,
+    ) -> Vec<ConnId> {
         self.0.lock().unwrap().push(Sent::Channel {
             channel,
             event: event.name().to_owned(),
             except: except.map(|c| c.0.clone()),
             payload: serde_json::to_value(event).unwrap(),
         });
+        Vec::new()
     }
-    async fn to_legacy_members(&self, _: Uuid, _: &ServerEvent, _: Option<&ConnId>) {}
-    async fn to_conn(&self, conn: &ConnId, event: &ServerEvent) {
+    async fn to_legacy_members(&self, _: Uuid, _: &ServerEvent, _: Option<&ConnId>) -> Vec<ConnId> {
+        Vec::new()
+    }
+    async fn to_conn(&self, conn: &ConnId, event: &ServerEvent) -> bool {
         self.0.lock().unwrap().push(Sent::Conn {
             conn: conn.0.clone(),
             event: event.name().to_owned(),
             payload: serde_json::to_value(event).unwrap(),
         });
+        true
     }
     async fn join(&self, conn: &ConnId, channel: Uuid, _: bool) {
         self.0.lock().unwrap().push(Sent::Join {
