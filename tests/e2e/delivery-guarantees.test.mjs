@@ -193,9 +193,9 @@ test('a dropped transport: the automatic rejoin and the client\'s own lastMessag
     client.on('messageBroadcast', (m) => { if (m.channelId === channelId) { received.push(m.id); last = m.id; } });
     const joinedEvents = [];
     client.on('channel_joined', (d) => joinedEvents.push(d));
-    const joinReplies = [];
+    let ownJoin;
     client.on('connect', () => {
-      client.emit('message', { type: 1, payload: { channelId, lastMessageId: last } }, (reply) => joinReplies.push(reply));
+      ownJoin = emitAck(client, 'message', { type: 1, payload: { channelId, lastMessageId: last } }, 10000);
     });
     await joinChannel(client, { channelId });
     joinedEvents.length = 0;
@@ -210,7 +210,8 @@ test('a dropped transport: the automatic rejoin and the client\'s own lastMessag
     const missed = [];
     for (let i = 0; i < 10; i++) missed.push((await send(writer, channelId, `away ${i}`, uuid())).messageId);
 
-    await until(client, () => joinReplies.length === 1 && received.length === 15, 10000);
+    await until(client, () => received.length === 15, 10000);
+    const reply = await ownJoin;
     const live = waitFor(client, 'messageBroadcast', (m) => m.text === 'live');
     await send(writer, channelId, 'live', uuid());
     await live;
@@ -221,19 +222,18 @@ test('a dropped transport: the automatic rejoin and the client\'s own lastMessag
     assert.deepEqual(received.slice(5, 15).sort(), missed.slice().sort(), 'every missed message');
     assert.equal(received.length, 16);
     // The client's own join is answered by its acknowledgement: exact, from its own point.
-    assert.equal(joinReplies[0].success, true);
-    assert.equal(joinReplies[0].recovery.complete, true);
-    assert.deepEqual(joinReplies[0].recovery.from, { lastMessageId: before.at(-1) });
+    assert.equal(reply.success, true);
+    assert.equal(reply.recovery.complete, true);
+    assert.deepEqual(reply.recovery.from, { lastMessageId: before.at(-1) });
     client.disconnect();
   } finally {
     await srv.stop();
   }
 });
 
-test('a stalled client that missed messages: the rejoin replays what it was never handed and says it is not complete; its own resume then fills the rest, once', async () => {
-  const srv = await startServer({
-    env: { CONFAB_SOCKET_BUFFER: '16', CONFAB_PING_INTERVAL_MS: '1000', CONFAB_PING_TIMEOUT_MS: '2000', CONFAB_RESUME_LIMIT: '1000' },
-  });
+test('a stalled client that missed messages: the rejoin replays what it was never handed and says it is not complete; its own resume then fills any gap, once', async () => {
+  // A queue of 64 packets, and a replay that fits in it.
+  const srv = await startServer({ env: { CONFAB_SOCKET_BUFFER: '64', CONFAB_RESUME_LIMIT: '40' } });
   try {
     const channelId = uuid();
     const entityId = uuid();
@@ -243,16 +243,23 @@ test('a stalled client that missed messages: the rejoin replays what it was neve
     await joinChannel(stalled, { channelId });
     const got = [];
     stalled.on('messageBroadcast', (m) => { if (m.channelId === channelId) got.push(m.id); });
-    const gone = waitFor(sender, 'userLeft', (d) => d.entityId === entityId, 60000);
+    const gone = waitFor(sender, 'userLeft', (d) => d.entityId === entityId, 30000);
     stalled.io.engine.transport.ws._socket.pause();
 
+    // Send until the server finds its queue full and drops it, then a few more.
     const body = 'x'.repeat(32 * 1024);
     const all = [];
-    for (let i = 0; i < 400; i += 20) {
-      const batch = [];
-      for (let j = i; j < i + 20; j++) batch.push(send(sender, channelId, `${j} ${body}`, uuid()));
-      all.push(...(await Promise.all(batch)).map((a) => a.messageId));
+    const burst = async (n) => {
+      const acks = await Promise.all(Array.from({ length: n }, (_, j) => send(sender, channelId, `${all.length + j} ${body}`, uuid())));
+      all.push(...acks.map((a) => a.messageId));
+    };
+    const slowConsumers = async () =>
+      Number((await srv.http('GET', '/metrics')).text.match(/confab_slow_consumers_total (\d+)/)?.[1] ?? 0);
+    while ((await slowConsumers()) === 0) {
+      assert.ok(all.length < 2000, 'the stalled client was never found slow');
+      await burst(20);
     }
+    await burst(10);
     // Reading again, it drains what reached it, until the server has closed it.
     stalled.io.engine.transport?.ws?._socket?.resume();
     await gone;
@@ -270,12 +277,14 @@ test('a stalled client that missed messages: the rejoin replays what it was neve
     assert.equal(rejoined.recovery.reason, 'slow_consumer');
     assert.equal(typeof rejoined.recovery.from.sequence, 'number');
     assert.equal(rejoined.recovery.delivered, replayed.length);
+    assert.ok(replayed.length >= 10, 'the messages sent after it was dropped are replayed');
     // The replay is the channel's tail after the point where deliveries to it stopped: nothing
-    // it was handed before, nothing missing after.
+    // missing after it, nothing it had before it.
     assert.deepEqual(replayed, all.slice(all.length - replayed.length));
     assert.ok(replayed.every((id) => !got.includes(id)), 'nothing it had is replayed');
 
-    // The client knows what it got: its own resume fills the gap, and nothing twice.
+    // The client knows what it got: its own resume fills whatever was lost in between (what
+    // was queued for it when its transport closed), and nothing twice.
     const reply = await emitAck(back, 'message', { type: 1, payload: { channelId, lastMessageId: got.at(-1) } });
     assert.equal(reply.success, true);
     assert.equal(reply.recovery.complete, true);
@@ -284,6 +293,7 @@ test('a stalled client that missed messages: the rejoin replays what it was neve
     assert.equal(new Set(replayed).size, replayed.length, 'no message twice');
     assert.deepEqual(got.concat(replayed).sort(), all.slice().sort(), 'every message, once');
     assert.equal(joinedEvents.length, 1, 'one channel_joined');
+    console.log(`stalled client: sent ${all.length}, it got ${got.length} before the drop, the rejoin replayed ${replayed.length}, its own resume ${reply.recovery.delivered}`);
   } finally {
     await srv.stop();
   }
