@@ -398,6 +398,9 @@ impl Hub {
         };
         match feed {
             Some(feed) => {
+                // Already in the room: joining again changes nothing but may add the seed-000
+                // group (a second join in that dialect).
+                self.inner.fanout.join(conn, channel.id, legacy).await;
                 self.inner.presence.lock().unwrap().confirm(
                     conn,
                     channel.id,
