@@ -304,7 +304,7 @@ fn stored(batch: Vec<NewMessage>, seqs: Vec<Appended>) -> Vec<Result<Written, Hu
                     repeat: false,
                 },
                 Appended::Repeat(original) => Written {
-                    message: original,
+                    message: *original,
                     repeat: true,
                 },
             })

@@ -104,7 +104,7 @@ pub trait Store: Send + Sync + 'static {
             .zip(outcomes)
             .map(|(m, outcome)| match outcome {
                 Appended::New(seq) => StoredMessage::from_new(m.clone(), seq),
-                Appended::Repeat(original) => original,
+                Appended::Repeat(original) => *original,
             })
             .collect())
     }

@@ -132,7 +132,7 @@ pub enum Appended {
     New(i64),
     /// Its author already sent a message with the same client key: not stored again; this is
     /// the message stored the first time.
-    Repeat(StoredMessage),
+    Repeat(Box<StoredMessage>),
 }
 
 /// An agent: its id, its name and its character (ElizaOS character JSON, kept whole).

@@ -28,7 +28,7 @@ enum Slot {
     /// The n-th fresh message.
     Fresh(usize),
     /// A message stored before this batch.
-    Stored(StoredMessage),
+    Stored(Box<StoredMessage>),
 }
 
 /// `existing` holds the stored messages found for the batch's keys, with their keys.
@@ -45,7 +45,7 @@ pub(crate) fn plan(batch: &[NewMessage], existing: Vec<(StoredMessage, String)>)
             None => None,
             Some(key) => {
                 if let Some(original) = stored.get(&(m.author_id.clone(), key.to_owned())) {
-                    Some(Slot::Stored(original.clone()))
+                    Some(Slot::Stored(Box::new(original.clone())))
                 } else {
                     // A later copy of a message of this batch repeats it.
                     first_in_batch
@@ -77,10 +77,10 @@ impl Plan {
                 Slot::Fresh(n) if std::mem::take(&mut first_use[n]) => {
                     Appended::New(first_seq + n as i64)
                 }
-                Slot::Fresh(n) => Appended::Repeat(StoredMessage::from_new(
+                Slot::Fresh(n) => Appended::Repeat(Box::new(StoredMessage::from_new(
                     batch[self.fresh[n]].clone(),
                     first_seq + n as i64,
-                )),
+                ))),
                 Slot::Stored(m) => Appended::Repeat(m),
             })
             .collect()
@@ -124,6 +124,6 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(out[4], Appended::New(13));
-        assert_eq!(out[5], Appended::Repeat(old));
+        assert_eq!(out[5], Appended::Repeat(Box::new(old)));
     }
 }

@@ -504,7 +504,7 @@ async fn client_keys_make_repeats(db: &TestDb) {
         keyed("alice", "k2", "new, twice in one batch", 2000),
     ];
     let outcomes = store.insert_messages(&batch).await.unwrap();
-    assert_eq!(outcomes[0], Appended::Repeat(first.clone()));
+    assert_eq!(outcomes[0], Appended::Repeat(Box::new(first.clone())));
     assert_eq!(outcomes[1], Appended::New(first.seq + 1));
     assert_eq!(outcomes[2], Appended::New(first.seq + 2));
     assert_eq!(outcomes[3], Appended::New(first.seq + 3));
