@@ -412,8 +412,16 @@ function transmit(c, m) {
     metadata: c.kind === 'DM' && c.agentId ? { channelType: 'DM', isDm: true, targetUserId: c.agentId } : { channelType: 'GROUP' },
   };
   socket.timeout(10000).emit('message', { type: 2, payload }, (err, ack) => {
-    if (err || !ack?.success) {
-      mark(c.id, m.id, 'failed', err ? 'no answer from the server' : ack?.error);
+    if (err) {
+      // No answer (the connection dropped, or the server is slow): it may be stored already.
+      // Sent again with the same messageId, it is stored once at most; the server answers a
+      // repeat with the original's acknowledgement.
+      outbox.unshift({ channelId: c.id, key: m.id });
+      pump();
+      return;
+    }
+    if (!ack?.success) {
+      mark(c.id, m.id, 'failed', ack?.error);
       return;
     }
     // The ack can come before the echo: adopt the server id now; the echo then de-duplicates.
