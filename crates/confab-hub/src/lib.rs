@@ -239,15 +239,12 @@ impl Hub {
 
     /// Sends an event to every connection in a channel (agents' control and stream events).
     pub async fn announce(&self, channel: Uuid, event: &ServerEvent) {
-        self.inner.fanout.to_channel(channel, event, None).await;
+        self.event_to_channel(channel, event, None).await;
     }
 
     /// Sends an event to the channel members that speak seed 000's dialect.
     pub async fn announce_legacy(&self, channel: Uuid, event: &ServerEvent) {
-        self.inner
-            .fanout
-            .to_legacy_members(channel, event, None)
-            .await;
+        self.event_to_legacy_members(channel, event, None).await;
     }
 
     /// A channel's participants (cached; kept current by the hub's own participant changes).
@@ -325,14 +322,12 @@ impl Hub {
         tracing::debug!(%conn, channels = all.len(), "disconnected");
         for channel_id in left {
             let scope = self.info_or_bare(channel_id).await;
-            self.inner
-                .fanout
-                .to_channel(
-                    channel_id,
-                    &ServerEvent::UserLeft(presence_event(entity, None, &scope)),
-                    Some(conn),
-                )
-                .await;
+            self.event_to_channel(
+                channel_id,
+                &ServerEvent::UserLeft(presence_event(entity, None, &scope)),
+                Some(conn),
+            )
+            .await;
         }
     }
 
@@ -448,14 +443,12 @@ impl Hub {
             first
         };
         if first {
-            self.inner
-                .fanout
-                .to_channel(
-                    channel.id,
-                    &ServerEvent::UserJoined(presence_event(entity, name, channel)),
-                    Some(conn),
-                )
-                .await;
+            self.event_to_channel(
+                channel.id,
+                &ServerEvent::UserJoined(presence_event(entity, name, channel)),
+                Some(conn),
+            )
+            .await;
         }
     }
 
@@ -480,14 +473,12 @@ impl Hub {
             info.alias = channel.spelled.clone();
         }
         if gone {
-            self.inner
-                .fanout
-                .to_channel(
-                    channel.id,
-                    &ServerEvent::UserLeft(presence_event(entity, None, &info)),
-                    Some(conn),
-                )
-                .await;
+            self.event_to_channel(
+                channel.id,
+                &ServerEvent::UserLeft(presence_event(entity, None, &info)),
+                Some(conn),
+            )
+            .await;
         }
         Ok(info)
     }
@@ -504,10 +495,7 @@ impl Hub {
             is_typing: req.is_typing,
             scope: info.scope(),
         });
-        self.inner
-            .fanout
-            .to_channel(info.id, &event, Some(conn))
-            .await;
+        self.event_to_channel(info.id, &event, Some(conn)).await;
     }
 
     /// Entities connected to a channel, with how many connections each.
@@ -698,67 +686,92 @@ impl Hub {
     /// Announces an update (the transport passes the full channel object as `updates`).
     pub async fn announce_update(&self, channel: &Channel, updates: Value) {
         let info = ChannelInfo::from_channel(channel);
-        self.inner
-            .fanout
-            .to_channel(
-                info.id,
-                &ServerEvent::ChannelUpdated(ChannelUpdated {
-                    scope: info.scope(),
-                    updates,
-                }),
-                None,
-            )
-            .await;
+        self.event_to_channel(
+            info.id,
+            &ServerEvent::ChannelUpdated(ChannelUpdated {
+                scope: info.scope(),
+                updates,
+            }),
+            None,
+        )
+        .await;
     }
 
     pub async fn delete_channel(&self, id: Uuid) -> Result<bool, HubError> {
         let info = self.info_or_bare(id).await;
         let deleted = self.inner.store.delete_channel(id).await?;
         self.inner.directory.forget(id);
-        self.inner
-            .fanout
-            .to_channel(
-                id,
-                &ServerEvent::ChannelDeleted(ChannelNotice {
-                    scope: info.scope(),
-                }),
-                None,
-            )
-            .await;
+        self.event_to_channel(
+            id,
+            &ServerEvent::ChannelDeleted(ChannelNotice {
+                scope: info.scope(),
+            }),
+            None,
+        )
+        .await;
         Ok(deleted)
     }
 
     pub async fn clear_channel(&self, id: Uuid) -> Result<u64, HubError> {
         let info = self.info_or_bare(id).await;
         let n = self.inner.store.clear_channel(id).await?;
-        self.inner
-            .fanout
-            .to_channel(
-                id,
-                &ServerEvent::ChannelCleared(ChannelNotice {
-                    scope: info.scope(),
-                }),
-                None,
-            )
-            .await;
+        self.event_to_channel(
+            id,
+            &ServerEvent::ChannelCleared(ChannelNotice {
+                scope: info.scope(),
+            }),
+            None,
+        )
+        .await;
         Ok(n)
     }
 
     pub async fn delete_message(&self, channel: Uuid, message: Uuid) -> Result<bool, HubError> {
         let info = self.info_or_bare(channel).await;
         let deleted = self.inner.store.delete_message(channel, message).await?;
-        self.inner
-            .fanout
-            .to_channel(
-                channel,
-                &ServerEvent::MessageDeleted(MessageDeleted {
-                    message_id: message,
-                    scope: info.scope(),
-                }),
-                None,
-            )
-            .await;
+        self.event_to_channel(
+            channel,
+            &ServerEvent::MessageDeleted(MessageDeleted {
+                message_id: message,
+                scope: info.scope(),
+            }),
+            None,
+        )
+        .await;
         Ok(deleted)
+    }
+
+    /// An event to a channel's connections outside the sequencer (presence, typing, agents'
+    /// streams, channel administration). A connection that cannot take it has been handed every
+    /// message delivered so far and will get nothing more: its resume point stops there.
+    async fn event_to_channel(&self, channel: Uuid, event: &ServerEvent, except: Option<&ConnId>) {
+        let refused = self.inner.fanout.to_channel(channel, event, except).await;
+        self.refused_now(refused);
+    }
+
+    async fn event_to_legacy_members(
+        &self,
+        channel: Uuid,
+        event: &ServerEvent,
+        except: Option<&ConnId>,
+    ) {
+        let refused = self
+            .inner
+            .fanout
+            .to_legacy_members(channel, event, except)
+            .await;
+        self.refused_now(refused);
+    }
+
+    fn refused_now(&self, refused: Vec<ConnId>) {
+        if refused.is_empty() {
+            return;
+        }
+        let next = self.inner.broadcast_upto.load(Ordering::Acquire) + 1;
+        let mut presence = self.inner.presence.lock().unwrap();
+        for conn in refused {
+            presence.refused(&conn, next);
+        }
     }
 
     /// Channel info for events about channels that may not exist (yet, or any more); a channel

@@ -615,8 +615,15 @@ impl Sequencer {
         legacy: bool,
     ) {
         let ack = delivery::ack(&c.message, &c.channel, client_message_id.clone(), c.repeat);
-        self.fanout
-            .to_conn(origin, &ServerEvent::MessageAck(ack))
+        // If this is refused, the message itself was handed over before it (or its refusal
+        // counted already); a repeat's original is old news, so what counts is what has been
+        // delivered so far.
+        let next = if c.repeat {
+            self.broadcast_upto.load(Ordering::Acquire) + 1
+        } else {
+            c.message.seq + 1
+        };
+        self.to_conn(origin, &ServerEvent::MessageAck(ack), next)
             .await;
         if legacy {
             self.fanout
