@@ -6,7 +6,7 @@ import { $ } from './util.js';
 import { SERVER, me, channels, agents, profile, view } from './state.js';
 import { upsert, fromBroadcast, remove, clear } from './messages.js';
 import { actions, pill, log, notice, refresh, renderMessages, updateComposer, setBusy } from './views.js';
-import { pump, mark } from './outbox.js';
+import { pump, mark, requeue } from './outbox.js';
 
 let socket = null;
 
@@ -30,8 +30,15 @@ export function sendOverSocket(c, m) {
     metadata: c.kind === 'DM' && c.agentId ? { channelType: 'DM', isDm: true, targetUserId: c.agentId } : { channelType: 'GROUP' },
   };
   socket.timeout(10000).emit('message', { type: 2, payload }, (err, ack) => {
-    if (err || !ack?.success) {
-      mark(c.id, m.id, 'failed', err ? 'no answer from the server' : ack?.error);
+    if (err) {
+      // No answer (the connection dropped, or the server is slow): it may be stored already.
+      // Sent again with the same messageId, it is stored once at most; the server answers a
+      // repeat with the original's acknowledgement.
+      requeue(c.id, m.id);
+      return;
+    }
+    if (!ack?.success) {
+      mark(c.id, m.id, 'failed', ack?.error);
       return;
     }
     // The ack can come before the echo: adopt the server id now; the echo then de-duplicates.

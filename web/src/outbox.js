@@ -35,6 +35,12 @@ export async function submit(ready) {
   pump();
 }
 
+/** A send that got no answer goes back to the front of the queue, to leave again with its id. */
+export function requeue(channelId, key) {
+  queue.unshift({ channelId, key });
+  pump();
+}
+
 export function retry(channelId, key) {
   mark(channelId, key, 'pending');
   queue.push({ channelId, key });

@@ -279,6 +279,7 @@ impl Jobs {
                     source_id: None,
                     metadata: Some(Value::Object(message_meta)),
                     created_at: 0,
+                    client_key: None,
                 },
                 info,
                 Delivery::Quiet,

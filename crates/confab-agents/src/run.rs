@@ -185,6 +185,7 @@ pub(crate) async fn run(ctx: &RunContext, agent: &Arc<Agent>, message: &Arc<Comm
                     "brain": agent.brain.describe(),
                 })),
                 created_at: 0,
+                client_key: None,
             };
             ctx.hub
                 .append(stored, channel.clone(), Delivery::ToRoom)

@@ -509,6 +509,7 @@ impl Sessions {
             source_id: None,
             metadata: Some(Value::Object(metadata)),
             created_at: 0,
+            client_key: None,
         };
         let committed = self
             .hub

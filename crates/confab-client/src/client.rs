@@ -410,12 +410,17 @@ impl Driver {
                     self.state.send_replace(ConnectionState::Connected);
                     self.emit(Event::Connected { reconnected });
                     let end = self.session(ws, keepalive).await;
-                    for (_, p) in self.inflight.drain() {
-                        let _ = p.reply.send(Err(Error::ConnectionLost));
-                    }
                     match end {
-                        End::Closed => break,
-                        End::Lost(reason) => self.emit(Event::Disconnected { reason }),
+                        End::Closed => {
+                            for (_, p) in self.inflight.drain() {
+                                let _ = p.reply.send(Err(Error::ConnectionLost));
+                            }
+                            break;
+                        }
+                        End::Lost(reason) => {
+                            self.requeue_unacknowledged();
+                            self.emit(Event::Disconnected { reason });
+                        }
                     }
                 }
                 Err(e) => {
@@ -626,6 +631,18 @@ impl Driver {
         }
     }
 
+    /// Messages sent on a lost connection without an acknowledgement may have been stored (the
+    /// acknowledgement was lost with the connection): they go out again first, in their order,
+    /// with their original ids, and the server answers a repeat with the original's
+    /// acknowledgement instead of storing it twice.
+    fn requeue_unacknowledged(&mut self) {
+        let mut unacked: Vec<(u64, Pending)> = self.inflight.drain().collect();
+        unacked.sort_by_key(|(id, _)| *id);
+        for (_, p) in unacked.into_iter().rev() {
+            self.outbox.push_front(p);
+        }
+    }
+
     fn enqueue(&mut self, msg: Box<Outgoing>, reply: oneshot::Sender<Result<Ack>>) {
         if self.outbox.len() >= self.config.offline_queue {
             let _ = reply.send(Err(Error::QueueFull(self.outbox.len())));
@@ -691,6 +708,7 @@ impl Driver {
                     client_message_id: p.msg.client_message_id.clone(),
                     channel_id: p.msg.channel_id,
                     created_at: data["createdAt"].as_i64().unwrap_or_default(),
+                    repeat: data["repeat"].as_bool() == Some(true),
                 }),
                 None => Err(Error::Rejected(format!("ack without messageId: {data}"))),
             }

@@ -8,8 +8,10 @@
 //!   `controlMessage`, `messageComplete`, errors, presence, connection changes.
 //! * When the connection drops it reconnects with exponential backoff (1 s × 2ⁿ, 5 attempts by
 //!   default: [`Reconnect`]), rejoins every channel with `lastMessageId` so the server replays
-//!   what was missed, and sends what was queued meanwhile (a bounded offline queue). Sends can
-//!   be throttled ([`Config::min_send_interval`]).
+//!   what was missed, and sends what was queued meanwhile (a bounded offline queue). A message
+//!   sent on the lost connection but not acknowledged is sent again first, with its original
+//!   `messageId`: the server stores it once and acknowledges the resend as a repeat
+//!   ([`Ack::repeat`]). Sends can be throttled ([`Config::min_send_interval`]).
 //! * [`Rest`] has the HTTP calls a chat needs: agents, channels, DMs, history.
 //! * `https://` (and `wss://`) servers work through rustls, with the system's root certificates;
 //!   [`Config::add_root_certificate_pem`] trusts a private CA or a self-signed server too.

@@ -104,6 +104,9 @@ pub struct Ack {
     pub client_message_id: String,
     pub channel_id: Uuid,
     pub created_at: i64,
+    /// The server had stored this message already (a resend after a lost acknowledgement): this
+    /// acknowledges the original, which was not stored or broadcast again.
+    pub repeat: bool,
 }
 
 /// The answer to a join.

@@ -233,6 +233,7 @@ impl RedisCluster {
                             Arc::new(Committed {
                                 message: c.message,
                                 channel: Arc::new(c.channel),
+                                repeat: false,
                             })
                         })
                         .collect();
@@ -308,18 +309,30 @@ impl ClusterFanOut {
 
 #[async_trait]
 impl FanOut for ClusterFanOut {
-    async fn to_channel(&self, channel: Uuid, event: &ServerEvent, except: Option<&ConnId>) {
-        self.local.to_channel(channel, event, except).await;
+    async fn to_channel(
+        &self,
+        channel: Uuid,
+        event: &ServerEvent,
+        except: Option<&ConnId>,
+    ) -> Vec<ConnId> {
+        let refused = self.local.to_channel(channel, event, except).await;
         self.relay(channel, event, false).await;
+        refused
     }
 
-    async fn to_legacy_members(&self, channel: Uuid, event: &ServerEvent, except: Option<&ConnId>) {
-        self.local.to_legacy_members(channel, event, except).await;
+    async fn to_legacy_members(
+        &self,
+        channel: Uuid,
+        event: &ServerEvent,
+        except: Option<&ConnId>,
+    ) -> Vec<ConnId> {
+        let refused = self.local.to_legacy_members(channel, event, except).await;
         self.relay(channel, event, true).await;
+        refused
     }
 
-    async fn to_conn(&self, conn: &ConnId, event: &ServerEvent) {
-        self.local.to_conn(conn, event).await;
+    async fn to_conn(&self, conn: &ConnId, event: &ServerEvent) -> bool {
+        self.local.to_conn(conn, event).await
     }
 
     async fn join(&self, conn: &ConnId, channel: Uuid, legacy: bool) {

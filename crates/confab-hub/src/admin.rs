@@ -174,13 +174,12 @@ impl Hub {
         };
         let channel = Arc::new(self.info_or_bare(updated.channel_id).await);
         let payload = delivery::broadcast(&updated, &channel);
-        self.inner
-            .fanout
-            .to_channel(channel.id, &ServerEvent::MessageBroadcast(payload), None)
+        self.event_to_channel(channel.id, &ServerEvent::MessageBroadcast(payload), None)
             .await;
         Ok(Some(Committed {
             message: updated,
             channel,
+            repeat: false,
         }))
     }
 }

@@ -70,8 +70,10 @@ pub fn ack(
     m: &StoredMessage,
     channel: &ChannelInfo,
     client_message_id: Option<String>,
+    repeat: bool,
 ) -> MessageAck {
     MessageAck {
+        repeat,
         client_message_id,
         message_id: m.id,
         status: texts::ACK_STATUS,

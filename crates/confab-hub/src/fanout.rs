@@ -18,16 +18,29 @@ impl std::fmt::Display for ConnId {
 #[async_trait]
 pub trait FanOut: Send + Sync + 'static {
     /// Every connection in the channel, but `except`. The event is encoded once for all.
-    async fn to_channel(&self, channel: Uuid, event: &ServerEvent, except: Option<&ConnId>);
+    /// Returns the connections of this node that could not take it (outgoing queue full), as
+    /// far as the transport can tell; they are being disconnected.
+    async fn to_channel(
+        &self,
+        channel: Uuid,
+        event: &ServerEvent,
+        except: Option<&ConnId>,
+    ) -> Vec<ConnId>;
     /// Whether [`to_legacy_members`](FanOut::to_legacy_members) could reach anyone, so the
     /// caller can skip building an event nobody receives. `true` when unsure.
     fn has_legacy_members(&self, _channel: Uuid) -> bool {
         true
     }
     /// Only the channel members that speak seed 000's dialect (they also get `message`).
-    async fn to_legacy_members(&self, channel: Uuid, event: &ServerEvent, except: Option<&ConnId>);
-    /// One connection.
-    async fn to_conn(&self, conn: &ConnId, event: &ServerEvent);
+    /// Returns the connections that could not take it, as [`to_channel`](FanOut::to_channel).
+    async fn to_legacy_members(
+        &self,
+        channel: Uuid,
+        event: &ServerEvent,
+        except: Option<&ConnId>,
+    ) -> Vec<ConnId>;
+    /// One connection; false if it could not take the event (gone, or its queue full).
+    async fn to_conn(&self, conn: &ConnId, event: &ServerEvent) -> bool;
     /// Adds the connection to the channel's delivery group (and its legacy group if `legacy`).
     async fn join(&self, conn: &ConnId, channel: Uuid, legacy: bool);
     async fn leave(&self, conn: &ConnId, channel: Uuid);

@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use confab_protocol::inbound::{JoinRequest, ResumePoint, SendRequest, TypingRequest};
 use confab_protocol::outbound::{
-    ChannelNotice, ChannelUpdated, MessageDeleted, Presence as PresenceEvent, RecoveryReport,
-    UserTyping,
+    ChannelNotice, ChannelUpdated, MessageDeleted, Presence as PresenceEvent, RecoveryReason,
+    RecoveryReport, ResumedFrom, UserTyping,
 };
 use confab_protocol::{ChannelRef, DEFAULT_SERVER_ID, ServerEvent, now_ms, texts};
 use confab_store::{
@@ -33,8 +33,9 @@ use uuid::Uuid;
 
 pub use directory::{AutoCreate, ChannelInfo, Directory};
 pub use fanout::{ClusterLink, ConnId, FanOut};
+use presence::Feed;
 pub use sequencer::{CommitCallback, Delivery, Reply};
-use sequencer::{InOrder, Job, Sequencer};
+use sequencer::{InOrder, Job, Resume, Resumed, Sequencer};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum HubError {
@@ -71,6 +72,9 @@ pub struct HubConfig {
     pub max_batch: usize,
     /// Messages waiting for the sequencer before senders are made to wait.
     pub queue_capacity: usize,
+    /// How long a sender's message id keeps making a resend a repeat (exactly-once publish);
+    /// zero: ids are not idempotency keys.
+    pub dedup_window: Duration,
 }
 
 impl Default for HubConfig {
@@ -81,6 +85,7 @@ impl Default for HubConfig {
             resume_limit: 500,
             max_batch: 1024,
             queue_capacity: 16 * 1024,
+            dedup_window: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -90,6 +95,9 @@ impl Default for HubConfig {
 pub struct Committed {
     pub message: StoredMessage,
     pub channel: Arc<ChannelInfo>,
+    /// The sender sent this message before (same client id): `message` is the original, stored
+    /// then, and it was not stored or broadcast again.
+    pub repeat: bool,
 }
 
 /// The outcome of a join, for the transport's reply.
@@ -97,6 +105,9 @@ pub struct Committed {
 pub struct Joined {
     pub channel: ChannelInfo,
     pub recovery: Option<RecoveryReport>,
+    /// The server had already put this connection back into the channel (automatic rejoin,
+    /// announced then with its own `channel_joined`); this join only confirmed it.
+    pub was_rejoined: bool,
 }
 
 /// A channel the server put a reconnecting client back into.
@@ -115,7 +126,7 @@ struct Inner {
     store: Arc<dyn Store>,
     fanout: Arc<dyn FanOut>,
     directory: Directory,
-    presence: Mutex<presence::Presence>,
+    presence: Arc<Mutex<presence::Presence>>,
     jobs: mpsc::Sender<Job>,
     broadcast_upto: Arc<AtomicI64>,
     committed: broadcast::Sender<Arc<Committed>>,
@@ -159,6 +170,7 @@ impl Hub {
         let broadcast_upto = Arc::new(AtomicI64::new(store.last_seq().await?));
         let (jobs, rx) = mpsc::channel(config.queue_capacity.max(1));
         let (committed, _) = broadcast::channel(4096);
+        let presence = Arc::new(Mutex::new(presence::Presence::default()));
         tokio::spawn(
             Sequencer {
                 store: store.clone(),
@@ -167,15 +179,22 @@ impl Hub {
                 broadcast_upto: broadcast_upto.clone(),
                 max_batch: config.max_batch.max(1),
                 committed_tx: committed.clone(),
+                presence: presence.clone(),
             }
             .run(rx),
         );
+        if !config.dedup_window.is_zero() {
+            tokio::spawn(expire_client_keys(
+                Arc::downgrade(&store),
+                config.dedup_window,
+            ));
+        }
         Ok(Hub {
             inner: Arc::new(Inner {
                 store,
                 fanout,
                 directory,
-                presence: Mutex::new(presence::Presence::default()),
+                presence,
                 jobs,
                 broadcast_upto,
                 committed,
@@ -220,15 +239,12 @@ impl Hub {
 
     /// Sends an event to every connection in a channel (agents' control and stream events).
     pub async fn announce(&self, channel: Uuid, event: &ServerEvent) {
-        self.inner.fanout.to_channel(channel, event, None).await;
+        self.event_to_channel(channel, event, None).await;
     }
 
     /// Sends an event to the channel members that speak seed 000's dialect.
     pub async fn announce_legacy(&self, channel: Uuid, event: &ServerEvent) {
-        self.inner
-            .fanout
-            .to_legacy_members(channel, event, None)
-            .await;
+        self.event_to_legacy_members(channel, event, None).await;
     }
 
     /// A channel's participants (cached; kept current by the hub's own participant changes).
@@ -259,24 +275,32 @@ impl Hub {
             return Vec::new();
         };
         let mut rejoined = Vec::new();
-        for channel_id in departure.channels {
+        for (channel_id, stop) in departure.channels {
             let Ok(Some(channel)) = self.inner.directory.find(channel_id).await else {
                 continue;
             };
-            match self
-                .resume(
-                    conn,
-                    channel.clone(),
-                    Cursor::Seq(departure.last_seq),
-                    false,
-                )
-                .await
-            {
-                Ok(recovery) => {
-                    self.mark_joined(conn, entity, &channel, None).await;
+            // The server knows what it handed to the previous connection, not what arrived:
+            // the replay starts after the former, and says it cannot confirm the rest.
+            let resume = Resume {
+                from: Cursor::Seq(stop.seq),
+                reported_from: ResumedFrom::Sequence(stop.seq),
+                sent_after: None,
+                caveat: Some(if stop.lossy {
+                    RecoveryReason::SlowConsumer
+                } else {
+                    RecoveryReason::Unconfirmed
+                }),
+            };
+            match self.resume(conn, channel.clone(), resume, false).await {
+                Ok(Resumed { report, sent_after }) => {
+                    let feed = Feed {
+                        sent_after,
+                        automatic: true,
+                    };
+                    self.mark_joined(conn, entity, &channel, None, feed).await;
                     rejoined.push(Rejoined {
                         channel: channel.as_ref().clone(),
-                        recovery,
+                        recovery: report,
                     });
                 }
                 Err(e) => tracing::warn!(%conn, channel = %channel_id, error = %e, "rejoin failed"),
@@ -285,30 +309,31 @@ impl Hub {
         rejoined
     }
 
-    /// Forgets a connection; the others in its channels learn the entity left, and the
-    /// channels are remembered for a rejoin.
+    /// Forgets a connection; the others in its channels learn the entity left, and where the
+    /// connection stopped in each channel is remembered for a rejoin.
     pub async fn disconnect(&self, conn: &ConnId, entity: Uuid) {
-        let last_seq = self.inner.broadcast_upto.load(Ordering::Acquire);
+        let delivered_upto = self.inner.broadcast_upto.load(Ordering::Acquire);
         let (left, all) = {
             let mut presence = self.inner.presence.lock().unwrap();
-            let (left, all) = presence.disconnect(conn);
-            presence.remember_departure(entity, all.clone(), last_seq);
+            let (left, all) = presence.disconnect(conn, delivered_upto);
+            presence.remember_departure(entity, all.clone());
             (left, all)
         };
         tracing::debug!(%conn, channels = all.len(), "disconnected");
         for channel_id in left {
             let scope = self.info_or_bare(channel_id).await;
-            self.inner
-                .fanout
-                .to_channel(
-                    channel_id,
-                    &ServerEvent::UserLeft(presence_event(entity, None, &scope)),
-                    Some(conn),
-                )
-                .await;
+            self.event_to_channel(
+                channel_id,
+                &ServerEvent::UserLeft(presence_event(entity, None, &scope)),
+                Some(conn),
+            )
+            .await;
         }
     }
 
+    /// Joins a channel. With a resume point, the messages after it that this connection has
+    /// not been sent yet are replayed first (all of them after the point when it was not in the
+    /// room; when it was, only those before its live feed began).
     pub async fn join(
         &self,
         conn: &ConnId,
@@ -326,47 +351,79 @@ impl Hub {
                 alias: req.channel.spelled.clone(),
             },
         };
-        let recovery = match (req.resume, existing) {
-            (None, _) => {
-                self.inner.fanout.join(conn, channel.id, legacy).await;
-                None
-            }
+        let feed = self.inner.presence.lock().unwrap().feed(conn, channel.id);
+        let (recovery, sent_after) = match (req.resume, existing) {
+            (None, _) => (None, None),
             (Some(point), Some(existing)) => {
-                let cursor = match point {
-                    ResumePoint::Since(ms) => Some(Cursor::Time(ms)),
-                    ResumePoint::AfterMessage(id) => self
-                        .inner
-                        .store
-                        .get_message(id)
-                        .await?
-                        .filter(|m| m.channel_id == channel.id)
-                        .map(|m| Cursor::Seq(m.seq)),
+                let (cursor, reported_from) = match point {
+                    ResumePoint::Since(ms) => (Some(Cursor::Since(ms)), ResumedFrom::Since(ms)),
+                    ResumePoint::AfterMessage(id) => (
+                        self.inner
+                            .store
+                            .get_message(id)
+                            .await?
+                            .filter(|m| m.channel_id == channel.id)
+                            .map(|m| Cursor::Seq(m.seq)),
+                        ResumedFrom::LastMessageId(id),
+                    ),
                 };
                 match cursor {
-                    Some(cursor) => Some(self.resume(conn, existing, cursor, legacy).await?),
-                    None => {
-                        self.inner.fanout.join(conn, channel.id, legacy).await;
-                        Some(RecoveryReport {
-                            complete: false,
-                            delivered: 0,
-                            reason: Some("lastMessageId is not a message of this channel".into()),
-                        })
+                    Some(from) => {
+                        let resume = Resume {
+                            from,
+                            reported_from,
+                            sent_after: feed.map(|f| f.sent_after),
+                            caveat: None,
+                        };
+                        let r = self.resume(conn, existing, resume, legacy).await?;
+                        (Some(r.report), Some(r.sent_after))
                     }
+                    None => (
+                        Some(RecoveryReport::new(
+                            reported_from,
+                            0,
+                            Some(RecoveryReason::UnknownMessage),
+                        )),
+                        None,
+                    ),
                 }
             }
             // A channel with no messages yet: nothing can have been missed.
-            (Some(_), None) => {
-                self.inner.fanout.join(conn, channel.id, legacy).await;
-                Some(RecoveryReport {
-                    complete: true,
-                    delivered: 0,
-                    reason: None,
-                })
-            }
+            (Some(point), None) => (Some(RecoveryReport::new(reported(point), 0, None)), None),
         };
-        self.mark_joined(conn, entity, &channel, req.display_name.clone())
-            .await;
-        Ok(Joined { channel, recovery })
+        match feed {
+            Some(feed) => {
+                // Already in the room: joining again changes nothing but may add the seed-000
+                // group (a second join in that dialect).
+                self.inner.fanout.join(conn, channel.id, legacy).await;
+                self.inner.presence.lock().unwrap().confirm(
+                    conn,
+                    channel.id,
+                    sent_after.unwrap_or(feed.sent_after),
+                );
+            }
+            None => {
+                let sent_after = match sent_after {
+                    Some(n) => n,
+                    // Joined the room directly: everything delivered from now on reaches it.
+                    None => {
+                        self.inner.fanout.join(conn, channel.id, legacy).await;
+                        self.inner.broadcast_upto.load(Ordering::Acquire)
+                    }
+                };
+                let feed = Feed {
+                    sent_after,
+                    automatic: false,
+                };
+                self.mark_joined(conn, entity, &channel, req.display_name.clone(), feed)
+                    .await;
+            }
+        }
+        Ok(Joined {
+            channel,
+            recovery,
+            was_rejoined: feed.is_some_and(|f| f.automatic),
+        })
     }
 
     async fn mark_joined(
@@ -375,24 +432,23 @@ impl Hub {
         entity: Uuid,
         channel: &ChannelInfo,
         name: Option<String>,
+        feed: Feed,
     ) {
         let first = {
             let mut presence = self.inner.presence.lock().unwrap();
-            let first = presence.join(conn, channel.id);
+            let first = presence.join(conn, channel.id, feed);
             if let Some(name) = &channel.alias {
                 presence.name_channel(channel.id, name);
             }
             first
         };
         if first {
-            self.inner
-                .fanout
-                .to_channel(
-                    channel.id,
-                    &ServerEvent::UserJoined(presence_event(entity, name, channel)),
-                    Some(conn),
-                )
-                .await;
+            self.event_to_channel(
+                channel.id,
+                &ServerEvent::UserJoined(presence_event(entity, name, channel)),
+                Some(conn),
+            )
+            .await;
         }
     }
 
@@ -417,14 +473,12 @@ impl Hub {
             info.alias = channel.spelled.clone();
         }
         if gone {
-            self.inner
-                .fanout
-                .to_channel(
-                    channel.id,
-                    &ServerEvent::UserLeft(presence_event(entity, None, &info)),
-                    Some(conn),
-                )
-                .await;
+            self.event_to_channel(
+                channel.id,
+                &ServerEvent::UserLeft(presence_event(entity, None, &info)),
+                Some(conn),
+            )
+            .await;
         }
         Ok(info)
     }
@@ -441,10 +495,7 @@ impl Hub {
             is_typing: req.is_typing,
             scope: info.scope(),
         });
-        self.inner
-            .fanout
-            .to_channel(info.id, &event, Some(conn))
-            .await;
+        self.event_to_channel(info.id, &event, Some(conn)).await;
     }
 
     /// Entities connected to a channel, with how many connections each.
@@ -518,6 +569,7 @@ impl Hub {
             })),
             metadata: Some(Value::Object(metadata)),
             created_at: 0,
+            client_key: self.client_key(&req.client_message_id),
         };
         self.enqueue(
             message,
@@ -569,20 +621,30 @@ impl Hub {
         Ok(())
     }
 
+    /// A client's message id as the message's idempotency key, unless exactly-once publish is
+    /// off (`dedup_window` zero).
+    pub fn client_key(&self, client_message_id: &Option<String>) -> Option<String> {
+        if self.inner.config.dedup_window.is_zero() {
+            None
+        } else {
+            client_message_id.clone()
+        }
+    }
+
     async fn resume(
         &self,
         conn: &ConnId,
         channel: Arc<ChannelInfo>,
-        from: Cursor,
+        resume: Resume,
         legacy: bool,
-    ) -> Result<RecoveryReport, HubError> {
+    ) -> Result<Resumed, HubError> {
         let (reply, rx) = oneshot::channel();
         self.inner
             .jobs
             .send(Job::InOrder(InOrder::Resume {
                 conn: conn.clone(),
                 channel,
-                from,
+                resume,
                 legacy,
                 limit: self.inner.config.resume_limit,
                 reply,
@@ -624,67 +686,92 @@ impl Hub {
     /// Announces an update (the transport passes the full channel object as `updates`).
     pub async fn announce_update(&self, channel: &Channel, updates: Value) {
         let info = ChannelInfo::from_channel(channel);
-        self.inner
-            .fanout
-            .to_channel(
-                info.id,
-                &ServerEvent::ChannelUpdated(ChannelUpdated {
-                    scope: info.scope(),
-                    updates,
-                }),
-                None,
-            )
-            .await;
+        self.event_to_channel(
+            info.id,
+            &ServerEvent::ChannelUpdated(ChannelUpdated {
+                scope: info.scope(),
+                updates,
+            }),
+            None,
+        )
+        .await;
     }
 
     pub async fn delete_channel(&self, id: Uuid) -> Result<bool, HubError> {
         let info = self.info_or_bare(id).await;
         let deleted = self.inner.store.delete_channel(id).await?;
         self.inner.directory.forget(id);
-        self.inner
-            .fanout
-            .to_channel(
-                id,
-                &ServerEvent::ChannelDeleted(ChannelNotice {
-                    scope: info.scope(),
-                }),
-                None,
-            )
-            .await;
+        self.event_to_channel(
+            id,
+            &ServerEvent::ChannelDeleted(ChannelNotice {
+                scope: info.scope(),
+            }),
+            None,
+        )
+        .await;
         Ok(deleted)
     }
 
     pub async fn clear_channel(&self, id: Uuid) -> Result<u64, HubError> {
         let info = self.info_or_bare(id).await;
         let n = self.inner.store.clear_channel(id).await?;
-        self.inner
-            .fanout
-            .to_channel(
-                id,
-                &ServerEvent::ChannelCleared(ChannelNotice {
-                    scope: info.scope(),
-                }),
-                None,
-            )
-            .await;
+        self.event_to_channel(
+            id,
+            &ServerEvent::ChannelCleared(ChannelNotice {
+                scope: info.scope(),
+            }),
+            None,
+        )
+        .await;
         Ok(n)
     }
 
     pub async fn delete_message(&self, channel: Uuid, message: Uuid) -> Result<bool, HubError> {
         let info = self.info_or_bare(channel).await;
         let deleted = self.inner.store.delete_message(channel, message).await?;
-        self.inner
-            .fanout
-            .to_channel(
-                channel,
-                &ServerEvent::MessageDeleted(MessageDeleted {
-                    message_id: message,
-                    scope: info.scope(),
-                }),
-                None,
-            )
-            .await;
+        self.event_to_channel(
+            channel,
+            &ServerEvent::MessageDeleted(MessageDeleted {
+                message_id: message,
+                scope: info.scope(),
+            }),
+            None,
+        )
+        .await;
         Ok(deleted)
+    }
+
+    /// An event to a channel's connections outside the sequencer (presence, typing, agents'
+    /// streams, channel administration). A connection that cannot take it has been handed every
+    /// message delivered so far and will get nothing more: its resume point stops there.
+    async fn event_to_channel(&self, channel: Uuid, event: &ServerEvent, except: Option<&ConnId>) {
+        let refused = self.inner.fanout.to_channel(channel, event, except).await;
+        self.refused_now(refused);
+    }
+
+    async fn event_to_legacy_members(
+        &self,
+        channel: Uuid,
+        event: &ServerEvent,
+        except: Option<&ConnId>,
+    ) {
+        let refused = self
+            .inner
+            .fanout
+            .to_legacy_members(channel, event, except)
+            .await;
+        self.refused_now(refused);
+    }
+
+    fn refused_now(&self, refused: Vec<ConnId>) {
+        if refused.is_empty() {
+            return;
+        }
+        let next = self.inner.broadcast_upto.load(Ordering::Acquire) + 1;
+        let mut presence = self.inner.presence.lock().unwrap();
+        for conn in refused {
+            presence.refused(&conn, next);
+        }
     }
 
     /// Channel info for events about channels that may not exist (yet, or any more); a channel
@@ -698,6 +785,51 @@ impl Hub {
                 kind: channel_type::GROUP.into(),
                 alias: self.inner.presence.lock().unwrap().channel_name(id),
             },
+        }
+    }
+}
+
+fn reported(point: ResumePoint) -> ResumedFrom {
+    match point {
+        ResumePoint::Since(ms) => ResumedFrom::Since(ms),
+        ResumePoint::AfterMessage(id) => ResumedFrom::LastMessageId(id),
+    }
+}
+
+/// How often client keys past the window are forgotten (a bounded sweep each time).
+const EXPIRE_KEYS_EVERY: Duration = Duration::from_secs(600);
+/// Keys forgotten per statement, so a sweep never holds the database for long.
+const EXPIRE_KEYS_STEP: u32 = 5000;
+
+/// Keeps the unique index of client keys to the window's keys; ends with the store.
+async fn expire_client_keys(store: std::sync::Weak<dyn Store>, window: Duration) {
+    let mut tick = tokio::time::interval(EXPIRE_KEYS_EVERY.min(window));
+    loop {
+        tick.tick().await;
+        let Some(store) = store.upgrade() else {
+            return;
+        };
+        let before = now_ms() - window.as_millis() as i64;
+        let mut total = 0;
+        loop {
+            match store.expire_client_keys(before, EXPIRE_KEYS_STEP).await {
+                Ok(n) => {
+                    total += n;
+                    if n < EXPIRE_KEYS_STEP as u64 {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot expire client message ids");
+                    break;
+                }
+            }
+        }
+        if total > 0 {
+            tracing::debug!(
+                expired = total,
+                "client message ids past the window forgotten"
+            );
         }
     }
 }

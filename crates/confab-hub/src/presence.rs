@@ -1,8 +1,13 @@
 //! Who is connected where: channel → entity → connections, and connection → its channels.
 //! An entity is "present" in a channel while at least one of its connections is joined.
 //! Departed entities are remembered for a grace period so a reconnect can be put back.
+//!
+//! Each connection also keeps, per channel, its [`Feed`]: the point after which every message
+//! of the channel has been handed to it, and, once a delivery to it was refused (its outgoing
+//! queue was full), the point before that first refusal. That is what a resume on the same
+//! connection skips, and where the automatic rejoin of its successor starts.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use uuid::Uuid;
@@ -21,14 +26,35 @@ pub struct Presence {
 
 struct Membership {
     entity: Uuid,
-    channels: BTreeSet<Uuid>,
+    channels: BTreeMap<Uuid, Feed>,
+    /// The sequence number before the first delivery this connection refused (outgoing queue
+    /// full); the transport then drops it from every channel.
+    cut: Option<i64>,
 }
 
-/// What a disconnected entity was in, and up to which sequence number it had been sent.
+/// What one connection has been sent in one channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Feed {
+    /// Every message of the channel with a larger sequence number has been handed to the
+    /// connection (replayed, or live since it joined).
+    pub sent_after: i64,
+    /// Joined by the server's automatic rejoin, and the client has not joined it itself yet.
+    pub automatic: bool,
+}
+
+/// Where a departed connection stopped in one channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopPoint {
+    /// The last sequence number handed to the connection (as a cursor in this channel).
+    pub seq: i64,
+    /// Deliveries to it were refused before it left (a slow consumer).
+    pub lossy: bool,
+}
+
+/// What a disconnected entity was in, and where each of its channels stopped.
 #[derive(Debug, Clone)]
 pub struct Departure {
-    pub channels: Vec<Uuid>,
-    pub last_seq: i64,
+    pub channels: Vec<(Uuid, StopPoint)>,
     at: Instant,
 }
 
@@ -38,17 +64,19 @@ impl Presence {
             conn.clone(),
             Membership {
                 entity,
-                channels: BTreeSet::new(),
+                channels: BTreeMap::new(),
+                cut: None,
             },
         );
     }
 
-    /// Records the join; true if the entity was not present in the channel before.
-    pub fn join(&mut self, conn: &ConnId, channel: Uuid) -> bool {
+    /// Records the join with what the connection has been sent in the channel; true if the
+    /// entity was not present in the channel before.
+    pub fn join(&mut self, conn: &ConnId, channel: Uuid, feed: Feed) -> bool {
         let Some(m) = self.conns.get_mut(conn) else {
             return false;
         };
-        m.channels.insert(channel);
+        m.channels.insert(channel, feed);
         let entities = self.channels.entry(channel).or_default();
         let conns = entities.entry(m.entity).or_default();
         let first = conns.is_empty();
@@ -61,7 +89,7 @@ impl Presence {
         let Some(m) = self.conns.get_mut(conn) else {
             return false;
         };
-        if !m.channels.remove(&channel) {
+        if m.channels.remove(&channel).is_none() {
             return false;
         }
         let entity = m.entity;
@@ -96,15 +124,24 @@ impl Presence {
     }
 
     /// Forgets the connection; returns the channels the entity is no longer present in, and
-    /// every channel the connection was in.
-    pub fn disconnect(&mut self, conn: &ConnId) -> (Vec<Uuid>, Vec<Uuid>) {
+    /// where the connection stopped in every channel it was in, given that everything up to
+    /// `delivered_upto` has been delivered.
+    pub fn disconnect(
+        &mut self,
+        conn: &ConnId,
+        delivered_upto: i64,
+    ) -> (Vec<Uuid>, Vec<(Uuid, StopPoint)>) {
         let Some(m) = self.conns.get(conn) else {
             return (Vec::new(), Vec::new());
         };
-        let all: Vec<Uuid> = m.channels.iter().copied().collect();
+        let stop = StopPoint {
+            seq: m.cut.unwrap_or(delivered_upto),
+            lossy: m.cut.is_some(),
+        };
+        let all: Vec<(Uuid, StopPoint)> = m.channels.keys().map(|c| (*c, stop)).collect();
         let left = all
             .iter()
-            .copied()
+            .map(|(c, _)| *c)
             .filter(|c| self.leave(conn, *c))
             .collect();
         self.conns.remove(conn);
@@ -112,9 +149,33 @@ impl Presence {
     }
 
     pub fn is_member(&self, conn: &ConnId, channel: Uuid) -> bool {
-        self.conns
-            .get(conn)
-            .is_some_and(|m| m.channels.contains(&channel))
+        self.feed(conn, channel).is_some()
+    }
+
+    /// What the connection has been sent in the channel, if it is a member.
+    pub fn feed(&self, conn: &ConnId, channel: Uuid) -> Option<Feed> {
+        self.conns.get(conn)?.channels.get(&channel).copied()
+    }
+
+    /// Records that the connection has now been sent everything of the channel after
+    /// `sent_after`, and that the client joined it itself.
+    pub fn confirm(&mut self, conn: &ConnId, channel: Uuid, sent_after: i64) {
+        if let Some(feed) = self
+            .conns
+            .get_mut(conn)
+            .and_then(|m| m.channels.get_mut(&channel))
+        {
+            feed.sent_after = feed.sent_after.min(sent_after);
+            feed.automatic = false;
+        }
+    }
+
+    /// A delivery of message `seq` to the connection was refused: it has been sent nothing
+    /// from there on (the first refusal counts).
+    pub fn refused(&mut self, conn: &ConnId, seq: i64) {
+        if let Some(m) = self.conns.get_mut(conn) {
+            m.cut.get_or_insert(seq - 1);
+        }
     }
 
     /// Entities present in a channel with their connection counts, sorted by entity.
@@ -132,21 +193,25 @@ impl Presence {
         self.conns.len()
     }
 
-    pub fn remember_departure(&mut self, entity: Uuid, channels: Vec<Uuid>, last_seq: i64) {
+    /// Remembers where a departed connection of the entity stopped; for a channel two of its
+    /// connections were in, the earlier point (and lossy if either was).
+    pub fn remember_departure(&mut self, entity: Uuid, channels: Vec<(Uuid, StopPoint)>) {
         if channels.is_empty() {
             return;
         }
         let entry = self.departed.entry(entity).or_insert(Departure {
             channels: Vec::new(),
-            last_seq,
             at: Instant::now(),
         });
-        for c in channels {
-            if !entry.channels.contains(&c) {
-                entry.channels.push(c);
+        for (c, stop) in channels {
+            match entry.channels.iter_mut().find(|(id, _)| *id == c) {
+                Some((_, known)) => {
+                    known.seq = known.seq.min(stop.seq);
+                    known.lossy |= stop.lossy;
+                }
+                None => entry.channels.push((c, stop)),
             }
         }
-        entry.last_seq = entry.last_seq.min(last_seq);
         entry.at = Instant::now();
     }
 
@@ -170,14 +235,23 @@ mod tests {
         p.connect(&a1, ea);
         p.connect(&a2, ea);
         p.connect(&b, eb);
-        assert!(p.join(&a1, ch));
-        assert!(!p.join(&a2, ch), "second tab of the same entity");
-        assert!(p.join(&b, ch));
+        assert!(p.join(&a1, ch, FEED));
+        assert!(!p.join(&a2, ch, FEED), "second tab of the same entity");
+        assert!(p.join(&b, ch, FEED));
         assert_eq!(p.present(ch).len(), 2);
         assert!(!p.leave(&a1, ch), "still present through a2");
-        let (left, all) = p.disconnect(&a2);
+        let (left, all) = p.disconnect(&a2, 7);
         assert_eq!(left, vec![ch]);
-        assert_eq!(all, vec![ch]);
+        assert_eq!(
+            all,
+            vec![(
+                ch,
+                StopPoint {
+                    seq: 7,
+                    lossy: false
+                }
+            )]
+        );
         assert_eq!(p.present(ch), vec![(eb, 1)]);
         assert!(!p.leave(&a2, ch));
     }
@@ -189,7 +263,7 @@ mod tests {
         p.connect(&a, Uuid::new_v4());
         p.name_channel(ch, "ignored: nobody present");
         assert_eq!(p.channel_name(ch), None);
-        p.join(&a, ch);
+        p.join(&a, ch, FEED);
         p.name_channel(ch, "room");
         p.name_channel(ch, "other");
         assert_eq!(p.channel_name(ch).as_deref(), Some("room"));
@@ -197,14 +271,75 @@ mod tests {
         assert_eq!(p.channel_name(ch), None);
     }
 
+    const FEED: Feed = Feed {
+        sent_after: 0,
+        automatic: false,
+    };
+
     #[test]
     fn departures_expire() {
         let mut p = Presence::default();
         let e = Uuid::new_v4();
-        p.remember_departure(e, vec![Uuid::new_v4()], 5);
+        let stop = StopPoint {
+            seq: 5,
+            lossy: false,
+        };
+        p.remember_departure(e, vec![(Uuid::new_v4(), stop)]);
         assert!(p.take_departure(e, Duration::from_secs(60)).is_some());
         assert!(p.take_departure(e, Duration::from_secs(60)).is_none());
-        p.remember_departure(e, vec![Uuid::new_v4()], 5);
+        p.remember_departure(e, vec![(Uuid::new_v4(), stop)]);
         assert!(p.take_departure(e, Duration::ZERO).is_none());
+    }
+
+    /// A refused delivery stops the connection's point before it, for every channel, however
+    /// far delivery went on; two connections of one entity keep the earlier point.
+    #[test]
+    fn a_refusal_cuts_the_stop_point() {
+        let mut p = Presence::default();
+        let (slow, fine) = (ConnId("slow".into()), ConnId("fine".into()));
+        let (e, ch1, ch2) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        p.connect(&slow, e);
+        p.connect(&fine, e);
+        p.join(&slow, ch1, FEED);
+        p.join(&slow, ch2, FEED);
+        p.join(&fine, ch1, FEED);
+        p.refused(&slow, 40);
+        p.refused(&slow, 45);
+        let (_, stops) = p.disconnect(&slow, 90);
+        let cut = StopPoint {
+            seq: 39,
+            lossy: true,
+        };
+        assert_eq!(stops, vec![(ch1.min(ch2), cut), (ch1.max(ch2), cut)]);
+        p.remember_departure(e, stops);
+        let (_, stops) = p.disconnect(&fine, 90);
+        p.remember_departure(e, stops);
+        let d = p.take_departure(e, Duration::from_secs(60)).unwrap();
+        assert!(d.channels.iter().all(|(_, s)| *s == cut));
+    }
+
+    #[test]
+    fn a_resume_on_the_same_connection_moves_the_feed_back() {
+        let mut p = Presence::default();
+        let (a, ch) = (ConnId("a".into()), Uuid::new_v4());
+        p.connect(&a, Uuid::new_v4());
+        p.join(
+            &a,
+            ch,
+            Feed {
+                sent_after: 20,
+                automatic: true,
+            },
+        );
+        p.confirm(&a, ch, 12);
+        assert_eq!(
+            p.feed(&a, ch),
+            Some(Feed {
+                sent_after: 12,
+                automatic: false
+            })
+        );
+        p.confirm(&a, ch, 30);
+        assert_eq!(p.feed(&a, ch).unwrap().sent_after, 12);
     }
 }

@@ -8,6 +8,11 @@
 //! precede durability.
 //! Resuming joins go through the same queue, which makes replay and live delivery seamless:
 //! history is read up to the last message already broadcast, then the connection joins the room.
+//! A resume on a connection already in the room replays only what it has not been sent.
+//!
+//! A message that repeats one stored before (same author, same client id) is not stored or
+//! broadcast again: its sender gets the original's acknowledgement, marked as a repeat.
+//! Deliveries a connection refuses (its outgoing queue full) stop its resume point before them.
 //!
 //! Delivery goes through a gate that releases messages strictly in `seq` order. On one node that
 //! is commit order and nothing waits. In a cluster, messages other nodes committed arrive over
@@ -17,19 +22,20 @@
 //! link never carried. Each message is delivered once, in the same order on every node.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use confab_protocol::ServerEvent;
-use confab_protocol::outbound::{AckReply, RecoveryReport};
-use confab_store::{Cursor, NewMessage, Store, StoredMessage};
+use confab_protocol::outbound::{AckReply, RecoveryReason, RecoveryReport, ResumedFrom};
+use confab_store::{Appended, Cursor, NewMessage, Store, StoredMessage};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::delivery;
 use crate::directory::ChannelInfo;
 use crate::fanout::{ConnId, FanOut};
+use crate::presence::Presence;
 use crate::{ClusterLink, Committed, HubError};
 
 /// Who gets what once a message is committed.
@@ -87,13 +93,36 @@ pub(crate) enum InOrder {
     Resume {
         conn: ConnId,
         channel: Arc<ChannelInfo>,
-        from: Cursor,
+        resume: Resume,
         legacy: bool,
         limit: u32,
-        reply: oneshot::Sender<Result<RecoveryReport, HubError>>,
+        reply: oneshot::Sender<Result<Resumed, HubError>>,
     },
     /// Messages other nodes committed.
     Remote(Vec<Arc<Committed>>),
+}
+
+/// What a resuming join asks for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Resume {
+    /// Replay the channel's messages after this point...
+    pub from: Cursor,
+    /// ...reported as this.
+    pub reported_from: ResumedFrom,
+    /// `Some(n)` when the connection is in the room already and has been sent everything after
+    /// `n`: replay only up to `n`, and join nothing. `None`: replay up to the last message
+    /// delivered, then join the room.
+    pub sent_after: Option<i64>,
+    /// Why the replay cannot be complete even if it fits (the automatic rejoin's caveats).
+    pub caveat: Option<RecoveryReason>,
+}
+
+/// How a resume went.
+#[derive(Debug, Clone)]
+pub(crate) struct Resumed {
+    pub report: RecoveryReport,
+    /// The connection has now been sent every message of the channel after this.
+    pub sent_after: i64,
 }
 
 /// A committed message waiting for its turn at the gate.
@@ -121,6 +150,8 @@ pub(crate) struct Sequencer {
     pub max_batch: usize,
     pub committed_tx: tokio::sync::broadcast::Sender<Arc<Committed>>,
     pub cluster: Option<Arc<dyn ClusterLink>>,
+    /// Where each connection's resume points are kept (refused deliveries cut them).
+    pub presence: Arc<Mutex<Presence>>,
 }
 
 /// The ordering gate's state, owned by the sequencer task.
@@ -149,7 +180,7 @@ const PIPELINE_DEPTH: usize = 2;
 #[allow(clippy::large_enum_variant)]
 enum Step {
     Appended {
-        result: Result<StoredMessage, HubError>,
+        result: Result<Written, HubError>,
         channel: Arc<ChannelInfo>,
         delivery: Delivery,
         reply: Reply,
@@ -223,7 +254,7 @@ impl Committer {
     /// (a channel deleted meanwhile, a duplicate id) fails only itself. When the database
     /// itself failed (unreachable, out of disk), retrying piece by piece cannot help: the whole
     /// batch fails with that cause at once (and the store fails fast until it is back).
-    async fn commit(&self, batch: Vec<NewMessage>) -> Vec<Result<StoredMessage, HubError>> {
+    async fn commit(&self, batch: Vec<NewMessage>) -> Vec<Result<Written, HubError>> {
         if batch.is_empty() {
             return Vec::new();
         }
@@ -250,8 +281,14 @@ impl Committer {
     }
 }
 
-/// Pairs each message with the sequence number the store gave it.
-fn stored(batch: Vec<NewMessage>, seqs: Vec<i64>) -> Vec<Result<StoredMessage, HubError>> {
+/// A message after its commit: stored now, or a repeat of one stored before.
+pub(crate) struct Written {
+    message: StoredMessage,
+    repeat: bool,
+}
+
+/// Pairs each message with what the store made of it.
+fn stored(batch: Vec<NewMessage>, seqs: Vec<Appended>) -> Vec<Result<Written, HubError>> {
     if seqs.len() != batch.len() {
         return batch
             .iter()
@@ -265,7 +302,18 @@ fn stored(batch: Vec<NewMessage>, seqs: Vec<i64>) -> Vec<Result<StoredMessage, H
     batch
         .into_iter()
         .zip(seqs)
-        .map(|(m, seq)| Ok(StoredMessage::from_new(m, seq)))
+        .map(|(m, outcome)| {
+            Ok(match outcome {
+                Appended::New(seq) => Written {
+                    message: StoredMessage::from_new(m, seq),
+                    repeat: false,
+                },
+                Appended::Repeat(original) => Written {
+                    message: *original,
+                    repeat: true,
+                },
+            })
+        })
         .collect()
 }
 
@@ -313,10 +361,25 @@ impl Sequencer {
                         delivery,
                         reply,
                     } => match result {
-                        Ok(stored) => {
-                            let committed = Arc::new(Committed {
-                                message: stored,
+                        Ok(Written {
+                            message,
+                            repeat: true,
+                        }) => {
+                            // The original goes out first (it may be in this very batch).
+                            self.release(&mut gate).await;
+                            let committed = Committed {
+                                message,
                                 channel,
+                                repeat: true,
+                            };
+                            self.acknowledge_repeat(&committed, &delivery).await;
+                            reply.finish(Ok(&committed));
+                        }
+                        Ok(Written { message, .. }) => {
+                            let committed = Arc::new(Committed {
+                                message,
+                                channel,
+                                repeat: false,
                             });
                             ours.push(committed.clone());
                             gate.waiting.insert(
@@ -333,7 +396,7 @@ impl Sequencer {
                     Step::InOrder(InOrder::Resume {
                         conn,
                         channel,
-                        from,
+                        resume,
                         legacy,
                         limit,
                         reply,
@@ -341,7 +404,7 @@ impl Sequencer {
                         // Everything deliverable goes out first, so the replay (read up to the
                         // last delivered message) and live delivery meet without a gap.
                         self.release(&mut gate).await;
-                        let report = self.resume(&conn, &channel, from, legacy, limit).await;
+                        let report = self.resume(&conn, &channel, resume, legacy, limit).await;
                         let _ = reply.send(report);
                     }
                     Step::InOrder(InOrder::Remote(commits)) => {
@@ -461,6 +524,7 @@ impl Sequencer {
                             committed: Arc::new(Committed {
                                 message: m,
                                 channel,
+                                repeat: false,
                             }),
                             delivery: Delivery::ToRoom,
                             reply: None,
@@ -478,13 +542,33 @@ impl Sequencer {
         }
     }
 
+    /// Connections that refused message `seq` have been sent nothing from there on.
+    fn refused(&self, conns: Vec<ConnId>, seq: i64) {
+        if conns.is_empty() {
+            return;
+        }
+        let mut presence = self.presence.lock().unwrap();
+        for conn in conns {
+            presence.refused(&conn, seq);
+        }
+    }
+
+    /// One connection; notes a refusal of message `seq`.
+    async fn to_conn(&self, conn: &ConnId, event: &ServerEvent, seq: i64) {
+        if !self.fanout.to_conn(conn, event).await {
+            self.refused(vec![conn.clone()], seq);
+        }
+    }
+
     /// Seed 000's `message` to the channel's seed-000 members, built only if there are any.
     async fn deliver_legacy(&self, c: &Committed, except: Option<&ConnId>) {
         if self.fanout.has_legacy_members(c.channel.id) {
             let event = ServerEvent::LegacyMessage(delivery::legacy(&c.message, &c.channel));
-            self.fanout
+            let refused = self
+                .fanout
                 .to_legacy_members(c.channel.id, &event, except)
                 .await;
+            self.refused(refused, c.message.seq);
         }
     }
 
@@ -500,44 +584,72 @@ impl Sequencer {
             } => {
                 self.deliver_legacy(c, Some(origin)).await;
                 let mut own = payload.clone();
-                self.fanout
+                let refused = self
+                    .fanout
                     .to_channel(
                         channel.id,
                         &ServerEvent::MessageBroadcast(payload),
                         Some(origin),
                     )
                     .await;
+                self.refused(refused, message.seq);
                 own.client_message_id = client_message_id.clone();
-                self.fanout
-                    .to_conn(origin, &ServerEvent::MessageBroadcast(own))
+                self.to_conn(origin, &ServerEvent::MessageBroadcast(own), message.seq)
                     .await;
-                self.fanout
-                    .to_conn(
-                        origin,
-                        &ServerEvent::MessageAck(delivery::ack(
-                            message,
-                            channel,
-                            client_message_id.clone(),
-                        )),
-                    )
+                self.acknowledge(c, origin, client_message_id, *legacy)
                     .await;
-                if *legacy {
-                    let mut ack = AckReply::failure("");
-                    ack.success = true;
-                    ack.error = None;
-                    ack.message_id = Some(message.id);
-                    self.fanout
-                        .to_conn(origin, &ServerEvent::LegacyAck(ack))
-                        .await;
-                }
             }
             Delivery::ToRoom => {
                 self.deliver_legacy(c, None).await;
-                self.fanout
+                let refused = self
+                    .fanout
                     .to_channel(channel.id, &ServerEvent::MessageBroadcast(payload), None)
                     .await;
+                self.refused(refused, message.seq);
             }
             Delivery::Quiet => {}
+        }
+    }
+
+    /// The sender's `messageAck` (and seed 000's `ack`).
+    async fn acknowledge(
+        &self,
+        c: &Committed,
+        origin: &ConnId,
+        client_message_id: &Option<String>,
+        legacy: bool,
+    ) {
+        let ack = delivery::ack(&c.message, &c.channel, client_message_id.clone(), c.repeat);
+        // If this is refused, the message itself was handed over before it (or its refusal
+        // counted already); a repeat's original is old news, so what counts is what has been
+        // delivered so far.
+        let next = if c.repeat {
+            self.broadcast_upto.load(Ordering::Acquire) + 1
+        } else {
+            c.message.seq + 1
+        };
+        self.to_conn(origin, &ServerEvent::MessageAck(ack), next)
+            .await;
+        if legacy {
+            self.fanout
+                .to_conn(
+                    origin,
+                    &ServerEvent::LegacyAck(AckReply::stored(c.message.id)),
+                )
+                .await;
+        }
+    }
+
+    /// A repeat is not broadcast: its sender only learns, again, that it is stored.
+    async fn acknowledge_repeat(&self, c: &Committed, delivery: &Delivery) {
+        if let Delivery::FromConnection {
+            origin,
+            client_message_id,
+            legacy,
+        } = delivery
+        {
+            self.acknowledge(c, origin, client_message_id, *legacy)
+                .await;
         }
     }
 
@@ -545,18 +657,20 @@ impl Sequencer {
         &self,
         conn: &ConnId,
         channel: &ChannelInfo,
-        from: Cursor,
+        resume: Resume,
         legacy: bool,
         limit: u32,
-    ) -> Result<RecoveryReport, HubError> {
-        let upto = self.broadcast_upto.load(Ordering::Acquire);
-        tracing::debug!(%conn, channel = %channel.id, ?from, upto, limit, "resuming");
+    ) -> Result<Resumed, HubError> {
+        let upto = resume
+            .sent_after
+            .unwrap_or_else(|| self.broadcast_upto.load(Ordering::Acquire));
+        tracing::debug!(%conn, channel = %channel.id, ?resume, upto, limit, "resuming");
         // One more than the limit tells whether everything fitted.
         let mut missed = self
             .store
-            .messages_after(channel.id, from, upto, limit.saturating_add(1))
+            .messages_after(channel.id, resume.from, upto, limit.saturating_add(1))
             .await;
-        let complete = match &missed {
+        let fits = match &missed {
             Ok(m) => m.len() <= limit as usize,
             Err(_) => false,
         };
@@ -569,32 +683,41 @@ impl Sequencer {
         let delivered = missed.as_ref().map(Vec::len).unwrap_or(0);
         for m in missed.as_deref().unwrap_or_default() {
             if legacy {
-                self.fanout
-                    .to_conn(
-                        conn,
-                        &ServerEvent::LegacyMessage(delivery::legacy(m, channel)),
-                    )
-                    .await;
-            }
-            self.fanout
-                .to_conn(
+                self.to_conn(
                     conn,
-                    &ServerEvent::MessageBroadcast(delivery::broadcast(m, channel)),
+                    &ServerEvent::LegacyMessage(delivery::legacy(m, channel)),
+                    m.seq,
                 )
                 .await;
+            }
+            self.to_conn(
+                conn,
+                &ServerEvent::MessageBroadcast(delivery::broadcast(m, channel)),
+                m.seq,
+            )
+            .await;
         }
-        // Joined only now: nothing broadcast later can overtake the replay.
-        self.fanout.join(conn, channel.id, legacy).await;
-        Ok(RecoveryReport {
-            complete,
-            delivered,
-            reason: match missed {
-                Err(e) => Some(format!("history unavailable: {e}")),
-                Ok(_) if !complete => Some(format!(
-                    "more than {limit} messages were missed; the older ones are in the channel history"
-                )),
-                Ok(_) => None,
-            },
+        if resume.sent_after.is_none() {
+            // Joined only now: nothing broadcast later can overtake the replay.
+            self.fanout.join(conn, channel.id, legacy).await;
+        }
+        // Everything after the first message replayed has been sent now (older ones of the
+        // channel, when the limit cut them off, have not).
+        let sent_after = match missed.as_deref() {
+            Ok([first, ..]) => first.seq - 1,
+            _ => upto,
+        };
+        let reason = match &missed {
+            Err(e) => {
+                tracing::warn!(%conn, channel = %channel.id, error = %e, "history unavailable for a resume");
+                Some(RecoveryReason::HistoryUnavailable)
+            }
+            Ok(_) if !fits => Some(RecoveryReason::LimitExceeded),
+            Ok(_) => resume.caveat,
+        };
+        Ok(Resumed {
+            report: RecoveryReport::new(resume.reported_from, delivered, reason),
+            sent_after,
         })
     }
 }

@@ -45,21 +45,30 @@ impl Recorder {
 
 #[async_trait]
 impl FanOut for Recorder {
-    async fn to_channel(&self, channel: Uuid, event: &ServerEvent, except: Option<&ConnId>) {
+    async fn to_channel(
+        &self,
+        channel: Uuid,
+        event: &ServerEvent,
+        except: Option<&ConnId>,
+    ) -> Vec<ConnId> {
         self.0.lock().unwrap().push(Sent::Channel {
             channel,
             event: event.name().to_owned(),
             except: except.map(|c| c.0.clone()),
             payload: serde_json::to_value(event).unwrap(),
         });
+        Vec::new()
     }
-    async fn to_legacy_members(&self, _: Uuid, _: &ServerEvent, _: Option<&ConnId>) {}
-    async fn to_conn(&self, conn: &ConnId, event: &ServerEvent) {
+    async fn to_legacy_members(&self, _: Uuid, _: &ServerEvent, _: Option<&ConnId>) -> Vec<ConnId> {
+        Vec::new()
+    }
+    async fn to_conn(&self, conn: &ConnId, event: &ServerEvent) -> bool {
         self.0.lock().unwrap().push(Sent::Conn {
             conn: conn.0.clone(),
             event: event.name().to_owned(),
             payload: serde_json::to_value(event).unwrap(),
         });
+        true
     }
     async fn join(&self, conn: &ConnId, channel: Uuid, _: bool) {
         self.0.lock().unwrap().push(Sent::Join {
@@ -306,4 +315,35 @@ async fn presence_join_leave_disconnect() {
             ("userLeft".to_owned(), "b".to_owned(), eb.to_string()),
         ]
     );
+}
+
+/// A resend with the same id is acknowledged again (same message, marked a repeat), and is not
+/// stored, broadcast, or shown to agents a second time.
+#[tokio::test]
+async fn a_repeat_is_only_acknowledged() {
+    let (_d, hub, rec, store) = hub().await;
+    let conn = ConnId("c1".into());
+    let entity = Uuid::new_v4();
+    hub.connect(&conn, entity, false).await;
+    let mut agents = hub.subscribe();
+    let ch = Uuid::new_v4();
+    let payload = json!({"channelId": ch, "message": "once", "messageId": "k"});
+    let first = send(&hub, &conn, entity, payload.clone()).await.unwrap();
+    assert!(!first.repeat);
+    rec.take();
+    let again = send(&hub, &conn, entity, payload).await.unwrap();
+    assert!(again.repeat);
+    assert_eq!(again.message, first.message);
+    let sent = rec.take();
+    assert_eq!(sent.len(), 1, "only the acknowledgement: {sent:?}");
+    let Sent::Conn { event, payload, .. } = &sent[0] else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(event, "messageAck");
+    assert_eq!(payload["messageId"], first.message.id.to_string());
+    assert_eq!(payload["clientMessageId"], "k");
+    assert_eq!(payload["repeat"], true);
+    assert_eq!(agents.try_recv().unwrap().message.id, first.message.id);
+    assert!(agents.try_recv().is_err(), "agents see the message once");
+    assert_eq!(store.last_seq().await.unwrap(), first.message.seq);
 }

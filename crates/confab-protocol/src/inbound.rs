@@ -107,6 +107,9 @@ pub struct JoinRequest {
     pub resume: Option<ResumePoint>,
 }
 
+/// The longest client message id accepted (characters).
+pub const MAX_CLIENT_MESSAGE_ID: usize = 256;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct SendRequest {
     pub channel: ChannelRef,
@@ -114,6 +117,8 @@ pub struct SendRequest {
     pub sender_id: Option<Uuid>,
     pub sender_name: Option<String>,
     pub text: String,
+    /// The sender's id for the message (`messageId`, or `clientMessageId`): its idempotency
+    /// key. A resend with the same id by the same sender is a repeat, not a new message.
     pub client_message_id: Option<String>,
     pub source: Option<String>,
     pub attachments: Option<Value>,
@@ -261,9 +266,9 @@ pub fn decode(event: ClientEvent, data: Value) -> Result<Command, Refusal> {
 }
 
 fn payload_object(data: Value) -> Result<Payload, Refusal> {
-    let client_message_id = data
-        .get("messageId")
-        .and_then(|v| StrOrNum::deserialize(v).ok())
+    let client_message_id = ["messageId", "clientMessageId"]
+        .iter()
+        .find_map(|k| StrOrNum::deserialize(data.get(*k)?).ok())
         .map(StrOrNum::into_string);
     if !data.is_object() {
         return Err(Refusal {
@@ -305,11 +310,24 @@ fn decode_join(p: Payload) -> Result<Command, Refusal> {
 }
 
 fn decode_send(p: Payload) -> Result<Command, Refusal> {
-    let client_message_id = p.message_id.clone().map(StrOrNum::into_string);
+    let client_message_id = p
+        .message_id
+        .clone()
+        .or(p.client_message_id.clone())
+        .map(StrOrNum::into_string);
     let refuse = |error| Refusal {
         error,
         client_message_id: client_message_id.clone(),
     };
+    // The id is the message's idempotency key (see `SendRequest::client_message_id`).
+    if client_message_id
+        .as_deref()
+        .is_some_and(|id| id.is_empty() || id.chars().count() > MAX_CLIENT_MESSAGE_ID)
+    {
+        return Err(refuse(DecodeError::Invalid(format!(
+            "messageId must be 1 to {MAX_CLIENT_MESSAGE_ID} characters"
+        ))));
+    }
     let channel = p
         .channel()
         .ok_or_else(|| refuse(DecodeError::SendFieldsRequired))?;
@@ -353,6 +371,7 @@ struct Payload {
     display_name: Option<String>,
     agent_id: Option<String>,
     message_id: Option<StrOrNum>,
+    client_message_id: Option<StrOrNum>,
     source: Option<String>,
     attachments: Option<Value>,
     metadata: Option<Map<String, Value>>,

@@ -31,17 +31,69 @@ pub struct ConnectionEstablished {
     pub entity_id: Uuid,
 }
 
-/// How a join with a resume point went.
+/// How a join with a resume point (or the server's automatic rejoin) went:
+/// `{complete, delivered, from, reason?}`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct RecoveryReport {
-    /// Every message after the resume point was delivered before this reply.
+    /// Every message of the channel after `from` has been sent to this connection, in order,
+    /// before this reply (replayed now, or earlier on the same connection), and later ones
+    /// follow live. Never true when `reason` is set.
     pub complete: bool,
-    /// How many messages were replayed.
+    /// How many messages were replayed for this join.
     pub delivered: usize,
+    /// The point the replay started after.
+    pub from: ResumedFrom,
     /// Why recovery is not complete, when it is not.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<RecoveryReason>,
+}
+
+impl RecoveryReport {
+    /// A replay of `delivered` messages after `from`; complete unless `reason` says otherwise.
+    pub fn new(from: ResumedFrom, delivered: usize, reason: Option<RecoveryReason>) -> Self {
+        RecoveryReport {
+            complete: reason.is_none(),
+            delivered,
+            from,
+            reason,
+        }
+    }
+}
+
+/// Where a replay started, as the client gave it or as the server knew it.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum ResumedFrom {
+    /// After this message (the client's `lastMessageId`).
+    LastMessageId(uuid::Uuid),
+    /// At or after this instant, epoch ms (the client's `since`).
+    Since(i64),
+    /// After the last message the server handed to the client's previous connection, by its
+    /// storage sequence number (the automatic rejoin; 0 when nothing had been).
+    Sequence(i64),
+}
+
+/// Why a recovery is not complete (`recovery.reason`, machine-readable).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RecoveryReason {
+    /// `lastMessageId` is not a stored message of this channel (never was, or deleted or
+    /// cleared since): nothing is replayed; the connection receives live messages.
+    UnknownMessage,
+    /// More messages were missed than one join replays (`--resume-limit`): the newest are
+    /// replayed; the older ones are in the channel's history.
+    LimitExceeded,
+    /// The client's previous connection stopped reading: its outgoing queue overflowed and it
+    /// was disconnected. The replay starts after the last message handed to it before that,
+    /// but what was still queued for it may never have arrived.
+    SlowConsumer,
+    /// An automatic rejoin: the replay starts after the last message handed to the previous
+    /// connection's transport, and the server cannot know whether the last of those arrived
+    /// before the connection was lost. Join with `lastMessageId` for an exact resume.
+    Unconfirmed,
+    /// The history could not be read; nothing was replayed.
+    HistoryUnavailable,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -102,6 +154,10 @@ pub struct MessageAck {
     pub message_server_id: Uuid,
     pub server_id: Uuid,
     pub created_at: i64,
+    /// This message was sent before with the same id (and stored then): it was not stored or
+    /// broadcast again; this acknowledges the original.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub repeat: bool,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -231,6 +287,9 @@ pub struct AckReply {
     pub created_at: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recovery: Option<RecoveryReport>,
+    /// As in [`MessageAck::repeat`].
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub repeat: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -238,14 +297,67 @@ pub struct AckReply {
 impl AckReply {
     pub fn failure(error: impl Into<String>) -> Self {
         AckReply {
-            success: false,
+            error: Some(error.into()),
+            ..Self::success()
+        }
+        .failed()
+    }
+
+    /// `{success: true}`, to be filled in by the other constructors.
+    fn success() -> Self {
+        AckReply {
+            success: true,
             message_id: None,
             client_message_id: None,
             channel_id: None,
             room_id: None,
             created_at: None,
             recovery: None,
-            error: Some(error.into()),
+            repeat: false,
+            error: None,
+        }
+    }
+
+    fn failed(mut self) -> Self {
+        self.success = false;
+        self
+    }
+
+    /// A stored message, as its sender's acknowledgement (`repeat` when it was stored before).
+    pub fn sent(ack: &MessageAck) -> Self {
+        AckReply {
+            message_id: Some(ack.message_id),
+            client_message_id: ack.client_message_id.clone(),
+            channel_id: Some(ack.channel_id),
+            room_id: Some(ack.room_id.clone()),
+            created_at: Some(ack.created_at),
+            repeat: ack.repeat,
+            ..Self::success()
+        }
+    }
+
+    /// Seed 000's `ack` for a stored message: `{success, messageId}`.
+    pub fn stored(message_id: Uuid) -> Self {
+        AckReply {
+            message_id: Some(message_id),
+            ..Self::success()
+        }
+    }
+
+    /// A join, leave or typing notice that went through, in `channel` (`room` as spelled).
+    pub fn channel(channel: Uuid, room: Option<String>) -> Self {
+        AckReply {
+            channel_id: Some(channel),
+            room_id: room,
+            ..Self::success()
+        }
+    }
+
+    /// A join, with its recovery report when it resumed.
+    pub fn joined(channel: Uuid, room: String, recovery: Option<RecoveryReport>) -> Self {
+        AckReply {
+            recovery,
+            ..Self::channel(channel, Some(room))
         }
     }
 }

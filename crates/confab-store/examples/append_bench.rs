@@ -70,6 +70,7 @@ async fn main() {
                 source_id: None,
                 metadata: Some(serde_json::json!({"channelType": "GROUP"})),
                 created_at: now,
+                client_key: None,
             })
             .collect();
         store.append_messages(&msgs).await.expect("append");

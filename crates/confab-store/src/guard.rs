@@ -319,10 +319,13 @@ impl Store for GuardedStore {
         bounded!(self.remove_participant(channel, entity))
     }
 
-    async fn insert_messages(&self, batch: &[NewMessage]) -> StoreResult<Vec<i64>> {
+    async fn insert_messages(&self, batch: &[NewMessage]) -> StoreResult<Vec<Appended>> {
         self.shared
             .append(self.shared.inner.insert_messages(batch))
             .await
+    }
+    async fn expire_client_keys(&self, before_ms: i64, limit: u32) -> StoreResult<u64> {
+        bounded!(self.expire_client_keys(before_ms, limit))
     }
     async fn get_message(&self, id: Uuid) -> StoreResult<Option<StoredMessage>> {
         bounded!(self.get_message(id))

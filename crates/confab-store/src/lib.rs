@@ -11,6 +11,7 @@ pub mod breaker;
 mod guard;
 mod model;
 mod postgres;
+mod repeats;
 mod sqlite;
 
 pub use guard::{GuardConfig, GuardedStore, StorageStatus, StoreHealth};
@@ -157,18 +158,29 @@ pub trait Store: Send + Sync + 'static {
     async fn remove_participant(&self, channel: Uuid, entity: &str) -> StoreResult<bool>;
 
     // ---- messages --------------------------------------------------------------------------
-    /// Commits the whole batch in one transaction, assigning sequence numbers in batch order,
-    /// and returns them; on error nothing of the batch is stored.
-    async fn insert_messages(&self, batch: &[NewMessage]) -> StoreResult<Vec<i64>>;
-    /// [`insert_messages`](Store::insert_messages), returning the stored messages.
+    /// Commits the whole batch in one transaction, assigning sequence numbers in batch order
+    /// without gaps, and returns each message's outcome; on error nothing of the batch is
+    /// stored. A message whose `(author_id, client_key)` was stored before (on any node, before
+    /// any restart), or earlier in the same batch, is a repeat: not stored, and its outcome is
+    /// the original message.
+    async fn insert_messages(&self, batch: &[NewMessage]) -> StoreResult<Vec<Appended>>;
+    /// [`insert_messages`](Store::insert_messages), returning the stored messages (for a
+    /// repeat, the original).
     async fn append_messages(&self, batch: &[NewMessage]) -> StoreResult<Vec<StoredMessage>> {
-        let seqs = self.insert_messages(batch).await?;
+        let outcomes = self.insert_messages(batch).await?;
         Ok(batch
             .iter()
-            .zip(seqs)
-            .map(|(m, seq)| StoredMessage::from_new(m.clone(), seq))
+            .zip(outcomes)
+            .map(|(m, outcome)| match outcome {
+                Appended::New(seq) => StoredMessage::from_new(m.clone(), seq),
+                Appended::Repeat(original) => *original,
+            })
             .collect())
     }
+    /// Forgets the client keys of messages created before `before_ms` (they no longer make a
+    /// resend a repeat); returns how many. Bounded work per call: the caller repeats it while
+    /// it returns a full `limit`.
+    async fn expire_client_keys(&self, before_ms: i64, limit: u32) -> StoreResult<u64>;
     async fn get_message(&self, id: Uuid) -> StoreResult<Option<StoredMessage>>;
     async fn update_message(
         &self,

@@ -57,6 +57,9 @@ pub struct NewMessage {
     pub source_id: Option<String>,
     pub metadata: Option<Value>,
     pub created_at: i64,
+    /// The sender's id for this message (its idempotency key, scoped to `author_id`): a second
+    /// message with the same author and key is a repeat of the first, not stored again.
+    pub client_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -115,8 +118,21 @@ pub struct MessageUpdate {
 pub enum Cursor {
     /// Messages with a larger sequence number.
     Seq(i64),
-    /// Messages created strictly after this epoch-ms time.
+    /// Messages created strictly after this epoch-ms time (history paging's `after`).
     Time(i64),
+    /// Messages created at or after this epoch-ms time (a resume's `since`: several messages
+    /// can share a millisecond, and none of them may be skipped).
+    Since(i64),
+}
+
+/// What became of one message of a batch given to [`Store::insert_messages`](crate::Store).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Appended {
+    /// Stored under this sequence number.
+    New(i64),
+    /// Its author already sent a message with the same client key: not stored again; this is
+    /// the message stored the first time.
+    Repeat(Box<StoredMessage>),
 }
 
 /// An agent: its id, its name and its character (ElizaOS character JSON, kept whole).

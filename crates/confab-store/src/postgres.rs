@@ -486,26 +486,61 @@ impl Store for PostgresStore {
         Ok(n > 0)
     }
 
-    async fn insert_messages(&self, batch: &[NewMessage]) -> StoreResult<Vec<i64>> {
+    async fn insert_messages(&self, batch: &[NewMessage]) -> StoreResult<Vec<Appended>> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
         let started = std::time::Instant::now();
         let mut tx = self.pool.begin().await?;
+        let keys = repeats::keys(batch);
+        let plan = if keys.is_empty() {
+            repeats::plan(batch, Vec::new())
+        } else {
+            // The counter row's lock orders this append after every other node's, so the
+            // lookup sees each message committed before: repeats are settled before the
+            // INSERT, which then neither fails nor leaves a gap in `seq`.
+            sqlx::query("SELECT last FROM message_seq WHERE id = 1 FOR UPDATE")
+                .execute(&mut *tx)
+                .await?;
+            let mut existing = Vec::new();
+            for chunk in keys.chunks(INSERT_CHUNK) {
+                let mut q: QueryBuilder<Postgres> = QueryBuilder::new(concat!(
+                    "SELECT ",
+                    message_columns!(),
+                    ", client_key FROM central_messages WHERE client_key IS NOT NULL AND ("
+                ));
+                for (i, (author, key)) in chunk.iter().enumerate() {
+                    if i > 0 {
+                        q.push(" OR ");
+                    }
+                    q.push("(author_id = ")
+                        .push_bind(*author)
+                        .push(" AND client_key = ")
+                        .push_bind(*key)
+                        .push(")");
+                }
+                q.push(")");
+                for row in q.build().fetch_all(&mut *tx).await? {
+                    existing.push((message_from_row(&row), row.get::<String, _>("client_key")));
+                }
+            }
+            repeats::plan(batch, existing)
+        };
+        let fresh: Vec<&NewMessage> = plan.fresh.iter().map(|&i| &batch[i]).collect();
         // Locks the counter row until commit: appends commit in seq order, node after node.
         let last: i64 = sqlx::query_scalar(
             "UPDATE message_seq SET last = last + $1 WHERE id = 1 RETURNING last",
         )
-        .bind(batch.len() as i64)
+        .bind(fresh.len() as i64)
         .fetch_one(&mut *tx)
         .await?;
-        let first_seq = last - batch.len() as i64 + 1;
-        for (chunk_index, chunk) in batch.chunks(INSERT_CHUNK).enumerate() {
+        let first_seq = last - fresh.len() as i64 + 1;
+        for (chunk_index, chunk) in fresh.chunks(INSERT_CHUNK).enumerate() {
             let base = first_seq + (chunk_index * INSERT_CHUNK) as i64;
             let mut insert: QueryBuilder<Postgres> = QueryBuilder::new(concat!(
                 "INSERT INTO central_messages (",
                 message_columns!(),
-                ") "
+                ", client_key) "
             ));
             insert.push_values(chunk.iter().enumerate(), |mut row, (i, m)| {
                 row.push_bind(base + i as i64)
@@ -519,7 +554,8 @@ impl Store for PostgresStore {
                     .push_bind(&m.source_id)
                     .push_bind(json_text(&m.metadata))
                     .push_bind(m.created_at)
-                    .push_bind(m.created_at);
+                    .push_bind(m.created_at)
+                    .push_bind(&m.client_key);
             });
             insert.build().execute(&mut *tx).await?;
         }
@@ -527,7 +563,20 @@ impl Store for PostgresStore {
         // Names documented in confab-server's metrics module.
         metrics::histogram!("confab_store_commit_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("confab_store_batch_size").record(batch.len() as f64);
-        Ok((first_seq..first_seq + batch.len() as i64).collect())
+        Ok(plan.outcomes(batch, first_seq))
+    }
+
+    async fn expire_client_keys(&self, before_ms: i64, limit: u32) -> StoreResult<u64> {
+        let n = sqlx::query(
+            "UPDATE central_messages SET client_key = NULL WHERE seq IN (SELECT seq FROM \
+             central_messages WHERE client_key IS NOT NULL AND created_at < $1 LIMIT $2)",
+        )
+        .bind(before_ms)
+        .bind(limit as i64)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n)
     }
 
     async fn get_message(&self, id: Uuid) -> StoreResult<Option<StoredMessage>> {
@@ -613,6 +662,16 @@ impl Store for PostgresStore {
                     message_columns!(),
                     " FROM central_messages \
                     WHERE channel_id = $1 AND created_at > $2 AND seq <= $3 ORDER BY seq DESC LIMIT $4) AS page \
+                    ORDER BY seq"
+                ),
+                t,
+            ),
+            Cursor::Since(t) => (
+                concat!(
+                    "SELECT * FROM (SELECT ",
+                    message_columns!(),
+                    " FROM central_messages \
+                    WHERE channel_id = $1 AND created_at >= $2 AND seq <= $3 ORDER BY seq DESC LIMIT $4) AS page \
                     ORDER BY seq"
                 ),
                 t,

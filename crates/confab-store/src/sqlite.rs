@@ -486,55 +486,98 @@ impl Store for SqliteStore {
         Ok(n > 0)
     }
 
-    async fn insert_messages(&self, batch: &[NewMessage]) -> StoreResult<Vec<i64>> {
+    async fn insert_messages(&self, batch: &[NewMessage]) -> StoreResult<Vec<Appended>> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
         let started = std::time::Instant::now();
         let mut writer = self.writer.lock().await;
-        let first_seq = writer.last_seq + 1;
-        // The whole transaction is one statement list, run by sqlx's connection thread in one
-        // go: `begin()`, `execute()` and `commit()` would be three round trips to that thread,
-        // each a pair of thread switches, and on a busy core those switches cost more than the
-        // commit itself.
-        let mut sql: QueryBuilder<Sqlite> = QueryBuilder::new("BEGIN IMMEDIATE;");
-        for (chunk_index, chunk) in batch.chunks(INSERT_CHUNK).enumerate() {
-            let base = first_seq + (chunk_index * INSERT_CHUNK) as i64;
-            sql.push(concat!(
-                " INSERT INTO central_messages (",
+        // Every append goes through this writer, so what the lookup finds cannot change before
+        // the insert below: repeats are settled first and never reach the INSERT.
+        let keys = repeats::keys(batch);
+        let mut existing = Vec::new();
+        for chunk in keys.chunks(INSERT_CHUNK) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(concat!(
+                "SELECT ",
                 message_columns!(),
-                ") "
+                ", client_key FROM central_messages WHERE client_key IS NOT NULL AND ("
             ));
-            sql.push_values(chunk.iter().enumerate(), |mut row, (i, m)| {
-                row.push_bind(base + i as i64)
-                    .push_bind(m.id.to_string())
-                    .push_bind(m.channel_id.to_string())
-                    .push_bind(&m.author_id)
-                    .push_bind(&m.content)
-                    .push_bind(json_text(&m.raw_message))
-                    .push_bind(&m.in_reply_to)
-                    .push_bind(&m.source_type)
-                    .push_bind(&m.source_id)
-                    .push_bind(json_text(&m.metadata))
-                    .push_bind(m.created_at)
-                    .push_bind(m.created_at);
-            });
-            sql.push(";");
+            for (i, (author, key)) in chunk.iter().enumerate() {
+                if i > 0 {
+                    q.push(" OR ");
+                }
+                q.push("(author_id = ")
+                    .push_bind(*author)
+                    .push(" AND client_key = ")
+                    .push_bind(*key)
+                    .push(")");
+            }
+            q.push(")");
+            for row in q.build().fetch_all(&mut writer.conn).await? {
+                existing.push((message_from_row(&row), row.get::<String, _>("client_key")));
+            }
         }
-        sql.push(" COMMIT;");
-        if let Err(e) = sql.build().execute(&mut writer.conn).await {
-            // A statement failed before COMMIT (or COMMIT itself): nothing of the batch may
-            // stay. "No transaction is active" when SQLite has already rolled back is fine.
-            let _ = sqlx::query("ROLLBACK").execute(&mut writer.conn).await;
-            return Err(e.into());
+        let plan = repeats::plan(batch, existing);
+        let first_seq = writer.last_seq + 1;
+        let fresh: Vec<&NewMessage> = plan.fresh.iter().map(|&i| &batch[i]).collect();
+        if !fresh.is_empty() {
+            // The whole transaction is one statement list, run by sqlx's connection thread in
+            // one go: `begin()`, `execute()` and `commit()` would be three round trips to that
+            // thread, each a pair of thread switches, and on a busy core those switches cost
+            // more than the commit itself.
+            let mut sql: QueryBuilder<Sqlite> = QueryBuilder::new("BEGIN IMMEDIATE;");
+            for (chunk_index, chunk) in fresh.chunks(INSERT_CHUNK).enumerate() {
+                let base = first_seq + (chunk_index * INSERT_CHUNK) as i64;
+                sql.push(concat!(
+                    " INSERT INTO central_messages (",
+                    message_columns!(),
+                    ", client_key) "
+                ));
+                sql.push_values(chunk.iter().enumerate(), |mut row, (i, m)| {
+                    row.push_bind(base + i as i64)
+                        .push_bind(m.id.to_string())
+                        .push_bind(m.channel_id.to_string())
+                        .push_bind(&m.author_id)
+                        .push_bind(&m.content)
+                        .push_bind(json_text(&m.raw_message))
+                        .push_bind(&m.in_reply_to)
+                        .push_bind(&m.source_type)
+                        .push_bind(&m.source_id)
+                        .push_bind(json_text(&m.metadata))
+                        .push_bind(m.created_at)
+                        .push_bind(m.created_at)
+                        .push_bind(&m.client_key);
+                });
+                sql.push(";");
+            }
+            sql.push(" COMMIT;");
+            if let Err(e) = sql.build().execute(&mut writer.conn).await {
+                // A statement failed before COMMIT (or COMMIT itself): nothing of the batch may
+                // stay. "No transaction is active" when SQLite has already rolled back is fine.
+                let _ = sqlx::query("ROLLBACK").execute(&mut writer.conn).await;
+                return Err(e.into());
+            }
+            writer.last_seq += fresh.len() as i64;
+            self.committed_seq
+                .store(writer.last_seq, std::sync::atomic::Ordering::Release);
         }
-        writer.last_seq += batch.len() as i64;
-        self.committed_seq
-            .store(writer.last_seq, std::sync::atomic::Ordering::Release);
         // Names documented in confab-server's metrics module.
         metrics::histogram!("confab_store_commit_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("confab_store_batch_size").record(batch.len() as f64);
-        Ok((first_seq..first_seq + batch.len() as i64).collect())
+        Ok(plan.outcomes(batch, first_seq))
+    }
+
+    async fn expire_client_keys(&self, before_ms: i64, limit: u32) -> StoreResult<u64> {
+        let n = sqlx::query(
+            "UPDATE central_messages SET client_key = NULL WHERE seq IN (SELECT seq FROM \
+             central_messages WHERE client_key IS NOT NULL AND created_at < ? LIMIT ?)",
+        )
+        .bind(before_ms)
+        .bind(limit as i64)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n)
     }
 
     async fn get_message(&self, id: Uuid) -> StoreResult<Option<StoredMessage>> {
@@ -624,6 +667,16 @@ impl Store for SqliteStore {
                     message_columns!(),
                     " FROM central_messages \
                     WHERE channel_id = ?1 AND created_at > ?2 AND seq <= ?3 \
+                    ORDER BY created_at DESC, seq DESC LIMIT ?4) ORDER BY seq"
+                ),
+                t,
+            ),
+            Cursor::Since(t) => (
+                concat!(
+                    "SELECT * FROM (SELECT ",
+                    message_columns!(),
+                    " FROM central_messages \
+                    WHERE channel_id = ?1 AND created_at >= ?2 AND seq <= ?3 \
                     ORDER BY created_at DESC, seq DESC LIMIT ?4) ORDER BY seq"
                 ),
                 t,

@@ -99,6 +99,8 @@ contract!(
     sessions_round_trip,
     find_reply_by_author,
     jobs_round_trip_and_trim,
+    client_keys_make_repeats,
+    since_includes_the_same_millisecond,
 );
 
 fn server() -> MessageServer {
@@ -146,6 +148,7 @@ fn message(channel: Uuid, text: &str, at: i64) -> NewMessage {
         source_id: None,
         metadata: Some(json!({"user_display_name": "U"})),
         created_at: at,
+        client_key: None,
     }
 }
 
@@ -369,6 +372,7 @@ async fn find_reply_by_author(db: &TestDb) {
         source_id: None,
         metadata: None,
         created_at: 1,
+        client_key: None,
     };
     let answer = Uuid::new_v4();
     store
@@ -470,4 +474,135 @@ async fn jobs_round_trip_and_trim(db: &TestDb) {
     assert_eq!(store.trim_jobs(2).await.unwrap(), 3);
     assert_eq!(store.list_jobs().await.unwrap().len(), 2);
     assert!(store.get_job(jobs[0].id).await.unwrap().is_none());
+}
+
+/// A message with the same author and client key as one stored before (or earlier in the same
+/// batch) is a repeat: not stored, answered with the original, and the batch around it commits
+/// with sequence numbers that leave no gap. The key survives a reopen; another author's key is
+/// another key; expired keys no longer make repeats.
+async fn client_keys_make_repeats(db: &TestDb) {
+    let store = db.open().await;
+    store.ensure_server(&server()).await.unwrap();
+    let ch = Uuid::new_v4();
+    store.create_channel(&channel(ch), &[]).await.unwrap();
+    let keyed = |author: &str, key: &str, text: &str, at: i64| NewMessage {
+        author_id: author.into(),
+        client_key: Some(key.into()),
+        ..message(ch, text, at)
+    };
+    let first = store
+        .append_messages(&[keyed("alice", "k1", "first", 1000)])
+        .await
+        .unwrap()
+        .remove(0);
+
+    let batch = vec![
+        keyed("alice", "k1", "resent", 2000),
+        keyed("bob", "k1", "bob's own k1", 2000),
+        keyed("alice", "k2", "new", 2000),
+        message(ch, "no key", 2000),
+        keyed("alice", "k2", "new, twice in one batch", 2000),
+    ];
+    let outcomes = store.insert_messages(&batch).await.unwrap();
+    assert_eq!(outcomes[0], Appended::Repeat(Box::new(first.clone())));
+    assert_eq!(outcomes[1], Appended::New(first.seq + 1));
+    assert_eq!(outcomes[2], Appended::New(first.seq + 2));
+    assert_eq!(outcomes[3], Appended::New(first.seq + 3));
+    match &outcomes[4] {
+        Appended::Repeat(m) => {
+            assert_eq!(
+                (m.id, m.seq, m.content.as_str()),
+                (batch[2].id, first.seq + 2, "new")
+            )
+        }
+        other => panic!("expected a repeat of the batch's own k2, got {other:?}"),
+    }
+    assert_eq!(store.last_seq().await.unwrap(), first.seq + 3);
+    let stored = store
+        .messages_after(ch, Cursor::Seq(0), i64::MAX, 100)
+        .await
+        .unwrap();
+    assert_eq!(texts(&stored), ["first", "bob's own k1", "new", "no key"]);
+
+    // After a restart, storage still knows the key.
+    drop(store);
+    let store = db.open().await;
+    let again = store
+        .append_messages(&[keyed("alice", "k1", "after restart", 3000)])
+        .await
+        .unwrap();
+    assert_eq!(again[0], first);
+    assert_eq!(store.last_seq().await.unwrap(), first.seq + 3);
+
+    // Keys older than the window are forgotten in bounded steps; then the id is new again.
+    assert_eq!(store.expire_client_keys(1500, 100).await.unwrap(), 1);
+    assert_eq!(store.expire_client_keys(1500, 100).await.unwrap(), 0);
+    let fresh = store
+        .insert_messages(&[
+            keyed("alice", "k1", "k1 after expiry", 4000),
+            keyed("alice", "k2", "k2 kept", 4000),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(fresh[0], Appended::New(first.seq + 4));
+    assert!(matches!(&fresh[1], Appended::Repeat(m) if m.id == batch[2].id));
+}
+
+/// `Since` includes every message of that millisecond; `Time` (paging's `after`) excludes them.
+async fn since_includes_the_same_millisecond(db: &TestDb) {
+    let store = db.open().await;
+    store.ensure_server(&server()).await.unwrap();
+    let ch = Uuid::new_v4();
+    store.create_channel(&channel(ch), &[]).await.unwrap();
+    let batch: Vec<_> = ["before", "a", "b", "c", "later"]
+        .iter()
+        .zip([4999, 5000, 5000, 5000, 5001])
+        .map(|(text, at)| message(ch, text, at))
+        .collect();
+    store.append_messages(&batch).await.unwrap();
+    let since = store
+        .messages_after(ch, Cursor::Since(5000), i64::MAX, 100)
+        .await
+        .unwrap();
+    assert_eq!(texts(&since), ["a", "b", "c", "later"]);
+    let after = store
+        .messages_after(ch, Cursor::Time(5000), i64::MAX, 100)
+        .await
+        .unwrap();
+    assert_eq!(texts(&after), ["later"]);
+}
+
+/// Two nodes sending the same author's key at the same moment: storage keeps one message, and
+/// both nodes answer with it.
+#[tokio::test]
+async fn postgres_nodes_agree_on_repeats() {
+    let db = TestDb::new(Backend::Postgres);
+    let a = db.open().await;
+    let b = db.open().await;
+    a.ensure_server(&server()).await.unwrap();
+    let ch = Uuid::new_v4();
+    a.create_channel(&channel(ch), &[]).await.unwrap();
+    let send = |store: Arc<dyn Store>, key: String| async move {
+        let m = NewMessage {
+            author_id: "alice".into(),
+            client_key: Some(key),
+            ..message(ch, "race", 1)
+        };
+        store.append_messages(&[m]).await.unwrap().remove(0)
+    };
+    for round in 0..20 {
+        let key = format!("k{round}");
+        let (x, y) = tokio::join!(
+            tokio::spawn(send(a.clone(), key.clone())),
+            tokio::spawn(send(b.clone(), key))
+        );
+        assert_eq!(x.unwrap(), y.unwrap());
+    }
+    let stored = a
+        .messages_after(ch, Cursor::Seq(0), i64::MAX, 1000)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 20);
+    assert_eq!(a.last_seq().await.unwrap(), 20);
+    db.drop_schema().await;
 }

@@ -80,6 +80,10 @@ struct ServeArgs {
     /// The most missed messages replayed to one resuming join.
     #[arg(long, env = "CONFAB_RESUME_LIMIT", default_value_t = 500)]
     resume_limit: u32,
+    /// Hours a sender's message id makes a resend of it a repeat (not stored or broadcast
+    /// again); 0 turns exactly-once publish off.
+    #[arg(long, env = "CONFAB_DEDUP_WINDOW_HOURS", default_value_t = 24)]
+    dedup_window_hours: u64,
     /// fsync every commit (true) or only survive process crashes (false).
     #[arg(long, env = "CONFAB_FSYNC", default_value_t = true, action = clap::ArgAction::Set)]
     fsync: bool,
@@ -165,6 +169,7 @@ impl ServeArgs {
         };
         c.hub.rejoin_grace = Duration::from_secs(self.rejoin_grace_secs);
         c.hub.resume_limit = self.resume_limit.max(1);
+        c.hub.dedup_window = Duration::from_secs(self.dedup_window_hours.saturating_mul(3600));
         if let Some(v) = self.app_version {
             c.version = v;
         }

@@ -1,6 +1,7 @@
 //! confab-client against the real server binary: a DM with ELIZA (ack with the stored id,
-//! control → stream → reply → complete), and a server restart mid-conversation (reconnect with
-//! backoff, rejoin with a resume point, the offline queue flushed, nothing twice).
+//! control → stream → reply → complete), a server restart mid-conversation (reconnect with
+//! backoff, rejoin with a resume point, the offline queue flushed, nothing twice), and kill -9
+//! with sends in flight (resent with their ids, each stored once).
 
 mod common;
 
@@ -197,5 +198,77 @@ async fn server_restart_mid_conversation() {
     .await;
     client.close();
     other.close();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Sends in flight when the server is killed: the client sends what was not acknowledged again
+/// after the reconnect, with the original ids, and the server stores each message once (a
+/// message committed before the kill is acknowledged as a repeat of itself).
+#[tokio::test]
+async fn sends_in_flight_at_a_crash_are_stored_once() {
+    let dir = temp_dir();
+    let port = free_port();
+    let srv = Server::start(port, &dir);
+    let url = format!("http://127.0.0.1:{port}");
+    let fast = Reconnect {
+        initial_delay: Duration::from_millis(200),
+        max_attempts: Some(20),
+        max_delay: Duration::from_secs(1),
+        ..Reconnect::default()
+    };
+    let (client, _events) = Client::connect(Config::new(&url).reconnect(fast))
+        .await
+        .unwrap();
+    let channel = client
+        .rest()
+        .create_group("crash", &[client.entity_id()])
+        .await
+        .unwrap()
+        .id;
+    client.join(channel).await.unwrap();
+    // Under the default 100 messages per minute, resends included.
+    let n = 40;
+    let sends: Vec<_> = (0..n)
+        .map(|i| {
+            let c = client.clone();
+            tokio::spawn(async move { c.send_text(channel, format!("m{i}")).await })
+        })
+        .collect();
+    // Killed once the first messages are stored, while later ones are still on their way.
+    let rest = client.rest().clone();
+    within(T, async {
+        while rest.history(channel, 1, None).await.unwrap().is_empty() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("a first message stored");
+    srv.kill();
+    let answered_before = sends.iter().filter(|s| s.is_finished()).count();
+    assert!(answered_before < n, "sends were in flight at the kill");
+    let _srv = Server::start(port, &dir);
+
+    let mut acks = Vec::new();
+    for s in sends {
+        acks.push(
+            within(T, s)
+                .await
+                .expect("every send resolves")
+                .unwrap()
+                .expect("every send acknowledged"),
+        );
+    }
+    let history = client.rest().history(channel, 100, None).await.unwrap();
+    assert_eq!(history.len(), n, "each message stored once");
+    let mut stored: Vec<_> = history.iter().map(|m| m.id).collect();
+    let mut acked: Vec<_> = acks.iter().map(|a| a.message_id).collect();
+    stored.sort();
+    acked.sort();
+    assert_eq!(acked, stored, "every ack names its one stored message");
+    let repeats = acks.iter().filter(|a| a.repeat).count();
+    println!(
+        "{answered_before} of {n} answered before the kill; {repeats} stored before it and acknowledged as repeats after it"
+    );
+    client.close();
     let _ = std::fs::remove_dir_all(dir);
 }

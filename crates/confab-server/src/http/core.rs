@@ -97,6 +97,9 @@ async fn commit_agent_message(hub: &Hub, m: AgentMessage, failure: &str) -> ApiR
     else {
         return Err(ApiError::internal(failure).details(format!("Channel {} not found", m.channel)));
     };
+    // The agent's `messageId` is both the stored id and its idempotency key: a resend is a
+    // repeat, answered with the original.
+    let client_key = hub.client_key(&m.message_id.map(|id| id.to_string()));
     let message = NewMessage {
         id: m.message_id.unwrap_or_else(confab_store::new_message_id),
         channel_id: channel.id,
@@ -108,6 +111,7 @@ async fn commit_agent_message(hub: &Hub, m: AgentMessage, failure: &str) -> ApiR
         source_id: None,
         metadata: m.metadata,
         created_at: 0,
+        client_key,
     };
     let committed = hub
         .append(message, channel, Delivery::ToRoom)
@@ -286,6 +290,7 @@ async fn ingest_external(
         source_id: body.text("source_id"),
         metadata: stored_metadata,
         created_at: 0,
+        client_key: None,
     };
     let committed = hub
         .append(message, channel, Delivery::ToRoom)

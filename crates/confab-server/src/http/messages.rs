@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use confab_hub::Delivery;
 use confab_hub::delivery::source;
+use confab_protocol::inbound::MAX_CLIENT_MESSAGE_ID;
 use confab_protocol::{parse_epoch_ms, parse_uuid};
 use confab_store::NewMessage;
 use serde_json::{Value, json};
@@ -169,6 +170,7 @@ async fn post_message(
     security
         .allow(&caller, Resource::Channel(channel), Action::Write)
         .await?;
+    let client_message_id = client_message_id(&body)?;
     let hub = &state.hub;
     let author = author.to_string();
     let metadata = body.object("metadata");
@@ -203,6 +205,7 @@ async fn post_message(
         source_id: None,
         metadata: body.get("metadata").filter(|v| !v.is_null()).cloned(),
         created_at: 0,
+        client_key: hub.client_key(&client_message_id),
     };
     let watch =
         (transport != Transport::WebSocket).then(|| state.agents.runtime.watch(REPLY_TIMEOUT));
@@ -215,6 +218,13 @@ async fn post_message(
         &json!(server),
         metadata.and_then(|m| m.get("user_display_name")).cloned(),
     );
+    if committed.repeat {
+        // Answered (and replied to) the first time; a repeat waits for no new reply.
+        return Ok(bare(
+            StatusCode::CREATED,
+            json!({ "success": true, "userMessage": user_message, "repeat": true }),
+        ));
+    }
     Ok(match (transport, watch) {
         (Transport::Http, Some(watch)) => {
             match agent_reply::wait(watch, committed.message.id).await {
@@ -238,6 +248,29 @@ async fn post_message(
             json!({ "success": true, "userMessage": user_message }),
         ),
     })
+}
+
+/// The body's optional `messageId` (or `clientMessageId`): the sender's id for the message, its
+/// idempotency key. A repeat answers like the first post (the original message, with
+/// `repeat: true`) and is not stored or broadcast again.
+fn client_message_id(body: &Body) -> Result<Option<String>, ApiError> {
+    let Some(v) = ["messageId", "clientMessageId"]
+        .iter()
+        .find_map(|k| body.get(*k).filter(|v| !v.is_null()))
+    else {
+        return Ok(None);
+    };
+    let id = match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => String::new(),
+    };
+    if id.is_empty() || id.chars().count() > MAX_CLIENT_MESSAGE_ID {
+        return Err(ApiError::bad_request(format!(
+            "messageId must be a string of 1 to {MAX_CLIENT_MESSAGE_ID} characters"
+        )));
+    }
+    Ok(Some(id))
 }
 
 /// `DELETE /channels/:id/messages`: 204; the room gets `channelCleared`. (ElizaOS deletes only

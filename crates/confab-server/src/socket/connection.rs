@@ -267,6 +267,21 @@ impl Worker {
                 .await
             {
                 Ok(joined) => {
+                    let room = req
+                        .channel
+                        .spelled
+                        .clone()
+                        .unwrap_or_else(|| joined.channel.room_id());
+                    let _ = ack.send(&AckReply::joined(
+                        joined.channel.id,
+                        room,
+                        joined.recovery.clone(),
+                    ));
+                    if joined.was_rejoined {
+                        // The automatic rejoin announced this channel already: one
+                        // `channel_joined` per channel and connection.
+                        return;
+                    }
                     let payload = ChannelJoined {
                         message: texts::joined(
                             &self.conn.0,
@@ -285,18 +300,8 @@ impl Worker {
                         entity_id: self.identity.entity,
                         agent_id: req.agent_id.clone(),
                         rejoined: false,
-                        recovery: joined.recovery.clone(),
-                    };
-                    let _ = ack.send(&AckReply {
-                        success: true,
-                        message_id: None,
-                        client_message_id: None,
-                        channel_id: Some(payload.scope.channel_id),
-                        room_id: Some(payload.scope.room_id.clone()),
-                        created_at: None,
                         recovery: joined.recovery,
-                        error: None,
-                    });
+                    };
                     emit(&self.socket, ServerEvent::ChannelJoined(payload.clone()));
                     emit(&self.socket, ServerEvent::RoomJoined(payload));
                 }
@@ -309,16 +314,9 @@ impl Worker {
                 let on_commit = Box::new(
                     move |outcome: Result<&confab_hub::Committed, &HubError>| match outcome {
                         Ok(c) => {
-                            let _ = ack.send(&AckReply {
-                                success: true,
-                                message_id: Some(c.message.id),
-                                client_message_id: cmid,
-                                channel_id: Some(c.channel.id),
-                                room_id: Some(c.channel.room_id()),
-                                created_at: Some(c.message.created_at),
-                                recovery: None,
-                                error: None,
-                            });
+                            let _ = ack.send(&AckReply::sent(&confab_hub::delivery::ack(
+                                &c.message, &c.channel, cmid, c.repeat,
+                            )));
                         }
                         Err(e) => {
                             if legacy {
@@ -347,16 +345,10 @@ impl Worker {
                 .await
             {
                 Ok(info) => {
-                    let _ = ack.send(&AckReply {
-                        success: true,
-                        message_id: None,
-                        client_message_id: None,
-                        channel_id: Some(info.id),
-                        room_id: Some(req.channel.spelled.clone().unwrap_or(info.room_id())),
-                        created_at: None,
-                        recovery: None,
-                        error: None,
-                    });
+                    let _ = ack.send(&AckReply::channel(
+                        info.id,
+                        Some(req.channel.spelled.clone().unwrap_or(info.room_id())),
+                    ));
                 }
                 Err(_) => self.refuse(
                     format!("Not a member of channel {}", req.channel.id),
@@ -368,16 +360,7 @@ impl Worker {
                 self.hub
                     .typing(&self.conn, self.identity.entity, &req)
                     .await;
-                let _ = ack.send(&AckReply {
-                    success: true,
-                    message_id: None,
-                    client_message_id: None,
-                    channel_id: Some(req.channel.id),
-                    room_id: None,
-                    created_at: None,
-                    recovery: None,
-                    error: None,
-                });
+                let _ = ack.send(&AckReply::channel(req.channel.id, None));
             }
             Command::SubscribeLogs => {
                 let reply = self.logs.subscribe(&self.conn);

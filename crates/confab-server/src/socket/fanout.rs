@@ -52,13 +52,19 @@ impl SocketIoFanOut {
         }
     }
 
-    async fn to_room(&self, room: String, event: &ServerEvent, except: Option<&ConnId>) {
+    /// Returns the connections that could not take the event.
+    async fn to_room(
+        &self,
+        room: String,
+        event: &ServerEvent,
+        except: Option<&ConnId>,
+    ) -> Vec<ConnId> {
         // `socket.to(room)` leaves that socket out, as in socket.io.
         let op = match except.and_then(|conn| self.socket(conn)) {
             Some(socket) => socket.to(room.clone()),
             None => match self.ns() {
                 Some(ns) => ns.to(room.clone()),
-                None => return,
+                None => return Vec::new(),
             },
         };
         let counters = crate::metrics::per_message();
@@ -66,19 +72,26 @@ impl SocketIoFanOut {
         let receivers = op.clone().sockets().len();
         if receivers == 0 {
             // A direct message's sender alone in its channel, say: nothing to encode.
-            return;
+            return Vec::new();
         }
         counters.deliveries.increment(receivers as u64);
         match op.emit(event.name(), event).await {
-            Ok(()) => {}
+            Ok(()) => Vec::new(),
             Err(socketioxide::BroadcastError::Socket(errors)) => {
                 self.note_drops(errors.len(), event);
                 // Slow consumers: find the full connections and disconnect them (socket::slow).
-                if let Some(ns) = self.ns() {
-                    super::slow::evict_full(&ns, room);
+                match self.ns() {
+                    Some(ns) => super::slow::evict_full(&ns, room)
+                        .into_iter()
+                        .map(|sid| ConnId(sid.to_string()))
+                        .collect(),
+                    None => Vec::new(),
                 }
             }
-            Err(e) => tracing::error!(error = %e, event = event.name(), "broadcast failed"),
+            Err(e) => {
+                tracing::error!(error = %e, event = event.name(), "broadcast failed");
+                Vec::new()
+            }
         }
     }
 }
@@ -93,7 +106,12 @@ pub fn legacy_room(channel: Uuid) -> String {
 
 #[async_trait]
 impl FanOut for SocketIoFanOut {
-    async fn to_channel(&self, channel: Uuid, event: &ServerEvent, except: Option<&ConnId>) {
+    async fn to_channel(
+        &self,
+        channel: Uuid,
+        event: &ServerEvent,
+        except: Option<&ConnId>,
+    ) -> Vec<ConnId> {
         self.to_room(room(channel), event, except).await
     }
 
@@ -103,27 +121,36 @@ impl FanOut for SocketIoFanOut {
             .is_some_and(|ns| !ns.to(legacy_room(channel)).sockets().is_empty())
     }
 
-    async fn to_legacy_members(&self, channel: Uuid, event: &ServerEvent, except: Option<&ConnId>) {
+    async fn to_legacy_members(
+        &self,
+        channel: Uuid,
+        event: &ServerEvent,
+        except: Option<&ConnId>,
+    ) -> Vec<ConnId> {
         if self.has_legacy_members(channel) {
             self.to_room(legacy_room(channel), event, except).await
+        } else {
+            Vec::new()
         }
     }
 
-    async fn to_conn(&self, conn: &ConnId, event: &ServerEvent) {
+    async fn to_conn(&self, conn: &ConnId, event: &ServerEvent) -> bool {
         let Some(socket) = self.socket(conn) else {
-            return;
+            return false;
         };
         crate::metrics::per_message().deliveries.increment(1);
-        if let Err(e) = socket.emit(event.name(), event) {
-            match e {
-                socketioxide::SendError::Socket(socketioxide::SocketError::Closed) => {}
-                socketioxide::SendError::Socket(socketioxide::SocketError::InternalChannelFull) => {
-                    self.note_drops(1, event);
-                    super::slow::evict(socket);
-                }
-                _ => self.note_drops(1, event),
+        let Err(e) = socket.emit(event.name(), event) else {
+            return true;
+        };
+        match e {
+            socketioxide::SendError::Socket(socketioxide::SocketError::Closed) => {}
+            socketioxide::SendError::Socket(socketioxide::SocketError::InternalChannelFull) => {
+                self.note_drops(1, event);
+                super::slow::evict(socket);
             }
+            _ => self.note_drops(1, event),
         }
+        false
     }
 
     async fn join(&self, conn: &ConnId, channel: Uuid, legacy: bool) {

@@ -17,7 +17,7 @@ use socketioxide::adapter::LocalAdapter;
 use socketioxide::extract::{AckSender, SocketRef};
 use socketioxide::handler::{FromConnectParts, FromMessageParts, Value};
 use socketioxide::operators::BroadcastOperators;
-use socketioxide::socket::Socket;
+use socketioxide::socket::{Sid, Socket};
 
 /// An acknowledgement id no client allocates (they count up from 0).
 const PROBE_ACK_ID: i64 = 9_007_199_254_740_991;
@@ -57,20 +57,21 @@ impl Probe {
     }
 }
 
-/// After a broadcast to `room` reported full queues: finds and disconnects those connections.
-pub fn evict_full(ns: &BroadcastOperators, room: String) -> usize {
-    let mut n = 0;
+/// After a broadcast to `room` reported full queues: finds and disconnects those connections,
+/// and returns them (the hub stops their resume points before this broadcast).
+pub fn evict_full(ns: &BroadcastOperators, room: String) -> Vec<Sid> {
+    let mut evicted = Vec::new();
     for socket in ns.clone().to(room).sockets() {
         let full = socket
             .extensions
             .get::<Probe>()
             .is_some_and(|p| p.is_full());
         if full {
+            evicted.push(socket.id);
             evict(socket);
-            n += 1;
         }
     }
-    n
+    evicted
 }
 
 /// What a dropped slow consumer is told, as `messageError` (every client listens for it).
