@@ -93,9 +93,11 @@ test('"too many events waiting" is refused, told, and counted as queue_full', as
     const channelId = uuid();
     await joinChannel(s, { channelId });
     const told = waitFor(s, 'messageError', (e) => /Too many events waiting/.test(e.error), 30000);
-    // One burst, well past the per-connection queue (256): it fills faster than the worker
-    // commits. (Small enough that the replies stay under the outgoing buffer.)
-    for (let i = 0; i < 500; i++) s.emit('message', { type: 2, payload: { channelId, message: `flood ${i}` } });
+    // One burst, well past the per-connection queue (256), each message to a channel that does
+    // not exist yet: the worker creates (and durably stores) a channel per message, so it drains
+    // far slower than the burst arrives. (Small enough that the replies stay under the
+    // outgoing buffer.)
+    for (let i = 0; i < 500; i++) s.emit('message', { type: 2, payload: { channelId: uuid(), message: `flood ${i}` } });
     await told;
     const m = await srv.http('GET', '/metrics');
     assert.ok(metric(m.text, /^confab_refusals_total\{kind="queue_full"\} (\d+)/m) >= 1, m.text);
