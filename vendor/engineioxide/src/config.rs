@@ -60,6 +60,17 @@ pub struct EngineIoConfig {
     /// Defaults to 128 packets
     pub max_buffer_size: usize,
 
+    /// The maximum number of payload bytes (message and binary packets) that can be buffered
+    /// per connection before being emitted to the client, in addition to
+    /// [`max_buffer_size`](Self::max_buffer_size) which counts packets.
+    ///
+    /// While the buffered payloads reach this many bytes, `emit()` fails as if the buffer were
+    /// full; an empty buffer always accepts one packet, so a connection holds at most
+    /// `max_buffer_bytes - 1` plus one packet.
+    ///
+    /// Defaults to `usize::MAX` (no bound in bytes).
+    pub max_buffer_bytes: usize,
+
     /// The maximum number of bytes that can be received per http request.
     /// Defaults to 100KB.
     pub max_payload: u64,
@@ -97,6 +108,7 @@ impl Default for EngineIoConfig {
             ping_timeout: Duration::from_millis(20000),
             upgrade_timeout: Duration::from_millis(10000),
             max_buffer_size: 128,
+            max_buffer_bytes: usize::MAX,
             max_payload: 1e5 as u64, // 100kb
             ws_read_buffer_size: 4096,
             ws_max_message_size: 64 << 20,
@@ -200,6 +212,15 @@ impl EngineIoConfigBuilder {
     /// ```
     pub fn max_buffer_size(mut self, max_buffer_size: usize) -> Self {
         self.config.max_buffer_size = max_buffer_size;
+        self
+    }
+
+    /// The maximum number of payload bytes that can be buffered per connection before being
+    /// emitted to the client. See [`EngineIoConfig::max_buffer_bytes`].
+    ///
+    /// Defaults to `usize::MAX` (no bound in bytes).
+    pub fn max_buffer_bytes(mut self, max_buffer_bytes: usize) -> Self {
+        self.config.max_buffer_bytes = max_buffer_bytes;
         self
     }
 

@@ -59,7 +59,7 @@ use std::{
     fmt::Debug,
     sync::{
         Arc,
-        atomic::{AtomicBool, AtomicU8, Ordering},
+        atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -116,17 +116,27 @@ impl From<&Error> for Option<DisconnectReason> {
 /// A permit holds a place in the internal channel to send one packet to the client.
 pub struct Permit<'a> {
     inner: mpsc::Permit<'a, PacketBuf>,
+    /// The socket's count of buffered payload bytes.
+    queued_bytes: &'a AtomicUsize,
 }
 impl Permit<'_> {
+    /// Counts the packets' payload bytes, then queues them.
+    #[inline]
+    fn send(self, packets: PacketBuf) {
+        self.queued_bytes
+            .fetch_add(payload_bytes(&packets), Ordering::Relaxed);
+        self.inner.send(packets);
+    }
+
     /// Consume the permit and emit a message to the client.
     #[inline]
     pub fn emit(self, msg: Str) {
-        self.inner.send(smallvec![Packet::Message(msg)]);
+        self.send(smallvec![Packet::Message(msg)]);
     }
     /// Consume the permit and emit a binary message to the client.
     #[inline]
     pub fn emit_binary(self, data: Bytes) {
-        self.inner.send(smallvec![Packet::Binary(data)]);
+        self.send(smallvec![Packet::Binary(data)]);
     }
 
     /// Consume the permit and emit a message with multiple binary data to the client.
@@ -138,7 +148,7 @@ impl Permit<'_> {
         for d in data {
             packets.push(Packet::Binary(d));
         }
-        self.inner.send(packets);
+        self.send(packets);
     }
 
     /// Consume the permit and emit a message with multiple binary data to the client.
@@ -150,8 +160,21 @@ impl Permit<'_> {
         for d in data {
             packets.push(Packet::Binary(d));
         }
-        self.inner.send(packets);
+        self.send(packets);
     }
+}
+
+/// The payload bytes of buffered packets, as counted against
+/// [`EngineIoConfig::max_buffer_bytes`]: messages and binary data (control packets count 0).
+pub(crate) fn payload_bytes(packets: &[Packet]) -> usize {
+    packets
+        .iter()
+        .map(|p| match p {
+            Packet::Message(msg) => msg.len(),
+            Packet::Binary(bin) | Packet::BinaryV3(bin) => bin.len(),
+            _ => 0,
+        })
+        .sum()
 }
 
 #[derive(Debug)]
@@ -216,6 +239,12 @@ where
     /// Channel to send [PacketBuf] to the internal connection
     pub(crate) internal_tx: mpsc::Sender<PacketBuf>,
 
+    /// Payload bytes in `internal_tx` (see [`EngineIoConfig::max_buffer_bytes`]): added when a
+    /// packet is queued, subtracted when a transport takes it out of the channel.
+    pub(crate) queued_bytes: AtomicUsize,
+    /// [`EngineIoConfig::max_buffer_bytes`].
+    max_buffer_bytes: usize,
+
     /// Channel to send volatile [PacketBuf]s that bypass the internal buffer.
     /// Uses a [`watch`](tokio::sync::watch) channel so only the latest volatile
     /// message is retained; subsequent volatile sends overwrite the previous one.
@@ -267,6 +296,8 @@ where
 
             internal_rx: Mutex::new(InternalRx::new(internal_rx, volatile_rx)),
             internal_tx,
+            queued_bytes: AtomicUsize::new(0),
+            max_buffer_bytes: config.max_buffer_bytes,
 
             volatile_tx,
 
@@ -284,17 +315,45 @@ where
     }
 
     /// Sends a packet to the connection.
+    ///
+    /// A message or binary packet is refused while the buffered payloads reach
+    /// [`EngineIoConfig::max_buffer_bytes`]; control packets are not.
     pub(crate) fn send(&self, packet: Packet) -> Result<(), TrySendError<Packet>> {
         #[cfg(feature = "tracing")]
         tracing::debug!(?packet, "sending packet");
 
+        let bytes = payload_bytes(std::slice::from_ref(&packet));
+        if bytes > 0 && self.bytes_full() {
+            return Err(TrySendError::Full(packet));
+        }
         self.internal_tx
             .try_send(smallvec![packet])
             .map_err(|p| match p {
                 TrySendError::Full(mut p) => TrySendError::Full(p.pop().unwrap()),
                 TrySendError::Closed(mut p) => TrySendError::Closed(p.pop().unwrap()),
             })?;
+        self.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// True while the buffered payloads reach [`EngineIoConfig::max_buffer_bytes`].
+    #[inline]
+    fn bytes_full(&self) -> bool {
+        self.queued_bytes.load(Ordering::Relaxed) >= self.max_buffer_bytes
+    }
+
+    /// Called by a transport for the packets it takes out of the channel.
+    #[inline]
+    pub(crate) fn dequeued(&self, packets: &[Packet]) {
+        let bytes = payload_bytes(packets);
+        if bytes > 0 {
+            self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// The payload bytes buffered for this connection and not yet taken by its transport.
+    pub fn buffered_bytes(&self) -> usize {
+        self.queued_bytes.load(Ordering::Relaxed)
     }
     pub(crate) fn is_upgrading(&self) -> bool {
         self.upgrading.load(Ordering::Relaxed)
@@ -438,12 +497,23 @@ where
     /// Reserve `n` permits to emit multiple messages and ensure that there is enough
     /// space in the internal chan.
     ///
-    /// If the internal chan is full, the function will return a [`TrySendError::Full`] error.
+    /// If the internal chan is full, or its buffered payloads reach
+    /// [`EngineIoConfig::max_buffer_bytes`], the function will return a [`TrySendError::Full`] error.
     /// If the socket is closed, the function will return a [`TrySendError::Closed`] error.
     #[inline]
     pub fn reserve(&self) -> Result<Permit<'_>, TrySendError<()>> {
+        if self.bytes_full() {
+            return Err(if self.internal_tx.is_closed() {
+                TrySendError::Closed(())
+            } else {
+                TrySendError::Full(())
+            });
+        }
         let permit = self.internal_tx.try_reserve()?;
-        Ok(Permit { inner: permit })
+        Ok(Permit {
+            inner: permit,
+            queued_bytes: &self.queued_bytes,
+        })
     }
 
     /// Emits a message to the client.
@@ -618,6 +688,8 @@ where
 
             internal_rx: Mutex::new(InternalRx::new(internal_rx, volatile_rx)),
             internal_tx,
+            queued_bytes: AtomicUsize::new(0),
+            max_buffer_bytes: usize::MAX,
 
             volatile_tx,
 

@@ -204,6 +204,20 @@ impl<A: Adapter> SocketIoBuilder<A> {
         self
     }
 
+    /// The maximum number of payload bytes that can be buffered per connection before being
+    /// emitted to the client, in addition to [`max_buffer_size`](Self::max_buffer_size) which
+    /// counts packets. While the buffer holds this many bytes the `emit()` method will return
+    /// an error; an empty buffer always accepts one packet.
+    ///
+    /// Defaults to `usize::MAX` (no bound in bytes).
+    #[inline]
+    pub fn max_buffer_bytes(mut self, max_buffer_bytes: usize) -> Self {
+        self.engine_config_builder = self
+            .engine_config_builder
+            .max_buffer_bytes(max_buffer_bytes);
+        self
+    }
+
     /// The maximum size of a payload in bytes.
     /// If a payload is bigger than this value the `emit()` method will return an error.
     ///

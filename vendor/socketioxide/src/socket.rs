@@ -671,6 +671,21 @@ impl<A: Adapter> Socket<A> {
         Ok(())
     }
 
+    /// # Close the underlying connection, without a DISCONNECT packet.
+    ///
+    /// Unlike [`Socket::disconnect`], which needs room in the socket's buffer for its DISCONNECT
+    /// packet and so cannot reach a client that stopped reading, this closes the engine.io
+    /// session at once, whether or not the client reads (a websocket that cannot take its
+    /// close frame within a second is dropped). Every namespace of the connection is
+    /// disconnected with [`DisconnectReason::TransportError`].
+    ///
+    /// The client sees its transport close, as after a network failure, and so a socket.io
+    /// client reconnects by itself (after a DISCONNECT packet, "io server disconnect", it
+    /// does not).
+    pub fn close_transport(&self) {
+        self.esocket.close(EIoDisconnectReason::TransportError);
+    }
+
     /// # Get the request info made by the client to connect.
     ///
     /// It might be used to retrieve the [`http::Extensions`]

@@ -125,8 +125,8 @@ where
 
         // Prepend the packet peeked during the previous
         // polling request so it is encoded first, ahead of the newly received packets.
-        let rx_stream = stream::iter(peeked_packet.take())
-            .chain(rx_stream::EncoderStream::new(buffered_rx, volatile_rx));
+        let queued = rx_stream::EncoderStream::new(buffered_rx, &socket.queued_bytes, volatile_rx);
+        let rx_stream = stream::iter(peeked_packet.take()).chain(queued);
 
         // Stop waiting for the next packet as soon as the session is closed. The combinator is biased
         // towards the encoder completion, so any buffered close packet is still flushed to the client.
@@ -223,8 +223,11 @@ where
 mod rx_stream {
     use std::{
         pin::Pin,
+        sync::atomic::{AtomicUsize, Ordering},
         task::{Context, Poll, ready},
     };
+
+    use engineioxide_core::PacketBuf;
 
     use futures_core::Stream;
     use pin_project_lite::pin_project;
@@ -233,21 +236,35 @@ mod rx_stream {
 
     /// [`ReceiverStream`] is a stream that wraps a [`mpsc::Receiver`] by reference.
     /// Allowing to use it as a stream even if it is behind a mutex.
-    pub struct ReceiverStream<'a, T> {
-        inner: &'a mut mpsc::Receiver<T>,
+    ///
+    /// What it takes out of the channel no longer counts against the socket's buffered bytes.
+    pub struct ReceiverStream<'a> {
+        inner: &'a mut mpsc::Receiver<PacketBuf>,
+        queued_bytes: &'a AtomicUsize,
     }
 
-    impl<'a, T> ReceiverStream<'a, T> {
-        pub fn new(inner: &'a mut mpsc::Receiver<T>) -> Self {
-            Self { inner }
+    impl<'a> ReceiverStream<'a> {
+        pub fn new(
+            inner: &'a mut mpsc::Receiver<PacketBuf>,
+            queued_bytes: &'a AtomicUsize,
+        ) -> Self {
+            Self {
+                inner,
+                queued_bytes,
+            }
         }
     }
 
-    impl<'a, T> Stream for ReceiverStream<'a, T> {
-        type Item = T;
+    impl Stream for ReceiverStream<'_> {
+        type Item = PacketBuf;
 
         fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-            self.inner.poll_recv(cx)
+            let item = ready!(self.inner.poll_recv(cx));
+            if let Some(packets) = &item {
+                let bytes = crate::socket::payload_bytes(packets);
+                self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            }
+            Poll::Ready(item)
         }
     }
 
@@ -301,28 +318,29 @@ mod rx_stream {
 
     pin_project! {
         /// Combines a [`WatchStream`] and a [`ReceiverStream`] into a single [`Stream`].
-        pub struct EncoderStream<'a, T> {
+        pub struct EncoderStream<'a> {
             #[pin]
-            watch: WatchStream<'a, Option<T>>,
+            watch: WatchStream<'a, Option<PacketBuf>>,
             #[pin]
-            rx: ReceiverStream<'a, T>,
+            rx: ReceiverStream<'a>,
         }
     }
 
-    impl<'a, T: Clone + Send + Sync + 'static> EncoderStream<'a, T> {
+    impl<'a> EncoderStream<'a> {
         pub fn new(
-            rx: &'a mut mpsc::Receiver<T>,
-            watch: &'a mut watch::Receiver<Option<T>>,
+            rx: &'a mut mpsc::Receiver<PacketBuf>,
+            queued_bytes: &'a AtomicUsize,
+            watch: &'a mut watch::Receiver<Option<PacketBuf>>,
         ) -> Self {
             Self {
-                rx: ReceiverStream::new(rx),
+                rx: ReceiverStream::new(rx, queued_bytes),
                 watch: WatchStream::new(watch),
             }
         }
     }
 
-    impl<'a, T: Clone + Send + Sync + 'static> Stream for EncoderStream<'a, T> {
-        type Item = T;
+    impl Stream for EncoderStream<'_> {
+        type Item = PacketBuf;
 
         fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
             let this = self.project();

@@ -4,7 +4,7 @@
 //! Other functions are used internally to handle the websocket connection through tasks and channels
 //! and to handle upgrade from polling to ws
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use futures_util::{
     SinkExt, StreamExt, TryStreamExt,
@@ -248,18 +248,27 @@ where
     Ok(())
 }
 
+/// How long a closing websocket may take to write what was queued before the session was
+/// closed, and its close frame, to a peer that does not read; after that it is dropped.
+const WS_CLOSE_GRACE: Duration = Duration::from_secs(1);
+
 /// Forwards all packets waiting to be sent to the websocket
 ///
 /// The websocket stream is flushed only when the internal channel is drained
+///
+/// Once the session is closed, the writer has [`WS_CLOSE_GRACE`] to send what is left and
+/// close the websocket; if the peer does not read (a full kernel send buffer), the websocket
+/// is dropped instead, so that a stalled connection is closed and its `internal_rx` lock
+/// released within a bounded time.
 async fn forward_to_socket<H: EngineIoHandler, S>(
     socket: Arc<Socket<H::Data>>,
-    mut tx: SplitSink<WebSocketStream<S>, Message>,
+    tx: SplitSink<WebSocketStream<S>, Message>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     // A polling request that was in progress during the upgrade may still hold the lock.
     let lock = socket.internal_rx.lock();
-    let Some(mut internal_rx) = lock
+    let Some(internal_rx) = lock
         .with_cancellation_token(&socket.cancellation_token)
         .await
     else {
@@ -267,6 +276,28 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
         tracing::debug!(sid = %socket.id, "session closed before starting the ws writer");
         return;
     };
+    let forward = forward_packets::<H, S>(&socket, internal_rx, tx);
+    tokio::pin!(forward);
+    tokio::select! {
+        biased;
+        _ = &mut forward => return,
+        _ = socket.cancellation_token.cancelled() => {}
+    }
+    if tokio::time::timeout(WS_CLOSE_GRACE, forward).await.is_err() {
+        #[cfg(feature = "tracing")]
+        tracing::debug!(sid = %socket.id, "ws peer not reading: dropping the websocket");
+    }
+}
+
+/// The ws writer's loop: until the channel is closed or the session is cancelled, then a
+/// closing flush. Every await in it may wait on the peer.
+async fn forward_packets<H: EngineIoHandler, S>(
+    socket: &Arc<Socket<H::Data>>,
+    mut internal_rx: tokio::sync::MutexGuard<'_, InternalRx>,
+    mut tx: SplitSink<WebSocketStream<S>, Message>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let InternalRx {
         buffered_rx,
         volatile_rx,
@@ -313,10 +344,12 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
             items = buffered_rx.recv() => {
                 match items {
                     Some(packets) => {
+                        socket.dequeued(&packets);
                         for item in packets {
                             map_fn!(item);
                         }
                         while let Ok(packets) = buffered_rx.try_recv() {
+                            socket.dequeued(&packets);
                             for item in packets {
                                 map_fn!(item);
                             }
@@ -346,6 +379,8 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
     #[cfg(feature = "tracing")]
     tracing::trace!(sid = %socket.id, "ws closing flush");
 
+    // Release the lock first: the session's close waits for it.
+    drop(internal_rx);
     tx.flush().await.ok();
     tx.close().await.ok();
 }
@@ -525,6 +560,63 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(msg, Message::text("4hello"));
+    }
+
+    /// A peer that stops reading blocks the writer in a send; closing the session still stops
+    /// it (and releases the lock) within the close grace.
+    #[tokio::test]
+    async fn writer_blocked_by_a_stalled_peer_stops_with_the_session() {
+        let socket = socket();
+        let (server, _client) = ws_pair().await;
+        let (tx, _rx) = server.split();
+        let writer = tokio::spawn(forward_to_socket::<StubHandler, _>(socket.clone(), tx));
+
+        // Far more than the duplex pipe (1 KiB) holds: the writer blocks.
+        let big = "x".repeat(64 * 1024);
+        for _ in 0..8 {
+            socket.emit(Str::from(big.clone())).unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!writer.is_finished(), "the writer should be blocked");
+
+        socket.cancellation_token.cancel();
+        tokio::time::timeout(WS_CLOSE_GRACE + TIMEOUT, writer)
+            .await
+            .expect("the writer should stop")
+            .unwrap();
+        assert!(
+            socket.internal_rx.try_lock().is_ok(),
+            "the lock is released"
+        );
+    }
+
+    #[tokio::test]
+    async fn buffered_bytes_are_bounded() {
+        let config = EngineIoConfig::builder().max_buffer_bytes(10).build();
+        let socket: Arc<Socket<()>> = Arc::new(Socket::new(
+            ProtocolVersion::V4,
+            TransportType::Websocket,
+            &config,
+            Request::<()>::default().into_parts().0,
+            Box::new(|_, _| ()),
+            false,
+        ));
+        // An empty buffer takes one packet of any size; then nothing until it drains.
+        socket.emit(Str::from("x".repeat(25))).unwrap();
+        assert_eq!(socket.buffered_bytes(), 25);
+        assert!(socket.emit(Str::from("y")).is_err());
+        assert!(socket.reserve().is_err());
+
+        let (server, mut client) = ws_pair().await;
+        let (tx, _rx) = server.split();
+        tokio::spawn(forward_to_socket::<StubHandler, _>(socket.clone(), tx));
+        let msg = tokio::time::timeout(TIMEOUT, client.next()).await.unwrap();
+        assert_eq!(
+            msg.unwrap().unwrap(),
+            Message::text(format!("4{}", "x".repeat(25)))
+        );
+        assert_eq!(socket.buffered_bytes(), 0);
+        socket.emit(Str::from("y")).unwrap();
     }
 
     #[tokio::test]
