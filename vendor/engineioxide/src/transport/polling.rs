@@ -239,13 +239,13 @@ mod rx_stream {
     ///
     /// What it takes out of the channel no longer counts against the socket's buffered bytes.
     pub struct ReceiverStream<'a> {
-        inner: &'a mut mpsc::Receiver<PacketBuf>,
+        inner: &'a mut mpsc::Receiver<Box<PacketBuf>>,
         queued_bytes: &'a AtomicUsize,
     }
 
     impl<'a> ReceiverStream<'a> {
         pub fn new(
-            inner: &'a mut mpsc::Receiver<PacketBuf>,
+            inner: &'a mut mpsc::Receiver<Box<PacketBuf>>,
             queued_bytes: &'a AtomicUsize,
         ) -> Self {
             Self {
@@ -264,7 +264,7 @@ mod rx_stream {
                 let bytes = crate::socket::payload_bytes(packets);
                 self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
             }
-            Poll::Ready(item)
+            Poll::Ready(item.map(|packets| *packets))
         }
     }
 
@@ -328,7 +328,7 @@ mod rx_stream {
 
     impl<'a> EncoderStream<'a> {
         pub fn new(
-            rx: &'a mut mpsc::Receiver<PacketBuf>,
+            rx: &'a mut mpsc::Receiver<Box<PacketBuf>>,
             queued_bytes: &'a AtomicUsize,
             watch: &'a mut watch::Receiver<Option<PacketBuf>>,
         ) -> Self {

@@ -23,11 +23,17 @@ use tokio_tungstenite::{
 };
 use tokio_util::future::FutureExt as _;
 
-use engineioxide_core::{Packet, ProtocolVersion, Sid, Str, TransportType};
+use engineioxide_core::{Packet, PacketBuf, ProtocolVersion, Sid, Str, TransportType};
 
 use crate::{
-    DisconnectReason, Socket, body::ResponseBody, config::EngineIoConfig, engine::EngineIo,
-    errors::Error, handler::EngineIoHandler, socket::InternalRx, transport::make_open_packet,
+    DisconnectReason, Socket,
+    body::ResponseBody,
+    config::EngineIoConfig,
+    engine::EngineIo,
+    errors::Error,
+    handler::EngineIoHandler,
+    socket::{InternalRx, Queued},
+    transport::make_open_packet,
 };
 
 /// Create a response for websocket upgrade
@@ -65,13 +71,15 @@ pub fn new_req<R: Send + 'static, B, H: EngineIoHandler>(
         .ok_or(Error::InvalidWebSocketKey)?
         .clone();
 
+    // This task lives as long as the connection: it keeps the upgrade future and the request's
+    // parts (boxed, and given away once the connection is upgraded), not the whole request.
+    let upgrade = hyper::upgrade::on(req);
+    let parts = Box::new(parts);
     tokio::spawn(async move {
-        let conn = hyper::upgrade::on(req)
-            .await
-            .map(hyper_util::rt::TokioIo::new);
+        let conn = upgrade.await.map(hyper_util::rt::TokioIo::new);
 
         let res = match conn {
-            Ok(conn) => on_init(engine.clone(), conn, protocol, sid, parts).await,
+            Ok(conn) => on_init(engine.clone(), conn, protocol, sid, *parts).await,
             Err(_e) => {
                 #[cfg(feature = "tracing")]
                 tracing::debug!("ws upgrade error: {}", _e);
@@ -103,17 +111,43 @@ pub fn new_req<R: Send + 'static, B, H: EngineIoHandler>(
 /// Sends an open packet if it is not an upgrade from a polling request
 ///
 /// Read packets from the websocket and handle them, it will block until the connection is closed
-#[cfg_attr(
-    feature = "tracing",
-    tracing::instrument(level = "trace", name = "init_websocket", skip(engine, conn, req_data))
-)]
-pub async fn on_init<H: EngineIoHandler, S>(
+///
+/// The future it returns lives as long as the connection, so it is kept small: the session's
+/// setup (the websocket handshake or the upgrade from polling, with the connection, the request
+/// parts and their timers) is boxed and freed once done, and only the reading loop stays.
+pub fn on_init<H: EngineIoHandler, S>(
     engine: Arc<EngineIo<H>>,
     conn: S,
     protocol: ProtocolVersion,
     sid: Option<Sid>,
     req_data: Parts,
-) -> Result<(), Error>
+) -> impl Future<Output = Result<(), Error>> + Send + 'static
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let setup = Box::pin(init_session::<H, S>(
+        engine.clone(),
+        conn,
+        protocol,
+        sid,
+        req_data,
+    ));
+    run_session::<H, S, _>(engine, setup)
+}
+
+/// Sets a websocket session up: a new session and its open packet, or the upgrade of a polling
+/// session. Returns the socket and its websocket.
+#[cfg_attr(
+    feature = "tracing",
+    tracing::instrument(level = "trace", name = "init_websocket", skip(engine, conn, req_data))
+)]
+async fn init_session<H: EngineIoHandler, S>(
+    engine: Arc<EngineIo<H>>,
+    conn: S,
+    protocol: ProtocolVersion,
+    sid: Option<Sid>,
+    req_data: Parts,
+) -> Result<(Arc<Socket<H::Data>>, WebSocketStream<S>), Error>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -164,6 +198,20 @@ where
             .spawn_heartbeat(engine.config.ping_interval, engine.config.ping_timeout);
         (socket, ws)
     };
+    Ok((socket, ws))
+}
+
+/// Runs a websocket session once [`init_session`] has set it up: spawns the writer, then reads
+/// until the connection or the session is closed.
+async fn run_session<H: EngineIoHandler, S, F>(
+    engine: Arc<EngineIo<H>>,
+    setup: std::pin::Pin<Box<F>>,
+) -> Result<(), Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    F: Future<Output = Result<(Arc<Socket<H::Data>>, WebSocketStream<S>), Error>>,
+{
+    let (socket, ws) = setup.await?;
     let (tx, rx) = ws.split();
 
     // Pipe between websocket and internal socket channel.
@@ -291,6 +339,9 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
 
 /// The ws writer's loop: until the channel is closed or the session is cancelled, then a
 /// closing flush. Every await in it may wait on the peer.
+///
+/// An idle connection's writer spends its life waiting for packets, so only that wait is kept
+/// inline in this (long-lived) future; writing a batch is a boxed future, freed once written.
 async fn forward_packets<H: EngineIoHandler, S>(
     socket: &Arc<Socket<H::Data>>,
     mut internal_rx: tokio::sync::MutexGuard<'_, InternalRx>,
@@ -304,76 +355,23 @@ async fn forward_packets<H: EngineIoHandler, S>(
         ..
     } = &mut *internal_rx;
 
-    // map a packet to a websocket message
-    // It is declared as a macro rather than a closure to avoid ownership issues
-    macro_rules! map_fn {
-            ($item:ident) => {
-                let res = match $item {
-                    Packet::Binary(bin) | Packet::BinaryV3(bin) => {
-                        if socket.protocol == ProtocolVersion::V3 {
-                            // v3 protocol requires packet type as the first byte.
-                            // This requires a new buffer. This is OK as it is only for the V3 protocol.
-                            let mut buff = Vec::with_capacity(bin.len() + 1);
-                            buff.push(0x04);
-                            buff.extend(bin);
-                            tx.feed(Message::Binary(buff.into())).await
-                        } else {
-                            tx.feed(Message::Binary(bin)).await
-                        }
-                    }
-                    // A Noop Packet maybe sent by the server to upgrade from a polling connection
-                    // In the case that the packet was not poll in time it will remain in the buffer and therefore
-                    // it should be discarded here
-                    Packet::Noop => Ok(()),
-                    _ => {
-                        let packet: String = $item.try_into().unwrap();
-                        tx.feed(Message::Text(packet.into())).await
-                    }
-                };
-                if let Err(_e) = res {
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!("[sid={}] error sending packet: {}", socket.id, _e);
-                }
-            };
-        }
-
     // Forward buffered packets until the channel is closed or the session is cancelled.
     loop {
-        tokio::select! {
+        let batch = tokio::select! {
             biased;
-            items = buffered_rx.recv() => {
-                match items {
-                    Some(packets) => {
-                        socket.dequeued(&packets);
-                        for item in packets {
-                            map_fn!(item);
-                        }
-                        while let Ok(packets) = buffered_rx.try_recv() {
-                            socket.dequeued(&packets);
-                            for item in packets {
-                                map_fn!(item);
-                            }
-                        }
-                    }
-                    None => break
-                }
-            }
+            items = buffered_rx.recv() => match items {
+                Some(packets) => Batch::Buffered(packets),
+                None => break,
+            },
             _ = socket.cancellation_token.cancelled() => break,
             Ok(()) = volatile_rx.changed() => {
-                let val = volatile_rx.borrow_and_update().clone();
-                if let Some(packets) = val {
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!(sid = ?socket.id, "ws volatile flush: {} packets", packets.len());
-                    for item in packets {
-                        map_fn!(item);
-                    }
+                match volatile_rx.borrow_and_update().clone() {
+                    Some(packets) => Batch::Volatile(packets),
+                    None => continue,
                 }
             },
-        }
-
-        #[cfg(feature = "tracing")]
-        tracing::trace!(sid = %socket.id, "ws flush");
-        tx.flush().await.ok();
+        };
+        Box::pin(write_batch::<H, S>(socket, buffered_rx, &mut tx, batch)).await;
     }
 
     #[cfg(feature = "tracing")]
@@ -384,6 +382,87 @@ async fn forward_packets<H: EngineIoHandler, S>(
     tx.flush().await.ok();
     tx.close().await.ok();
 }
+
+/// What the writer woke up for.
+enum Batch {
+    /// Packets from the buffer (more may follow in it).
+    Buffered(Queued),
+    /// The latest volatile packets.
+    Volatile(PacketBuf),
+}
+
+/// Writes a batch, and whatever else the buffer holds, then flushes the websocket.
+async fn write_batch<H: EngineIoHandler, S>(
+    socket: &Arc<Socket<H::Data>>,
+    buffered_rx: &mut tokio::sync::mpsc::Receiver<Queued>,
+    tx: &mut SplitSink<WebSocketStream<S>, Message>,
+    batch: Batch,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    match batch {
+        Batch::Buffered(packets) => {
+            socket.dequeued(&packets);
+            for item in *packets {
+                feed_packet::<H, S>(socket, tx, item).await;
+            }
+            while let Ok(packets) = buffered_rx.try_recv() {
+                socket.dequeued(&packets);
+                for item in *packets {
+                    feed_packet::<H, S>(socket, tx, item).await;
+                }
+            }
+        }
+        Batch::Volatile(packets) => {
+            #[cfg(feature = "tracing")]
+            tracing::debug!(sid = ?socket.id, "ws volatile flush: {} packets", packets.len());
+            for item in packets {
+                feed_packet::<H, S>(socket, tx, item).await;
+            }
+        }
+    }
+
+    #[cfg(feature = "tracing")]
+    tracing::trace!(sid = %socket.id, "ws flush");
+    tx.flush().await.ok();
+}
+
+/// Maps a packet to a websocket message and feeds it to the websocket (not flushed).
+async fn feed_packet<H: EngineIoHandler, S>(
+    socket: &Arc<Socket<H::Data>>,
+    tx: &mut SplitSink<WebSocketStream<S>, Message>,
+    item: Packet,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let res = match item {
+        Packet::Binary(bin) | Packet::BinaryV3(bin) => {
+            if socket.protocol == ProtocolVersion::V3 {
+                // v3 protocol requires packet type as the first byte.
+                // This requires a new buffer. This is OK as it is only for the V3 protocol.
+                let mut buff = Vec::with_capacity(bin.len() + 1);
+                buff.push(0x04);
+                buff.extend(bin);
+                tx.feed(Message::Binary(buff.into())).await
+            } else {
+                tx.feed(Message::Binary(bin)).await
+            }
+        }
+        // A Noop Packet maybe sent by the server to upgrade from a polling connection
+        // In the case that the packet was not poll in time it will remain in the buffer and therefore
+        // it should be discarded here
+        Packet::Noop => Ok(()),
+        _ => {
+            let packet: String = item.try_into().unwrap();
+            tx.feed(Message::Text(packet.into())).await
+        }
+    };
+    if let Err(_e) = res {
+        #[cfg(feature = "tracing")]
+        tracing::debug!("[sid={}] error sending packet: {}", socket.id, _e);
+    }
+}
+
 /// Send a Engine.IO [`OpenPacket`] to initiate a websocket connection
 async fn init_handshake<S>(
     sid: Sid,
@@ -443,7 +522,7 @@ where
     // We send a last Noop request to close a potential waiting polling request.
     socket
         .internal_tx
-        .send(smallvec![Packet::Noop])
+        .send(Box::new(smallvec![Packet::Noop]))
         .await
         .map_err(|_| Error::Upgrade)?;
 
