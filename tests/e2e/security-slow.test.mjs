@@ -1,6 +1,7 @@
 // Slow consumers (issue 5): a client that stops reading cannot stall a channel or grow the
-// server's memory: its outgoing queue is bounded (CONFAB_SOCKET_BUFFER packets), past the bound
-// it is disconnected, and it can reconnect and recover what it missed.
+// server's memory: its outgoing queue is bounded (CONFAB_SOCKET_BUFFER packets and
+// CONFAB_SOCKET_BUFFER_BYTES bytes), past the bound its transport is closed, and it can
+// reconnect and recover what it missed. (slow-consumer.test.mjs holds the bounds themselves.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -10,7 +11,9 @@ import { joinChannel } from './socket-util.mjs';
 const N = Number(process.env.SLOW_N || 1000);
 const SIZE = Number(process.env.SLOW_KB || 64) * 1024;
 
-const RESUME_LIMIT = 40;
+// A resuming join's replay is queued at once, so it must fit the queue's byte bound (2 MiB by
+// default): 24 x 64 KB does.
+const RESUME_LIMIT = 24;
 
 const rssKb = (pid) => Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1]);
 
@@ -38,8 +41,6 @@ test('one stalled client in a busy channel: everyone else gets every message, me
     const stalledIds = [];
     stalled.on('messageBroadcast', (m) => { if (m.channelId === channelId) stalledIds.push(m.id); });
     const stalledGone = waitFor(stalled, 'disconnect', () => true, 60000);
-    const told = [];
-    stalled.on('messageError', (e) => { if (e.reason === 'slow_consumer') told.push(e); });
     const rssBefore = rssKb(srv.proc.pid);
 
     // Stop reading: the client's TCP socket is paused, so its kernel buffers fill, then the
@@ -69,12 +70,11 @@ test('one stalled client in a busy channel: everyone else gets every message, me
     // holds CONFAB_SOCKET_BUFFER packets (64 x 64 KB = 4 MB). The rest is fixed overhead.
     assert.ok(grownMb < sentMb * 0.6, `server memory grew ${grownMb.toFixed(1)} MB for ${sentMb} MB sent`);
 
-    // Reading again, the client drains what reached it and learns it was disconnected.
-    // (Unless the heartbeat already closed the transport.)
+    // Reading again, the client drains what reached it and sees its transport closed (or its
+    // own ping timer fired first while it was not reading): reasons a client reconnects after.
     stalled.io.engine.transport?.ws?._socket?.resume();
     const reason = await stalledGone;
-    assert.ok(['transport close', 'io server disconnect', 'ping timeout', 'transport error'].includes(reason), reason);
-    if (reason === 'io server disconnect') assert.equal(told[0]?.reconnect, true, 'told why before the disconnect');
+    assert.ok(['transport close', 'ping timeout', 'transport error'].includes(reason), reason);
     console.log(`stalled client: got ${stalledIds.length} of ${N} before being dropped (${reason})`);
     assert.ok(stalledIds.length < N, 'it did not get everything before being dropped');
     assert.deepEqual(stalledIds, all.slice(0, stalledIds.length), 'what it got is a prefix of the channel');

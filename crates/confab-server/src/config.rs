@@ -29,6 +29,11 @@ pub struct Config {
     pub max_socket_payload: u64,
     /// Packets queued per connection before it counts as too slow.
     pub socket_buffer: usize,
+    /// Payload bytes queued per connection before it counts as too slow (`socket::slow`).
+    pub socket_buffer_bytes: usize,
+    /// `SO_SNDBUF` of accepted connections: what the kernel may hold unsent for one (Linux
+    /// doubles it); `None` leaves the kernel's autotuning (up to `tcp_wmem`, 4 MB by default).
+    pub socket_send_buffer: Option<usize>,
     /// Bytes a websocket reads at a time, and the read buffer each one keeps while idle; a
     /// larger frame still arrives whole (the buffer grows to it, up to `max_socket_payload`).
     pub ws_read_buffer: usize,
@@ -70,6 +75,8 @@ impl Default for Config {
             max_http_body: 2 * 1024 * 1024,
             max_socket_payload: 1_000_000,
             socket_buffer: 1024,
+            socket_buffer_bytes: 2 * 1024 * 1024,
+            socket_send_buffer: Some(64 * 1024),
             ws_read_buffer: 1024,
             inbound_queue: 256,
             strict_auth: false,

@@ -66,6 +66,8 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
         .ws_max_message_size(config.max_socket_payload as usize)
         .ws_max_frame_size(config.max_socket_payload as usize)
         .max_buffer_size(config.socket_buffer)
+        // And in bytes: what one stalled connection can hold (see `socket::slow`).
+        .max_buffer_bytes(config.socket_buffer_bytes)
         // Kept by every websocket for its whole life (4 KiB by default): see `ws_read_buffer`.
         .ws_read_buffer_size(config.ws_read_buffer.max(64))
         .build_layer();
@@ -161,11 +163,19 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     // Many small frames leave back to back (an agent run: control, chunks, reply, complete);
     // with Nagle's algorithm the later ones wait for the client's delayed ACK (~40 ms).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY");
-        }
-    });
+    let send_buffer = config.socket_send_buffer;
+    let listener =
+        axum::serve::ListenerExt::tap_io(listener, move |tcp: &mut tokio::net::TcpStream| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY");
+            }
+            // Bounds what the kernel holds for a client that stops reading (see `socket::slow`).
+            if let Some(size) = send_buffer
+                && let Err(e) = socket2::SockRef::from(&*tcp).set_send_buffer_size(size)
+            {
+                tracing::debug!(error = %e, "SO_SNDBUF");
+            }
+        });
     let closing_io = io.clone();
     let (draining, limit) = (hub.clone(), config.shutdown_timeout);
     let server = tokio::spawn(async move {

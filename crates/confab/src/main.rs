@@ -90,6 +90,13 @@ struct ServeArgs {
     /// Outgoing packets queued per connection before it counts as too slow.
     #[arg(long, env = "CONFAB_SOCKET_BUFFER", default_value_t = 1024)]
     socket_buffer: usize,
+    /// Outgoing payload bytes queued per connection before it counts as too slow.
+    #[arg(long, env = "CONFAB_SOCKET_BUFFER_BYTES", default_value = "2mb", value_parser = parse_size_arg)]
+    socket_buffer_bytes: usize,
+    /// SO_SNDBUF of accepted connections: unsent bytes the kernel may hold for one (Linux
+    /// doubles it); 0 keeps the kernel's autotuning.
+    #[arg(long, env = "CONFAB_SOCKET_SEND_BUFFER", default_value = "64kb", value_parser = parse_size_arg)]
+    socket_send_buffer: usize,
     /// Bytes each websocket reads at a time, and the buffer it keeps while idle (larger
     /// frames still arrive whole).
     #[arg(long, env = "CONFAB_WS_READ_BUFFER", default_value = "1kb", value_parser = parse_size_arg)]
@@ -164,6 +171,8 @@ impl ServeArgs {
             strict_auth: self.strict_auth,
             fsync: self.fsync,
             socket_buffer: self.socket_buffer,
+            socket_buffer_bytes: self.socket_buffer_bytes.max(1),
+            socket_send_buffer: Some(self.socket_send_buffer).filter(|&n| n > 0),
             ws_read_buffer: self.ws_read_buffer,
             ..Config::default()
         };

@@ -1,7 +1,11 @@
 //! One connection: its inbound events are queued in arrival order (bounded) and handled one at
-//! a time by a small worker task, so a client's messages keep their order all the way into the
-//! sequencer. Replies go out through the socket; channel deliveries through the hub.
+//! a time, so a client's messages keep their order all the way into the sequencer. Replies go
+//! out through the socket; channel deliveries through the hub.
+//!
+//! The queue is drained by a task that exists only while there are events: an idle connection
+//! keeps its state ([`Worker`], boxed) and an empty queue, not a task and a channel.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use confab_hub::{ConnId, Hub, HubError};
@@ -15,7 +19,6 @@ use socketioxide::adapter::LocalAdapter;
 use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
 use socketioxide::handler::{FromMessageParts, MessageHandler};
 use socketioxide::socket::{DisconnectReason, Socket};
-use tokio::sync::mpsc;
 
 use super::guard::Guard;
 use super::handshake::Identity;
@@ -34,11 +37,83 @@ enum Item {
     Disconnect,
 }
 
+/// A connection's inbound queue and the state of whoever handles it.
+struct Queue {
+    items: VecDeque<Item>,
+    /// Most events waiting (`--inbound-queue`); the disconnect always fits.
+    cap: usize,
+    handler: Handler,
+}
+
+enum Handler {
+    /// Before the connect handler: events wait.
+    NotStarted,
+    /// A task is draining the queue.
+    Running,
+    /// Nothing to do; the next event starts a task with this state.
+    Idle(Box<Worker>),
+    /// The disconnect was handled.
+    Done,
+}
+
+#[derive(Clone)]
+struct Inbox(Arc<Mutex<Queue>>);
+
+impl Inbox {
+    /// Queues `item`; starts a task if the connection was idle. Gives the event back if the
+    /// queue is full.
+    fn push(&self, item: Item) -> Result<(), Box<Inbound>> {
+        let mut q = self.0.lock().unwrap();
+        if let Item::Event(inbound) = item {
+            if q.items.len() >= q.cap {
+                return Err(inbound);
+            }
+            q.items.push_back(Item::Event(inbound));
+        } else {
+            q.items.push_back(item);
+        }
+        if let Handler::Idle(_) = q.handler
+            && let Handler::Idle(worker) = std::mem::replace(&mut q.handler, Handler::Running)
+        {
+            tokio::spawn(self.clone().drain(worker));
+        }
+        Ok(())
+    }
+
+    /// Handles queued events in order until the queue is empty; then parks the state.
+    async fn drain(self, mut worker: Box<Worker>) {
+        loop {
+            let item = {
+                let mut q = self.0.lock().unwrap();
+                match q.items.pop_front() {
+                    Some(item) => item,
+                    None => {
+                        // A burst may have grown the queue: an idle connection keeps little.
+                        if q.items.capacity() > 4 {
+                            q.items = VecDeque::new();
+                        }
+                        q.handler = Handler::Idle(worker);
+                        return;
+                    }
+                }
+            };
+            match item {
+                Item::Event(inbound) => Box::pin(worker.handle(*inbound)).await,
+                Item::Disconnect => {
+                    self.0.lock().unwrap().handler = Handler::Done;
+                    Box::pin(worker.finish()).await;
+                    return;
+                }
+            }
+        }
+    }
+}
+
 /// The socket's catch-all event handler: decodes nothing, only queues, synchronously, so the
 /// queue order is the wire order.
 #[derive(Clone)]
 struct Enqueue {
-    tx: mpsc::Sender<Item>,
+    inbox: Inbox,
 }
 
 /// Marker type for [`MessageHandler`].
@@ -66,7 +141,7 @@ impl MessageHandler<LocalAdapter, ViaQueue> for Enqueue {
             Err(_) => Ok(Value::Null),
         };
         let item = Item::Event(Box::new(Inbound { event, data, ack }));
-        if let Err(mpsc::error::TrySendError::Full(Item::Event(inbound))) = self.tx.try_send(item) {
+        if let Err(inbound) = self.inbox.push(item) {
             let refused = Refused::new(texts::QUEUE_FULL);
             crate::metrics::refused(crate::metrics::Refusal::QueueFull);
             let event = refused.event(None);
@@ -76,22 +151,22 @@ impl MessageHandler<LocalAdapter, ViaQueue> for Enqueue {
     }
 }
 
-/// The receiving end of a connection's queue, kept in the socket's extensions from the moment
-/// the handshake is accepted until the connect handler starts the worker.
-#[derive(Clone)]
-struct Pending(Arc<Mutex<Option<mpsc::Receiver<Item>>>>);
-
 /// Starts queueing the socket's events. Called by the handshake middleware, so that nothing a
 /// client emits right after `connect` arrives before there is a handler to take it.
 pub fn listen(socket: &SocketRef, queue: usize) {
-    let (tx, rx) = mpsc::channel(queue.max(1));
-    socket.on_fallback(Enqueue { tx: tx.clone() });
-    socket.on_disconnect(async move |_s: SocketRef, _reason: DisconnectReason| {
-        let _ = tx.send(Item::Disconnect).await;
+    let inbox = Inbox(Arc::new(Mutex::new(Queue {
+        items: VecDeque::new(),
+        cap: queue.max(1),
+        handler: Handler::NotStarted,
+    })));
+    socket.on_fallback(Enqueue {
+        inbox: inbox.clone(),
     });
-    socket
-        .extensions
-        .insert(Pending(Arc::new(Mutex::new(Some(rx)))));
+    let on_disconnect = inbox.clone();
+    socket.on_disconnect(async move |_s: SocketRef, _reason: DisconnectReason| {
+        let _ = on_disconnect.push(Item::Disconnect);
+    });
+    socket.extensions.insert(inbox);
 }
 
 /// Called once the handshake is accepted and the CONNECT packet sent: greets the client, then
@@ -103,11 +178,7 @@ pub async fn on_connect(
     logs: LogHub,
     guard: Guard,
 ) {
-    let Some(rx) = socket
-        .extensions
-        .remove::<Pending>()
-        .and_then(|p| p.0.lock().unwrap().take())
-    else {
+    let Some(inbox) = socket.extensions.remove::<Inbox>() else {
         tracing::error!(socket = %socket.id, "connected without an event queue");
         return;
     };
@@ -127,18 +198,20 @@ pub async fn on_connect(
             entity_id: identity.entity,
         }),
     );
-    tokio::spawn(
-        Worker {
-            socket,
-            conn,
-            identity,
-            hub,
-            logs,
-            dialect: Dialect::Eliza,
-            guard,
-        }
-        .run(rx),
-    );
+    let mut worker = Box::new(Worker {
+        socket,
+        conn,
+        identity,
+        hub,
+        logs,
+        dialect: Dialect::Eliza,
+        guard,
+    });
+    inbox.0.lock().unwrap().handler = Handler::Running;
+    tokio::spawn(async move {
+        Box::pin(worker.rejoin()).await;
+        inbox.drain(worker).await;
+    });
 }
 
 struct Worker {
@@ -153,20 +226,6 @@ struct Worker {
 }
 
 impl Worker {
-    /// Spawned once per connection, and alive as long as it: its future is allocated whole for
-    /// the connection's life, so what happens once (the greeting, the goodbye) is boxed and
-    /// only the wait for the next event stays inline.
-    async fn run(mut self, mut rx: mpsc::Receiver<Item>) {
-        Box::pin(self.rejoin()).await;
-        while let Some(item) = rx.recv().await {
-            match item {
-                Item::Event(inbound) => Box::pin(self.handle(*inbound)).await,
-                Item::Disconnect => break,
-            }
-        }
-        Box::pin(self.finish()).await;
-    }
-
     /// Registers the connection; puts it back into the channels of a recent connection.
     async fn rejoin(&mut self) {
         let rejoined = self
@@ -190,7 +249,7 @@ impl Worker {
         }
     }
 
-    async fn finish(self) {
+    async fn finish(&mut self) {
         self.logs.unsubscribe(&self.conn);
         self.hub.disconnect(&self.conn, self.identity.entity).await;
     }

@@ -47,7 +47,7 @@ impl SocketIoFanOut {
                 event = event.name(),
                 dropped = n,
                 total,
-                "slow connections: outgoing buffer full, packet dropped (the connection will time out and can resume)"
+                "slow connections: outgoing buffer full, packet dropped (the connection is closed and can resume)"
             );
         }
     }

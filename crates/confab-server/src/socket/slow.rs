@@ -1,10 +1,16 @@
-//! Slow consumers. Each connection's outgoing queue is bounded (`max_buffer_size`, the
-//! `--socket-buffer` setting); a broadcast never waits for it, and a packet that does not fit
-//! is dropped for that connection only. A connection whose queue is full is then disconnected:
-//! it leaves its rooms at once (so it costs nothing more); if it reads again, it gets
-//! `messageError {error, reason:"slow_consumer", reconnect:true}` and a DISCONNECT; if it
-//! never does, its transport is closed by the next heartbeat, which cannot be queued either
-//! (within one ping interval). Either way it can reconnect and resume with `lastMessageId`.
+//! Slow consumers. Each connection's outgoing queue is bounded, in packets (`--socket-buffer`)
+//! and in payload bytes (`--socket-buffer-bytes`); a broadcast never waits for it, and a packet
+//! that does not fit is dropped for that connection only. A connection whose queue is full is
+//! then evicted: it leaves its rooms at once and its transport is closed at once, without a
+//! Socket.IO DISCONNECT packet (which could not be queued anyway). The client sees its
+//! transport close, as after a network failure, so a stock socket.io-client reconnects by
+//! itself, and resumes with `lastMessageId` (the automatic rejoin does it for it).
+//!
+//! What one stalled connection can hold is bounded: its queue (`--socket-buffer-bytes` plus
+//! one packet), the websocket writer's buffer (128 KiB plus one frame), and the kernel's send
+//! buffer (`--socket-send-buffer`, doubled by Linux). After the eviction the server holds
+//! none of it within a second: the websocket writer gives a peer that does not read one second
+//! to take its close frame, then drops the connection (the engineioxide patch in `vendor/`).
 //!
 //! socketioxide reports a broadcast's failures without saying which sockets failed, so the
 //! room's sockets are probed: an acknowledgement packet with an id no client ever uses, which
@@ -74,37 +80,16 @@ pub fn evict_full(ns: &BroadcastOperators, room: String) -> Vec<Sid> {
     evicted
 }
 
-/// What a dropped slow consumer is told, as `messageError` (every client listens for it).
-pub const SLOW_CONSUMER: &str = "Disconnected: this connection stopped reading and its outgoing queue is full. Reconnect and join with lastMessageId to recover.";
-
-/// Disconnects a connection that stopped reading: it leaves its rooms now; the reason and the
-/// DISCONNECT packet go out as soon as its queue has room for them (a client that resumes
-/// reading gets them after what was already queued). A client that never reads again is closed
-/// by the heartbeat, which cannot be queued either.
+/// Disconnects a connection that stopped reading: it leaves its rooms, and its transport is
+/// closed now, whether or not it ever reads again (see the module comment).
 pub fn evict(socket: SocketRef) {
     if socket.extensions.insert(Evicted).is_some() {
         return;
     }
     metrics::counter!(crate::metrics::SLOW_CONSUMERS).increment(1);
-    tracing::warn!(socket = %socket.id, "slow consumer: outgoing queue full; disconnecting it (it can reconnect and resume)");
+    tracing::warn!(socket = %socket.id, "slow consumer: outgoing queue full; closing its transport (it can reconnect and resume)");
     socket.leave_all();
-    tokio::spawn(async move {
-        let reason = serde_json::json!({
-            "error": SLOW_CONSUMER,
-            "reason": "slow_consumer",
-            "reconnect": true,
-        });
-        let mut told = false;
-        while socket.connected() {
-            if !told {
-                told = socket.emit("messageError", &reason).is_ok();
-            }
-            if told && socket.clone().disconnect().is_ok() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-    });
+    socket.close_transport();
 }
 
 #[derive(Clone)]
