@@ -98,6 +98,12 @@ const REST = [
     return as(col, 'POST', `/api/messaging/channels/${channelId}/messages`,
       { author_id: who[col].entity, content: 'posted', message_server_id: DEFAULT_SERVER });
   }],
+  ['GET /messages/:id (api-client getMessage)', MEMBERS(200).map((s) => (s === 403 ? 404 : s)), 200, async (col) => {
+    const { messageId } = await fixture();
+    const r = await as(col, 'GET', `/api/messaging/messages/${messageId}`);
+    if (r.status === 200) assert.equal(r.json.data.content, 'a secret');
+    return r;
+  }],
   ['PATCH /action/:id (edit a message)', MEMBERS(200), 200, async (col) => {
     const { messageId } = await fixture();
     return as(col, 'PATCH', `/api/messaging/action/${messageId}`, { content: 'edited' });
@@ -190,6 +196,10 @@ const REST = [
     const agent = uuid();
     await srv.http('POST', `/api/messaging/message-servers/${DEFAULT_SERVER}/agents`, { agentId: agent }, OP);
     return as(col, 'DELETE', `/api/messaging/message-servers/${DEFAULT_SERVER}/agents/${agent}`);
+  }],
+  ['DELETE message server', ADMIN, 204, async (col) => {
+    const made = await srv.http('POST', '/api/messaging/message-servers', { name: 'doomed', sourceType: 'test' }, OP);
+    return as(col, 'DELETE', `/api/messaging/message-servers/${made.json.data.server.id}`);
   }],
   ['GET /api/server/logs', ADMIN, 200, async (col) => as(col, 'GET', '/api/server/logs')],
   ['DELETE /api/server/logs', ADMIN, 200, async (col) => as(col, 'DELETE', '/api/server/logs')],

@@ -53,6 +53,18 @@ impl Hub {
         Ok(server)
     }
 
+    /// Deletes a message server with its channels and their messages; each channel's room gets
+    /// `channelDeleted`. False if there was no such server. (Refusing the default server is the
+    /// caller's rule.)
+    pub async fn delete_server(&self, id: Uuid) -> Result<bool, HubError> {
+        for channel in self.inner.store.list_channels(id).await? {
+            self.delete_channel(channel.id).await?;
+        }
+        let deleted = self.inner.store.delete_server(id).await?;
+        self.inner.directory.forget_server(id);
+        Ok(deleted)
+    }
+
     pub async fn server_agents(&self, server: Uuid) -> Result<Vec<Uuid>, HubError> {
         Ok(self.inner.store.server_agents(server).await?)
     }

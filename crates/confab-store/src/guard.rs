@@ -306,6 +306,9 @@ impl Store for GuardedStore {
     ) -> StoreResult<Option<Channel>> {
         bounded!(self.update_channel(id, update))
     }
+    async fn delete_server(&self, id: Uuid) -> StoreResult<bool> {
+        bounded!(self.delete_server(id))
+    }
     async fn delete_channel(&self, id: Uuid) -> StoreResult<bool> {
         bounded!(self.delete_channel(id))
     }

@@ -441,6 +441,15 @@ impl Store for PostgresStore {
         Ok(Some(channel_from_row(&row)))
     }
 
+    async fn delete_server(&self, id: Uuid) -> StoreResult<bool> {
+        let n = sqlx::query("DELETE FROM message_servers WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
     async fn delete_channel(&self, id: Uuid) -> StoreResult<bool> {
         let n = sqlx::query("DELETE FROM channels WHERE id = $1")
             .bind(id.to_string())

@@ -101,6 +101,7 @@ contract!(
     jobs_round_trip_and_trim,
     client_keys_make_repeats,
     since_includes_the_same_millisecond,
+    deleting_a_server_takes_its_channels,
 );
 
 fn server() -> MessageServer {
@@ -198,6 +199,50 @@ async fn channels_and_participants(db: &TestDb) {
     assert!(store.delete_channel(id).await.unwrap());
     assert!(store.get_channel(id).await.unwrap().is_none());
     assert!(!store.delete_channel(id).await.unwrap());
+}
+
+/// Deleting a server removes its channels, their participants and messages, and nothing of
+/// another server's.
+async fn deleting_a_server_takes_its_channels(db: &TestDb) {
+    let store = db.open().await;
+    store.ensure_server(&server()).await.unwrap();
+    let doomed = MessageServer {
+        id: Uuid::new_v4(),
+        name: "doomed".into(),
+        ..server()
+    };
+    store.ensure_server(&doomed).await.unwrap();
+    let gone = Uuid::new_v4();
+    let kept = Uuid::new_v4();
+    let mut in_doomed = channel(gone);
+    in_doomed.message_server_id = doomed.id;
+    in_doomed.alias = None;
+    store
+        .create_channel(&in_doomed, &["p".into()])
+        .await
+        .unwrap();
+    let mut in_default = channel(kept);
+    in_default.alias = None;
+    store
+        .create_channel(&in_default, &["p".into()])
+        .await
+        .unwrap();
+    let stored = store
+        .append_messages(&[message(gone, "bye", 5), message(kept, "stay", 6)])
+        .await
+        .unwrap();
+
+    assert!(store.delete_server(doomed.id).await.unwrap());
+    assert!(store.get_server(doomed.id).await.unwrap().is_none());
+    assert!(store.get_channel(gone).await.unwrap().is_none());
+    assert!(store.participants(gone).await.unwrap().is_empty());
+    assert!(store.get_message(stored[0].id).await.unwrap().is_none());
+    assert!(store.get_channel(kept).await.unwrap().is_some());
+    assert_eq!(
+        texts(&store.recent_messages(kept, 10, None).await.unwrap()),
+        vec!["stay"]
+    );
+    assert!(!store.delete_server(doomed.id).await.unwrap());
 }
 
 /// A batch is one transaction: when one of its messages cannot be stored (here a duplicate id,

@@ -9,8 +9,8 @@ use axum::routing::{delete, get};
 use confab_hub::Delivery;
 use confab_hub::delivery::source;
 use confab_protocol::inbound::MAX_CLIENT_MESSAGE_ID;
-use confab_protocol::{parse_epoch_ms, parse_uuid};
-use confab_store::NewMessage;
+use confab_protocol::{DEFAULT_AUTHOR_ID, parse_epoch_ms, parse_uuid};
+use confab_store::{NewMessage, StoredMessage};
 use serde_json::{Value, json};
 
 use super::AppState;
@@ -43,6 +43,7 @@ pub fn routes() -> Router<AppState> {
             "/channels/{channel_id}/messages/{message_id}",
             delete(remove),
         )
+        .route("/messages/{message_id}", get(one))
 }
 
 /// The `/central-channels` paths, answered by the same handlers.
@@ -155,12 +156,21 @@ async fn post_message(
     JsonBody(body): JsonBody<Body>,
 ) -> ApiResult {
     let transport = transport(&body)?;
-    let (Some(channel), Some(author), Some(content), Some(server)) = (
-        parse_uuid(&id),
-        body.uuid("author_id"),
-        body.text("content"),
-        body.uuid("message_server_id"),
-    ) else {
+    // A field that is present must be valid; a missing author or server takes its default
+    // (`@elizaos/api-client`'s `postMessage` sends only `content` and `metadata`).
+    let given = |k: &str| body.get(k).filter(|v| !v.is_null()).is_some();
+    let author = match given("author_id") {
+        true => body.uuid("author_id"),
+        false => Some(caller.entity.unwrap_or(DEFAULT_AUTHOR_ID)),
+    };
+    // `Some(None)`: not given; `None`: given but not a UUID.
+    let server = match given("message_server_id") {
+        true => body.uuid("message_server_id").map(Some),
+        false => Some(None),
+    };
+    let (Some(channel), Some(author), Some(content), Some(server)) =
+        (parse_uuid(&id), author, body.text("content"), server)
+    else {
         return Err(ApiError::bad_request(POST_FIELDS));
     };
     let security = &state.security;
@@ -174,6 +184,16 @@ async fn post_message(
     let hub = &state.hub;
     let author = author.to_string();
     let metadata = body.object("metadata");
+    let server = match server {
+        Some(server) => server,
+        // The channel's own server, or the default one for a channel the post creates.
+        None => hub
+            .directory()
+            .find(channel)
+            .await
+            .map_err(failed("Failed to process message"))?
+            .map_or_else(|| hub.default_server(), |info| info.server_id),
+    };
     let info = find_or_create_for_post(hub, channel, server, &author, metadata).await?;
 
     // The agent that would answer: the first participant other than the author, or the one
@@ -218,20 +238,27 @@ async fn post_message(
         &json!(server),
         metadata.and_then(|m| m.get("user_display_name")).cloned(),
     );
+    // ElizaOS answers `userMessage` only; `@elizaos/api-client` unwraps `data`, so the stored
+    // message is there too, in the shape `GET /messages/:id` gives.
+    let posted = |extra: Option<(&str, Value)>| {
+        let mut body = json!({
+            "success": true,
+            "userMessage": user_message,
+            "data": shapes::history_message(&committed.message),
+        });
+        if let Some((key, value)) = extra {
+            body[key] = value;
+        }
+        bare(StatusCode::CREATED, body)
+    };
     if committed.repeat {
         // Answered (and replied to) the first time; a repeat waits for no new reply.
-        return Ok(bare(
-            StatusCode::CREATED,
-            json!({ "success": true, "userMessage": user_message, "repeat": true }),
-        ));
+        return Ok(posted(Some(("repeat", json!(true)))));
     }
     Ok(match (transport, watch) {
         (Transport::Http, Some(watch)) => {
             match agent_reply::wait(watch, committed.message.id).await {
-                Ok(reply) => bare(
-                    StatusCode::CREATED,
-                    json!({ "success": true, "userMessage": user_message, "agentResponse": reply }),
-                ),
+                Ok(reply) => posted(Some(("agentResponse", json!(reply)))),
                 Err(e) => {
                     return Err(
                         ApiError::internal("Failed to process message in HTTP transport")
@@ -241,12 +268,9 @@ async fn post_message(
             }
         }
         (Transport::Sse, Some(watch)) => {
-            agent_reply::event_stream(user_message, watch, committed.message.id)
+            agent_reply::event_stream(user_message.clone(), watch, committed.message.id)
         }
-        _ => bare(
-            StatusCode::CREATED,
-            json!({ "success": true, "userMessage": user_message }),
-        ),
+        _ => posted(None),
     })
 }
 
@@ -313,6 +337,49 @@ async fn remove(
         .await
         .map_err(failed("Failed to delete message"))?;
     Ok(no_content())
+}
+
+/// A message by id, if the caller may do `action` in its channel. A message the caller may not
+/// reach is answered like a missing one, so its id tells nothing.
+async fn reachable_message(
+    state: &AppState,
+    caller: &Principal,
+    raw_id: &str,
+    action: Action,
+    failure: &str,
+) -> Result<StoredMessage, ApiError> {
+    let id = parse_uuid(raw_id).ok_or_else(|| ApiError::bad_request("Invalid messageId"))?;
+    let not_found = || ApiError::not_found("Message not found");
+    let message = state
+        .hub
+        .message(id)
+        .await
+        .map_err(failed(failure))?
+        .ok_or_else(not_found)?;
+    state
+        .security
+        .allow(caller, Resource::Channel(message.channel_id), action)
+        .await
+        .map_err(|_| not_found())?;
+    Ok(message)
+}
+
+/// `GET /messages/:id` (listed by `@elizaos/api-client`, absent from ElizaOS 1.7.2): the
+/// message as the history lists it. Needs Read on its channel.
+async fn one(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let message = reachable_message(
+        &state,
+        &caller,
+        &id,
+        Action::Read,
+        "Failed to fetch message",
+    )
+    .await?;
+    Ok(ok(shapes::history_message(&message)))
 }
 
 #[cfg(test)]

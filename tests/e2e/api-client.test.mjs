@@ -1,0 +1,177 @@
+// The messaging calls of the real `@elizaos/api-client` 1.7.2 (issue 17, part 2) against the
+// real binary: each call below failed against confab before (400 or 404). The client is used
+// as its users use it (`new ElizaClient({ baseUrl })`), so these tests pin the request and
+// response shapes that package sends and unwraps. Runs on SQLite and, with
+// CONFAB_TEST_DATABASE_URL, PostgreSQL.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ElizaClient, ApiError } from '@elizaos/api-client';
+import { startServer, waitFor, uuid, DEFAULT_SERVER } from './harness.mjs';
+import { ELIZA } from './agent-util.mjs';
+import { signJwt, nowSecs } from './security-util.mjs';
+
+/** confab's author for a post that names none from a caller with no entity. */
+const DEFAULT_AUTHOR = '00000000-0000-0000-0000-000000000001';
+
+async function withServer(fn, options) {
+  const srv = await startServer(options);
+  try {
+    await fn(srv);
+  } finally {
+    await srv.stop();
+  }
+}
+
+/** The client's call rejects with an ApiError of this HTTP status. */
+async function rejects(promise, status) {
+  await assert.rejects(promise, (e) => {
+    assert.ok(e instanceof ApiError, `not an ApiError: ${e}`);
+    assert.equal(e.status, status, `${e.code} ${e.message}`);
+    return true;
+  });
+}
+
+/** A socket of `entityId` in the channel's room (ElizaOS's type-1 join). */
+async function joined(srv, channelId, auth = { entityId: uuid() }) {
+  const socket = await srv.connected({ auth });
+  const ack = waitFor(socket, 'channel_joined', (d) => d.channelId === channelId);
+  socket.emit('message', { type: 1, payload: { channelId } });
+  await ack;
+  return socket;
+}
+
+test('createChannel without participants, postMessage without author or server, getMessage', async () => {
+  await withServer(async (srv) => {
+    const client = new ElizaClient({ baseUrl: srv.url });
+    const { messaging } = client;
+
+    // No participantCentralUserIds: created in the default server, nobody in it (the caller
+    // names no entity).
+    const ch = await messaging.createChannel({ name: 'api-client room', type: 'GROUP' });
+    assert.match(ch.id, /^[0-9a-f-]{36}$/);
+    assert.equal(ch.name, 'api-client room');
+    assert.equal(ch.type, 'GROUP');
+    assert.equal(ch.messageServerId, DEFAULT_SERVER);
+    assert.deepEqual(await messaging.getChannelParticipants(ch.id), []);
+    assert.equal((await messaging.getChannelDetails(ch.id)).id, ch.id);
+
+    // A caller that names its entity is the channel's participant and the post's author.
+    const me = uuid();
+    const mine = new ElizaClient({ baseUrl: srv.url, headers: { 'X-Entity-Id': me } }).messaging;
+    const own = await mine.createChannel({ name: 'mine' });
+    assert.deepEqual(await mine.getChannelParticipants(own.id), [me]);
+
+    // A post needs someone to answer it, as in ElizaOS.
+    await messaging.addAgentToChannel(ch.id, ELIZA);
+    await mine.addAgentToChannel(own.id, ELIZA);
+    const watcher = await joined(srv, ch.id);
+    const seen = waitFor(watcher, 'messageBroadcast', (d) => d.text === 'hello from the api-client');
+
+    // postMessage sends only content and metadata; the client unwraps `data`.
+    const posted = await messaging.postMessage(ch.id, 'hello from the api-client', { user_display_name: 'Ann' });
+    assert.equal(posted.content, 'hello from the api-client');
+    assert.equal(posted.channelId, ch.id);
+    assert.equal(posted.authorId, DEFAULT_AUTHOR);
+    assert.equal(posted.metadata.user_display_name, 'Ann');
+    const broadcast = await seen;
+    assert.equal(broadcast.id, posted.id);
+    assert.equal(broadcast.senderId, DEFAULT_AUTHOR);
+    assert.equal(broadcast.messageServerId, DEFAULT_SERVER);
+
+    const ownPost = await mine.postMessage(own.id, 'mine to say');
+    assert.equal(ownPost.authorId, me);
+
+    // getMessage: the stored message, as the history lists it.
+    const got = await messaging.getMessage(posted.id);
+    assert.equal(got.id, posted.id);
+    assert.equal(got.content, 'hello from the api-client');
+    assert.equal(got.authorId, DEFAULT_AUTHOR);
+    assert.equal(got.channelId, ch.id);
+    assert.equal(got.createdAt, posted.createdAt);
+    const history = await messaging.getChannelMessages(ch.id, { limit: 50 });
+    assert.deepEqual(history.messages.find((m) => m.id === posted.id), got);
+
+    // Bad input is the caller's error, never a 500; nothing is stored.
+    await rejects(messaging.getMessage(uuid()), 404);
+    await rejects(messaging.getMessage('not-a-uuid'), 400);
+    const before = (await messaging.getChannelMessages(ch.id)).messages.length;
+    const bad = await srv.http('POST', `/api/messaging/channels/${ch.id}/messages`, { content: 'x', author_id: 'someone' });
+    assert.equal(bad.status, 400, bad.text);
+    const badServer = await srv.http('POST', `/api/messaging/channels/${ch.id}/messages`, { content: 'x', message_server_id: 7 });
+    assert.equal(badServer.status, 400, badServer.text);
+    await rejects(messaging.createChannel({ type: 'GROUP' }), 400);
+    assert.equal((await messaging.getChannelMessages(ch.id)).messages.length, before);
+  });
+});
+
+test('deleteMessageServer removes its channels and messages; the default server stays', async () => {
+  await withServer(async (srv) => {
+    const { messaging } = new ElizaClient({ baseUrl: srv.url });
+    const { server } = await messaging.createMessageServer({ name: 'doomed', sourceType: 'test' });
+    const ch = await messaging.createChannel({ name: 'in doomed', type: 'GROUP', messageServerId: server.id });
+    assert.equal(ch.messageServerId, server.id);
+    await messaging.addAgentToChannel(ch.id, ELIZA);
+    const posted = await messaging.postMessage(ch.id, 'soon gone');
+    assert.equal(posted.channelId, ch.id);
+    // A channel of the default server, which must survive.
+    const kept = await messaging.createChannel({ name: 'kept' });
+    await messaging.addAgentToChannel(kept.id, ELIZA);
+    const keptPost = await messaging.postMessage(kept.id, 'still here');
+
+    const watcher = await joined(srv, ch.id);
+    const deletedEvent = waitFor(watcher, 'channelDeleted', (d) => d.channelId === ch.id);
+    assert.deepEqual(await messaging.deleteMessageServer(server.id), { success: true });
+    await deletedEvent;
+
+    const { messageServers } = await messaging.listMessageServers();
+    assert.ok(!messageServers.some((s) => s.id === server.id));
+    assert.ok(messageServers.some((s) => s.id === DEFAULT_SERVER));
+    await rejects(messaging.getChannelDetails(ch.id), 404);
+    await rejects(messaging.getMessage(posted.id), 404);
+    assert.deepEqual((await messaging.getMessageServerChannels(server.id)).channels, []);
+    assert.equal((await messaging.getMessage(keptPost.id)).content, 'still here');
+
+    // Again: gone. The default server: refused, with a clear error, and nothing removed.
+    await rejects(messaging.deleteMessageServer(server.id), 404);
+    const refused = await srv.http('DELETE', `/api/messaging/message-servers/${DEFAULT_SERVER}`);
+    assert.equal(refused.status, 400);
+    assert.deepEqual(refused.json, { success: false, error: 'The default message server cannot be deleted' });
+    await rejects(messaging.deleteMessageServer('not-a-uuid'), 400);
+    assert.equal((await messaging.getChannelDetails(kept.id)).id, kept.id);
+    assert.equal((await messaging.getMessage(keptPost.id)).id, keptPost.id);
+  });
+});
+
+test('with authentication: the author is the token\'s entity, reads need the channel, deleting a server needs an operator', async () => {
+  const KEY = 'api-client-key';
+  const OPS = 'api-client-operator';
+  const SECRET = 'api-client-secret';
+  const token = (sub) => signJwt({ sub, exp: nowSecs() + 600 }, { secret: SECRET });
+  await withServer(async (srv) => {
+    const A = uuid();
+    const C = uuid();
+    const as = (headers) => new ElizaClient({ baseUrl: srv.url, apiKey: KEY, headers }).messaging;
+    const member = as({ Authorization: `Bearer ${token(A)}` });
+    const outsider = as({ Authorization: `Bearer ${token(C)}` });
+    const operator = new ElizaClient({ baseUrl: srv.url, apiKey: OPS }).messaging;
+
+    // A member's channel: the token's entity is its participant and its posts' author.
+    const ch = await member.createChannel({ name: 'private', type: 'GROUP', metadata: { private: true } });
+    assert.deepEqual(await member.getChannelParticipants(ch.id), [A]);
+    await operator.addAgentToChannel(ch.id, ELIZA);
+    const posted = await member.postMessage(ch.id, 'for members only');
+    assert.equal(posted.authorId, A);
+    assert.equal((await member.getMessage(posted.id)).content, 'for members only');
+    // Someone else learns nothing, not even that the message exists.
+    await rejects(outsider.getMessage(posted.id), 404);
+    await rejects(outsider.postMessage(ch.id, 'let me in'), 403);
+
+    const { server } = await operator.createMessageServer({ name: 'ops only', sourceType: 'test' });
+    await rejects(member.deleteMessageServer(server.id), 403);
+    assert.ok((await operator.listMessageServers()).messageServers.some((s) => s.id === server.id));
+    await rejects(operator.deleteMessageServer(DEFAULT_SERVER), 400);
+    assert.deepEqual(await operator.deleteMessageServer(server.id), { success: true });
+  }, {
+    env: { ELIZA_SERVER_AUTH_TOKEN: KEY, CONFAB_ADMIN_KEY: OPS, JWT_SECRET: SECRET },
+  });
+});
