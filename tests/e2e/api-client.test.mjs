@@ -175,3 +175,77 @@ test('with authentication: the author is the token\'s entity, reads need the cha
     env: { ELIZA_SERVER_AUTH_TOKEN: KEY, CONFAB_ADMIN_KEY: OPS, JWT_SECRET: SECRET },
   });
 });
+
+test('updateMessage stores the edit, tells the channel\'s members with messageUpdated, and the history shows it', async () => {
+  await withServer(async (srv) => {
+    const me = uuid();
+    const { messaging } = new ElizaClient({ baseUrl: srv.url, headers: { 'X-Entity-Id': me } });
+    const ch = await messaging.createChannel({ name: 'edits', type: 'GROUP' });
+    await messaging.addAgentToChannel(ch.id, ELIZA);
+    const other = await messaging.createChannel({ name: 'elsewhere', type: 'GROUP' });
+    const member = await joined(srv, ch.id);
+    const outsider = await joined(srv, other.id);
+    const outsiderEvents = [];
+    outsider.on('messageUpdated', (d) => outsiderEvents.push(d));
+
+    const posted = await messaging.postMessage(ch.id, 'helo wrold');
+    assert.equal(posted.updatedAt, posted.createdAt);
+    assert.equal(posted.metadata.edited, undefined);
+
+    const event = waitFor(member, 'messageUpdated', (d) => d.messageId === posted.id);
+    const edited = await messaging.updateMessage(posted.id, 'hello world');
+    assert.equal(edited.id, posted.id);
+    assert.equal(edited.content, 'hello world');
+    assert.equal(edited.authorId, me);
+    assert.equal(edited.metadata.edited, true);
+    assert.equal(edited.createdAt, posted.createdAt);
+    assert.ok(edited.updated_at >= edited.created_at);
+
+    const e = await event;
+    assert.equal(e.text, 'hello world');
+    assert.equal(e.senderId, me);
+    assert.equal(e.channelId, ch.id);
+    assert.equal(e.messageServerId, DEFAULT_SERVER);
+    assert.equal(e.edited, true);
+    assert.equal(e.updatedAt, edited.updated_at);
+
+    // Stored: the message and the history show the edit, once, in its place.
+    assert.deepEqual(await messaging.getMessage(posted.id), edited);
+    const history = (await messaging.getChannelMessages(ch.id)).messages;
+    assert.deepEqual(history.filter((m) => m.id === posted.id), [edited]);
+    assert.ok(!history.some((m) => m.content === 'helo wrold'));
+
+    // Bad input changes nothing.
+    await rejects(messaging.updateMessage(posted.id, ''), 400);
+    await rejects(messaging.updateMessage(posted.id, undefined), 400);
+    const numeric = await srv.http('PATCH', `/api/messaging/messages/${posted.id}`, { content: 42 });
+    assert.equal(numeric.status, 400, numeric.text);
+    await rejects(messaging.updateMessage(uuid(), 'nobody'), 404);
+    await rejects(messaging.updateMessage('not-a-uuid', 'x'), 400);
+    assert.equal((await messaging.getMessage(posted.id)).content, 'hello world');
+
+    // A second edit is another event; the other channel's socket heard none of them.
+    const second = waitFor(member, 'messageUpdated', (d) => d.text === 'hello, world');
+    await messaging.updateMessage(posted.id, 'hello, world');
+    await second;
+    assert.deepEqual(outsiderEvents, []);
+  });
+});
+
+test('with authentication an edit needs Write on the channel', async () => {
+  const KEY = 'api-client-key';
+  const SECRET = 'api-client-secret';
+  const token = (sub) => signJwt({ sub, exp: nowSecs() + 600 }, { secret: SECRET });
+  await withServer(async (srv) => {
+    const A = uuid();
+    const C = uuid();
+    const as = (sub) => new ElizaClient({ baseUrl: srv.url, apiKey: KEY, headers: { Authorization: `Bearer ${token(sub)}` } }).messaging;
+    const member = as(A);
+    const ch = await member.createChannel({ name: 'private', metadata: { private: true } });
+    await member.addAgentToChannel(ch.id, ELIZA);
+    const posted = await member.postMessage(ch.id, 'mine');
+    await rejects(as(C).updateMessage(posted.id, 'defaced'), 404);
+    assert.equal((await member.getMessage(posted.id)).content, 'mine');
+    assert.equal((await member.updateMessage(posted.id, 'mine, edited')).content, 'mine, edited');
+  }, { env: { ELIZA_SERVER_AUTH_TOKEN: KEY, JWT_SECRET: SECRET } });
+});

@@ -104,6 +104,13 @@ const REST = [
     if (r.status === 200) assert.equal(r.json.data.content, 'a secret');
     return r;
   }],
+  ['PATCH /messages/:id (api-client updateMessage)', MEMBERS(200).map((s) => (s === 403 ? 404 : s)), 200, async (col) => {
+    const { messageId } = await fixture();
+    const r = await as(col, 'PATCH', `/api/messaging/messages/${messageId}`, { content: 'edited' });
+    const stored = await srv.http('GET', `/api/messaging/messages/${messageId}`, undefined, OP);
+    assert.equal(stored.json.data.content, r.status === 200 ? 'edited' : 'a secret');
+    return r;
+  }],
   ['PATCH /action/:id (edit a message)', MEMBERS(200), 200, async (col) => {
     const { messageId } = await fixture();
     return as(col, 'PATCH', `/api/messaging/action/${messageId}`, { content: 'edited' });

@@ -6,9 +6,10 @@
 
 use std::sync::Arc;
 
+use confab_protocol::outbound::MessageUpdated;
 use confab_protocol::{ServerEvent, now_ms};
 use confab_store::{Channel, MessageServer, MessageUpdate, StoredMessage, channel_type};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
@@ -172,6 +173,41 @@ impl Hub {
 
     pub async fn message(&self, id: Uuid) -> Result<Option<StoredMessage>, HubError> {
         Ok(self.inner.store.get_message(id).await?)
+    }
+
+    /// A user's edit of a stored message (`PATCH /messages/:id`): stores the new text with
+    /// `metadata.edited: true` and a new `updatedAt`, then tells the channel's room with
+    /// `messageUpdated`. `None` if there is no such message.
+    pub async fn edit_message(
+        &self,
+        id: Uuid,
+        content: String,
+    ) -> Result<Option<StoredMessage>, HubError> {
+        let Some(stored) = self.inner.store.get_message(id).await? else {
+            return Ok(None);
+        };
+        let mut mark = Map::new();
+        mark.insert("edited".into(), Value::Bool(true));
+        let update = MessageUpdate {
+            content: Some(content),
+            metadata: Some(crate::merge_metadata(stored.metadata.as_ref(), mark)),
+            updated_at: now_ms(),
+            ..MessageUpdate::default()
+        };
+        let Some(updated) = self.inner.store.update_message(id, &update).await? else {
+            return Ok(None);
+        };
+        let channel = self.info_or_bare(updated.channel_id).await;
+        let event = ServerEvent::MessageUpdated(MessageUpdated {
+            message_id: updated.id,
+            sender_id: updated.author_id.clone(),
+            text: updated.content.clone(),
+            updated_at: updated.updated_at,
+            edited: true,
+            scope: channel.scope(),
+        });
+        self.event_to_channel(channel.id, &event, None).await;
+        Ok(Some(updated))
     }
 
     /// Edits a stored message and re-broadcasts it to its channel under the same id (clients

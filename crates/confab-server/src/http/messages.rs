@@ -43,7 +43,7 @@ pub fn routes() -> Router<AppState> {
             "/channels/{channel_id}/messages/{message_id}",
             delete(remove),
         )
-        .route("/messages/{message_id}", get(one))
+        .route("/messages/{message_id}", get(one).patch(edit))
 }
 
 /// The `/central-channels` paths, answered by the same handlers.
@@ -380,6 +380,36 @@ async fn one(
     )
     .await?;
     Ok(ok(shapes::history_message(&message)))
+}
+
+/// `PATCH /messages/:id` `{content}` (`@elizaos/api-client`'s `updateMessage`; absent from
+/// ElizaOS 1.7.2): stores the new text, marks the message `metadata.edited`, moves its
+/// `updatedAt`, and tells the channel's room with `messageUpdated`. Answers the edited message
+/// as the history lists it. Needs Write on its channel.
+async fn edit(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Body>,
+) -> ApiResult {
+    let failure = "Failed to update message";
+    let Some(Value::String(content)) = body.get("content").filter(|v| v.as_str() != Some(""))
+    else {
+        return Err(ApiError::bad_request(
+            "Invalid content: must be a non-empty string",
+        ));
+    };
+    let message = reachable_message(&state, &caller, &id, Action::Write, failure).await?;
+    match state
+        .hub
+        .edit_message(message.id, content.clone())
+        .await
+        .map_err(failed(failure))?
+    {
+        Some(edited) => Ok(ok(shapes::history_message(&edited))),
+        // Deleted in between.
+        None => Err(ApiError::not_found("Message not found")),
+    }
 }
 
 #[cfg(test)]
