@@ -249,3 +249,77 @@ test('with authentication an edit needs Write on the channel', async () => {
     assert.equal((await member.updateMessage(posted.id, 'mine, edited')).content, 'mine, edited');
   }, { env: { ELIZA_SERVER_AUTH_TOKEN: KEY, JWT_SECRET: SECRET } });
 });
+
+test('searchMessages: full text, ranked, paged, filtered, only channels the caller may read', async () => {
+  const KEY = 'api-client-key';
+  const SECRET = 'api-client-secret';
+  const token = (sub) => signJwt({ sub, exp: nowSecs() + 600 }, { secret: SECRET });
+  await withServer(async (srv) => {
+    const A = uuid();
+    const C = uuid();
+    const as = (sub) => new ElizaClient({ baseUrl: srv.url, apiKey: KEY, headers: { Authorization: `Bearer ${token(sub)}` } }).messaging;
+    const alice = as(A);
+    const carol = as(C);
+    const open = await alice.createChannel({ name: 'open' });
+    const secret = await alice.createChannel({ name: 'secret', metadata: { private: true } });
+    for (const ch of [open, secret]) await alice.addAgentToChannel(ch.id, ELIZA);
+
+    const say = (ch, text) => alice.postMessage(ch.id, text);
+    const best = await say(open, 'Zebra zebra zebra: the zebra report');
+    const plain = await say(open, 'I saw a zebra at the zoo');
+    await say(open, 'nothing about stripes');
+    const hidden = await say(secret, 'the secret zebra plan');
+    const other = await say(open, 'zebras are not a zebra?');
+    // The author speaks in the open channel too, so authorId has something to tell apart.
+    const carolSays = await carol.postMessage(open.id, 'carol likes the zebra');
+
+    // Ranked: the message that is mostly "zebra" first; "zebras" is another word.
+    const forAlice = await alice.searchMessages({ query: 'ZEBRA' });
+    const ids = forAlice.messages.map((m) => m.id);
+    assert.equal(ids[0], best.id);
+    assert.deepEqual([...ids].sort(), [best.id, plain.id, hidden.id, other.id, carolSays.id].sort());
+    assert.equal(forAlice.messages.find((m) => m.id === plain.id).content, 'I saw a zebra at the zoo');
+
+    // Carol may not read the private channel: its message is left out, the rest is found.
+    const forCarol = (await carol.searchMessages({ query: 'zebra' })).messages.map((m) => m.id);
+    assert.deepEqual([...forCarol].sort(), [best.id, plain.id, other.id, carolSays.id].sort());
+    await rejects(carol.searchMessages({ query: 'zebra', channelId: secret.id }), 403);
+    assert.deepEqual((await alice.searchMessages({ query: 'zebra', channelId: secret.id })).messages.map((m) => m.id), [hidden.id]);
+
+    // Every word is required; filters by author and time.
+    assert.deepEqual((await alice.searchMessages({ query: 'zebra zoo' })).messages.map((m) => m.id), [plain.id]);
+    assert.deepEqual((await alice.searchMessages({ query: 'zebra', authorId: C })).messages.map((m) => m.id), [carolSays.id]);
+    const after = new Date(Date.parse(other.createdAt));
+    const late = (await alice.searchMessages({ query: 'zebra', from: after })).messages.map((m) => m.id);
+    // (Messages stored within the same millisecond as `other` count as at or after it.)
+    const expected = forAlice.messages.filter((m) => m.created_at >= after.getTime()).map((m) => m.id);
+    assert.ok(expected.includes(other.id) && expected.includes(carolSays.id) && !expected.includes(best.id));
+    assert.deepEqual([...late].sort(), [...expected].sort());
+    assert.deepEqual((await alice.searchMessages({ query: 'zebra', to: new Date(0) })).messages, []);
+
+    // Pages of Carol's readable hits: disjoint, in rank order, together the whole result.
+    const p1 = await carol.searchMessages({ query: 'zebra', limit: 2 });
+    const p2 = await carol.searchMessages({ query: 'zebra', limit: 2, page: 2 });
+    const p3 = await carol.searchMessages({ query: 'zebra', limit: 2, offset: 4 });
+    assert.equal(p1.messages.length, 2);
+    assert.equal(p2.messages.length, 2);
+    assert.deepEqual(p3.messages, []);
+    assert.deepEqual([...p1.messages, ...p2.messages].map((m) => m.id), forCarol);
+
+    // An edit is searched as edited.
+    await alice.updateMessage(plain.id, 'I saw a giraffe at the zoo');
+    assert.ok(!(await alice.searchMessages({ query: 'zebra' })).messages.some((m) => m.id === plain.id));
+    assert.deepEqual((await alice.searchMessages({ query: 'giraffe' })).messages.map((m) => m.id), [plain.id]);
+
+    // Bad input: 400, never a 500; query syntax is only words.
+    await rejects(alice.searchMessages({}), 400);
+    await rejects(alice.searchMessages({ query: '  !!! ' }), 400);
+    await rejects(alice.searchMessages({ query: 'zebra', channelId: 'nope' }), 400);
+    await rejects(alice.searchMessages({ query: 'zebra', limit: -1 }), 400);
+    await rejects(alice.searchMessages({ query: 'zebra', from: 'yesterday-ish' }), 400);
+    for (const query of ['"zebra', 'zebra OR stripes', 'zebra*', 'NEAR(zebra zoo)', "'; DROP TABLE central_messages; --"]) {
+      await alice.searchMessages({ query });
+    }
+    assert.ok((await alice.searchMessages({ query: 'zebra' })).messages.length > 0);
+  }, { env: { ELIZA_SERVER_AUTH_TOKEN: KEY, JWT_SECRET: SECRET } });
+});

@@ -111,6 +111,21 @@ const REST = [
     assert.equal(stored.json.data.content, r.status === 200 ? 'edited' : 'a secret');
     return r;
   }],
+  ['POST /messages/search in the channel (api-client searchMessages)', MEMBERS(200), 200, async (col) => {
+    const { channelId, messageId } = await fixture();
+    const r = await as(col, 'POST', '/api/messaging/messages/search', { query: 'secret', channelId });
+    if (r.status === 200) assert.deepEqual(r.json.data.messages.map((m) => m.id), [messageId]);
+    return r;
+  }],
+  ['POST /messages/search everywhere: the private channel\'s messages only for those who may read it', [401, 200, 200, 200], 200, async (col) => {
+    const { messageId } = await fixture();
+    const r = await as(col, 'POST', '/api/messaging/messages/search', { query: 'secret', limit: 100 });
+    if (r.status === 200) {
+      const found = r.json.data.messages.some((m) => m.id === messageId);
+      assert.equal(found, ['member', 'operator', 'operatorKey'].includes(col), `${col} found=${found}`);
+    }
+    return r;
+  }],
   ['PATCH /action/:id (edit a message)', MEMBERS(200), 200, async (col) => {
     const { messageId } = await fixture();
     return as(col, 'PATCH', `/api/messaging/action/${messageId}`, { content: 'edited' });

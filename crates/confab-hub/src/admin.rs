@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use confab_protocol::outbound::MessageUpdated;
 use confab_protocol::{ServerEvent, now_ms};
-use confab_store::{Channel, MessageServer, MessageUpdate, StoredMessage, channel_type};
+use confab_store::{
+    Channel, MessageSearch, MessageServer, MessageUpdate, StoredMessage, channel_type,
+};
 use serde_json::{Map, Value, json};
 use tokio::sync::Mutex;
 use uuid::Uuid;
@@ -168,6 +170,20 @@ impl Hub {
             .inner
             .store
             .recent_messages(channel, limit, before_ms)
+            .await?)
+    }
+
+    /// Full-text search, ranked best first (access is the caller's business).
+    pub async fn search_messages(
+        &self,
+        search: &MessageSearch,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<StoredMessage>, HubError> {
+        Ok(self
+            .inner
+            .store
+            .search_messages(search, limit, offset)
             .await?)
     }
 

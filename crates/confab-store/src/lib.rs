@@ -190,6 +190,14 @@ pub trait Store: Send + Sync + 'static {
         id: Uuid,
         update: &MessageUpdate,
     ) -> StoreResult<Option<StoredMessage>>;
+    /// Full-text search, ranked best first; one page of `limit` hits after skipping `offset`.
+    /// An empty `words` finds nothing.
+    async fn search_messages(
+        &self,
+        search: &MessageSearch,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<Vec<StoredMessage>>;
     /// Newest first, optionally only those created strictly before `before_ms`.
     async fn recent_messages(
         &self,

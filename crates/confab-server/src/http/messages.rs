@@ -2,16 +2,19 @@
 //! clearing and deleting. Style B, except the POST replies (`{success, userMessage}`, no `data`)
 //! and the 204s.
 
+use std::collections::HashMap;
+
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use confab_hub::Delivery;
 use confab_hub::delivery::source;
 use confab_protocol::inbound::MAX_CLIENT_MESSAGE_ID;
 use confab_protocol::{DEFAULT_AUTHOR_ID, parse_epoch_ms, parse_uuid};
-use confab_store::{NewMessage, StoredMessage};
+use confab_store::{MessageSearch, NewMessage, StoredMessage};
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 use super::AppState;
 use super::agent_reply::{self, REPLY_TIMEOUT, Transport};
@@ -44,6 +47,7 @@ pub fn routes() -> Router<AppState> {
             delete(remove),
         )
         .route("/messages/{message_id}", get(one).patch(edit))
+        .route("/messages/search", post(search))
 }
 
 /// The `/central-channels` paths, answered by the same handlers.
@@ -410,6 +414,145 @@ async fn edit(
         // Deleted in between.
         None => Err(ApiError::not_found("Message not found")),
     }
+}
+
+/// Default and largest page of a search.
+const SEARCH_LIMIT: u32 = 50;
+const MAX_SEARCH_LIMIT: u32 = 100;
+/// At most this many words of a query are searched for.
+const MAX_SEARCH_WORDS: usize = 16;
+/// Ranked hits read per round while leaving out those of channels the caller may not read.
+const SEARCH_BATCH: u32 = 200;
+/// Hits a search looks through at most (the allowed and the left-out ones together), so that a
+/// caller who may read few of the matching messages cannot make one request scan them all.
+const MAX_SEARCH_SCAN: u32 = 5_000;
+
+/// A non-negative whole number field (`limit`, `offset`, `page`), as a number or digits.
+fn count_field(body: &Body, key: &str) -> Result<Option<u32>, ApiError> {
+    let bad = || ApiError::bad_request(format!("Invalid {key}: must be a non-negative integer"));
+    match body.get(key).filter(|v| !v.is_null()) {
+        None => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .map(|n| Some(n.min(u32::MAX as u64) as u32))
+            .ok_or_else(bad),
+        Some(Value::String(s)) => s.trim().parse::<u32>().map(Some).map_err(|_| bad()),
+        Some(_) => Err(bad()),
+    }
+}
+
+/// A point in time (`from`, `to`): epoch ms, or an ISO date (what `Date` becomes in JSON).
+fn time_field(body: &Body, key: &str) -> Result<Option<i64>, ApiError> {
+    let bad = || {
+        ApiError::bad_request(format!(
+            "Invalid {key}: must be a date or epoch milliseconds"
+        ))
+    };
+    match body.get(key).filter(|v| !v.is_null()) {
+        None => Ok(None),
+        Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(bad),
+        Some(Value::String(s)) => parse_epoch_ms(s).map(Some).ok_or_else(bad),
+        Some(_) => Err(bad()),
+    }
+}
+
+/// `POST /messages/search` (`@elizaos/api-client`'s `searchMessages`; absent from ElizaOS
+/// 1.7.2): `{query, channelId?, authorId?, from?, to?, limit?, offset?, page?}` →
+/// `data: {messages, limit, offset}`, messages as the history lists them, ranked best first.
+///
+/// Full text: every word of `query` must occur (whole words, any case). Only messages of
+/// channels the caller may read are returned; a `channelId` the caller may not read is a 403,
+/// as for its history. `page` (from 1) stands for `offset = (page - 1) * limit`.
+async fn search(
+    State(state): State<AppState>,
+    caller: Principal,
+    JsonBody(body): JsonBody<Body>,
+) -> ApiResult {
+    let failure = "Failed to search messages";
+    let words = match body.get("query") {
+        Some(Value::String(q)) => MessageSearch::words_of(q, MAX_SEARCH_WORDS),
+        _ => Vec::new(),
+    };
+    if words.is_empty() {
+        return Err(ApiError::bad_request(
+            "Invalid query: must be a string with at least one word",
+        ));
+    }
+    let channel = match body.get("channelId").filter(|v| !v.is_null()) {
+        None => None,
+        Some(v) => Some(
+            v.as_str()
+                .and_then(parse_uuid)
+                .ok_or_else(|| ApiError::bad_request("Invalid channelId"))?,
+        ),
+    };
+    let author = match body.get("authorId").filter(|v| !v.is_null()) {
+        None => None,
+        Some(Value::String(a)) if !a.is_empty() => Some(a.clone()),
+        Some(_) => return Err(ApiError::bad_request("Invalid authorId")),
+    };
+    let limit = count_field(&body, "limit")?
+        .unwrap_or(SEARCH_LIMIT)
+        .clamp(1, MAX_SEARCH_LIMIT);
+    let offset = match (count_field(&body, "offset")?, count_field(&body, "page")?) {
+        (Some(offset), _) => offset,
+        (None, Some(page)) => page.saturating_sub(1).saturating_mul(limit),
+        (None, None) => 0,
+    };
+    let query = MessageSearch {
+        words,
+        channel,
+        author,
+        from_ms: time_field(&body, "from")?,
+        to_ms: time_field(&body, "to")?,
+    };
+    if let Some(channel) = channel {
+        state
+            .security
+            .allow(&caller, Resource::Channel(channel), Action::Read)
+            .await?;
+    }
+
+    // Ranked hits, leaving out those the caller may not read; the offset counts readable
+    // hits only, so pages are the same whoever else's messages match.
+    let mut readable: HashMap<Uuid, bool> = HashMap::new();
+    let (mut skip, mut scanned) = (offset, 0u32);
+    let mut hits: Vec<Value> = Vec::new();
+    while scanned < MAX_SEARCH_SCAN {
+        let batch = state
+            .hub
+            .search_messages(&query, SEARCH_BATCH, scanned)
+            .await
+            .map_err(failed(failure))?;
+        scanned += batch.len() as u32;
+        for message in &batch {
+            let may = match readable.get(&message.channel_id) {
+                Some(may) => *may,
+                None => {
+                    let may = state.security.sees(&caller, message.channel_id).await;
+                    readable.insert(message.channel_id, may);
+                    may
+                }
+            };
+            if !may {
+                continue;
+            }
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            hits.push(shapes::history_message(message));
+            if hits.len() as u32 == limit {
+                break;
+            }
+        }
+        if hits.len() as u32 == limit || (batch.len() as u32) < SEARCH_BATCH {
+            break;
+        }
+    }
+    Ok(ok(
+        json!({ "messages": hits, "limit": limit, "offset": offset }),
+    ))
 }
 
 #[cfg(test)]
