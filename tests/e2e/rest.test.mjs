@@ -326,7 +326,12 @@ test('POST /channels (and /central-channels): shape, validation texts, unknown s
     fails(await srv.http('POST', `${M}/channels`, { name: 'x', participantCentralUserIds: [] }), 400, 'Invalid message_server_id format');
     fails(await srv.http('POST', `${M}/channels`, { name: 'x', message_server_id: 'nil', participantCentralUserIds: [] }), 400, 'Invalid message_server_id format');
     fails(await srv.http('POST', `${M}/channels`, { message_server_id: DEFAULT_SERVER, participantCentralUserIds: [] }), 400, payload);
-    fails(await srv.http('POST', `${M}/channels`, { name: 'x', message_server_id: DEFAULT_SERVER }), 400, payload);
+    // Without participants (what @elizaos/api-client's createChannel sends) the channel is
+    // created; this caller names no entity, so it has none.
+    const bare = await srv.http('POST', `${M}/channels`, { name: 'x', message_server_id: DEFAULT_SERVER });
+    assert.equal(bare.status, 201);
+    assert.deepEqual((await srv.http('GET', `${M}/channels/${bare.json.data.id}/participants`)).json.data, []);
+    fails(await srv.http('POST', `${M}/channels`, { name: 'x', message_server_id: DEFAULT_SERVER, participantCentralUserIds: 'nope' }), 400, payload);
     fails(await srv.http('POST', `${M}/channels`, { name: 'x', message_server_id: DEFAULT_SERVER, participantCentralUserIds: ['user-1'] }), 400, payload);
 
     const unknown = await srv.http('POST', `${M}/channels`, { name: 'x', message_server_id: uuid(), participantCentralUserIds: [] });
@@ -334,7 +339,7 @@ test('POST /channels (and /central-channels): shape, validation texts, unknown s
     assert.match(unknown.json.details, /does not exist/);
 
     const listed = await srv.http('GET', `${M}/message-servers/${DEFAULT_SERVER}/channels`);
-    assert.deepEqual(listed.json.data.channels.map((ch) => ch.id).sort(), [c.id, legacy.json.data.id].sort());
+    assert.deepEqual(listed.json.data.channels.map((ch) => ch.id).sort(), [c.id, legacy.json.data.id, bare.json.data.id].sort());
   });
 });
 
@@ -535,8 +540,11 @@ test('POST /channels/:id/messages (websocket transport): 201 userMessage and a r
     });
     assert.equal(res.status, 201, res.text);
     assert.equal(res.json.success, true);
-    assert.equal('data' in res.json, false, 'no data key, as in ElizaOS');
+    // ElizaOS answers userMessage only; confab adds the stored message as `data`, which is
+    // what @elizaos/api-client's postMessage returns.
     const m = res.json.userMessage;
+    assert.equal(res.json.data.id, m.id);
+    assert.equal(res.json.data.content, 'hello from REST');
     assert.match(m.id, UUID);
     assert.equal(m.channel_id, channel.id);
     assert.equal(m.message_server_id, DEFAULT_SERVER);
@@ -615,7 +623,8 @@ test('POST /channels/:id/messages: http and sse transports (no agents yet), vali
     const missing = 'Missing required fields: channelId, message_server_id, author_id, content';
     fails(await postMessage(srv, channel.id, { ...base, content: '' }), 400, missing);
     fails(await postMessage(srv, channel.id, { content: 'x', message_server_id: DEFAULT_SERVER, author_id: 'ada' }), 400, missing);
-    fails(await postMessage(srv, channel.id, { content: 'x', author_id: user }), 400, missing);
+    // A missing server defaults (tests/e2e/api-client.test.mjs); a malformed one is refused.
+    fails(await postMessage(srv, channel.id, { content: 'x', author_id: user, message_server_id: 'default' }), 400, missing);
     fails(await postMessage(srv, 'not-a-uuid', { ...base, content: 'x' }), 400, missing);
     // Transport is validated before the required fields, as in ElizaOS.
     fails(await postMessage(srv, channel.id, { transport: 'nope' }), 400,

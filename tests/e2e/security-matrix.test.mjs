@@ -98,6 +98,34 @@ const REST = [
     return as(col, 'POST', `/api/messaging/channels/${channelId}/messages`,
       { author_id: who[col].entity, content: 'posted', message_server_id: DEFAULT_SERVER });
   }],
+  ['GET /messages/:id (api-client getMessage)', MEMBERS(200).map((s) => (s === 403 ? 404 : s)), 200, async (col) => {
+    const { messageId } = await fixture();
+    const r = await as(col, 'GET', `/api/messaging/messages/${messageId}`);
+    if (r.status === 200) assert.equal(r.json.data.content, 'a secret');
+    return r;
+  }],
+  ['PATCH /messages/:id (api-client updateMessage)', MEMBERS(200).map((s) => (s === 403 ? 404 : s)), 200, async (col) => {
+    const { messageId } = await fixture();
+    const r = await as(col, 'PATCH', `/api/messaging/messages/${messageId}`, { content: 'edited' });
+    const stored = await srv.http('GET', `/api/messaging/messages/${messageId}`, undefined, OP);
+    assert.equal(stored.json.data.content, r.status === 200 ? 'edited' : 'a secret');
+    return r;
+  }],
+  ['POST /messages/search in the channel (api-client searchMessages)', MEMBERS(200), 200, async (col) => {
+    const { channelId, messageId } = await fixture();
+    const r = await as(col, 'POST', '/api/messaging/messages/search', { query: 'secret', channelId });
+    if (r.status === 200) assert.deepEqual(r.json.data.messages.map((m) => m.id), [messageId]);
+    return r;
+  }],
+  ['POST /messages/search everywhere: the private channel\'s messages only for those who may read it', [401, 200, 200, 200], 200, async (col) => {
+    const { messageId } = await fixture();
+    const r = await as(col, 'POST', '/api/messaging/messages/search', { query: 'secret', limit: 100 });
+    if (r.status === 200) {
+      const found = r.json.data.messages.some((m) => m.id === messageId);
+      assert.equal(found, ['member', 'operator', 'operatorKey'].includes(col), `${col} found=${found}`);
+    }
+    return r;
+  }],
   ['PATCH /action/:id (edit a message)', MEMBERS(200), 200, async (col) => {
     const { messageId } = await fixture();
     return as(col, 'PATCH', `/api/messaging/action/${messageId}`, { content: 'edited' });
@@ -190,6 +218,10 @@ const REST = [
     const agent = uuid();
     await srv.http('POST', `/api/messaging/message-servers/${DEFAULT_SERVER}/agents`, { agentId: agent }, OP);
     return as(col, 'DELETE', `/api/messaging/message-servers/${DEFAULT_SERVER}/agents/${agent}`);
+  }],
+  ['DELETE message server', ADMIN, 204, async (col) => {
+    const made = await srv.http('POST', '/api/messaging/message-servers', { name: 'doomed', sourceType: 'test' }, OP);
+    return as(col, 'DELETE', `/api/messaging/message-servers/${made.json.data.server.id}`);
   }],
   ['GET /api/server/logs', ADMIN, 200, async (col) => as(col, 'GET', '/api/server/logs')],
   ['DELETE /api/server/logs', ADMIN, 200, async (col) => as(col, 'DELETE', '/api/server/logs')],

@@ -6,9 +6,12 @@
 
 use std::sync::Arc;
 
+use confab_protocol::outbound::MessageUpdated;
 use confab_protocol::{ServerEvent, now_ms};
-use confab_store::{Channel, MessageServer, MessageUpdate, StoredMessage, channel_type};
-use serde_json::{Value, json};
+use confab_store::{
+    Channel, MessageSearch, MessageServer, MessageUpdate, StoredMessage, channel_type,
+};
+use serde_json::{Map, Value, json};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
@@ -51,6 +54,18 @@ impl Hub {
         self.inner.store.ensure_server(&server).await?;
         self.inner.directory.remember_server(&server);
         Ok(server)
+    }
+
+    /// Deletes a message server with its channels and their messages; each channel's room gets
+    /// `channelDeleted`. False if there was no such server. (Refusing the default server is the
+    /// caller's rule.)
+    pub async fn delete_server(&self, id: Uuid) -> Result<bool, HubError> {
+        for channel in self.inner.store.list_channels(id).await? {
+            self.delete_channel(channel.id).await?;
+        }
+        let deleted = self.inner.store.delete_server(id).await?;
+        self.inner.directory.forget_server(id);
+        Ok(deleted)
     }
 
     pub async fn server_agents(&self, server: Uuid) -> Result<Vec<Uuid>, HubError> {
@@ -158,8 +173,57 @@ impl Hub {
             .await?)
     }
 
+    /// Full-text search, ranked best first (access is the caller's business).
+    pub async fn search_messages(
+        &self,
+        search: &MessageSearch,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<StoredMessage>, HubError> {
+        Ok(self
+            .inner
+            .store
+            .search_messages(search, limit, offset)
+            .await?)
+    }
+
     pub async fn message(&self, id: Uuid) -> Result<Option<StoredMessage>, HubError> {
         Ok(self.inner.store.get_message(id).await?)
+    }
+
+    /// A user's edit of a stored message (`PATCH /messages/:id`): stores the new text with
+    /// `metadata.edited: true` and a new `updatedAt`, then tells the channel's room with
+    /// `messageUpdated`. `None` if there is no such message.
+    pub async fn edit_message(
+        &self,
+        id: Uuid,
+        content: String,
+    ) -> Result<Option<StoredMessage>, HubError> {
+        let Some(stored) = self.inner.store.get_message(id).await? else {
+            return Ok(None);
+        };
+        let mut mark = Map::new();
+        mark.insert("edited".into(), Value::Bool(true));
+        let update = MessageUpdate {
+            content: Some(content),
+            metadata: Some(crate::merge_metadata(stored.metadata.as_ref(), mark)),
+            updated_at: now_ms(),
+            ..MessageUpdate::default()
+        };
+        let Some(updated) = self.inner.store.update_message(id, &update).await? else {
+            return Ok(None);
+        };
+        let channel = self.info_or_bare(updated.channel_id).await;
+        let event = ServerEvent::MessageUpdated(MessageUpdated {
+            message_id: updated.id,
+            sender_id: updated.author_id.clone(),
+            text: updated.content.clone(),
+            updated_at: updated.updated_at,
+            edited: true,
+            scope: channel.scope(),
+        });
+        self.event_to_channel(channel.id, &event, None).await;
+        Ok(Some(updated))
     }
 
     /// Edits a stored message and re-broadcasts it to its channel under the same id (clients

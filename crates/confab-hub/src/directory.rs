@@ -90,6 +90,10 @@ impl Directory {
         self.servers.write().unwrap().insert(server.id);
     }
 
+    pub fn forget_server(&self, id: Uuid) {
+        self.servers.write().unwrap().remove(&id);
+    }
+
     pub fn remember(&self, channel: &Channel) -> Arc<ChannelInfo> {
         let info = Arc::new(ChannelInfo::from_channel(channel));
         self.channels

@@ -11,6 +11,10 @@ use uuid::Uuid;
 /// The nil UUID: ElizaOS's "Default Server", created at boot.
 pub const DEFAULT_SERVER_ID: Uuid = Uuid::nil();
 
+/// The author of a REST post that names none (`@elizaos/api-client`'s `postMessage` sends no
+/// `author_id`) from a caller that has no entity of its own either.
+pub const DEFAULT_AUTHOR_ID: Uuid = Uuid::from_u128(1);
+
 /// Characters JavaScript's `encodeURIComponent` leaves alone: `A-Z a-z 0-9 - _ . ! ~ * ' ( )`.
 const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')

@@ -12,7 +12,9 @@ pub mod inbound;
 pub mod outbound;
 pub mod texts;
 
-pub use ids::{ChannelRef, DEFAULT_SERVER_ID, is_uuid, parse_uuid, string_to_uuid};
+pub use ids::{
+    ChannelRef, DEFAULT_AUTHOR_ID, DEFAULT_SERVER_ID, is_uuid, parse_uuid, string_to_uuid,
+};
 pub use inbound::{Command, Dialect};
 pub use outbound::ServerEvent;
 

@@ -392,6 +392,20 @@ pub struct MessageDeleted {
     pub scope: ChannelScope,
 }
 
+/// Payload of `messageUpdated`: a stored message was edited (`PATCH /messages/:id`). Clients
+/// replace the text of the message with this id; `updatedAt` is when, in epoch ms.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageUpdated {
+    pub message_id: Uuid,
+    pub sender_id: String,
+    pub text: String,
+    pub updated_at: i64,
+    pub edited: bool,
+    #[serde(flatten)]
+    pub scope: ChannelScope,
+}
+
 /// Payload of `channelCleared` and `channelDeleted`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -525,6 +539,7 @@ pub enum ServerEvent {
     UserLeft(Presence),
     UserTyping(UserTyping),
     MessageDeleted(MessageDeleted),
+    MessageUpdated(MessageUpdated),
     ChannelCleared(ChannelNotice),
     ChannelDeleted(ChannelNotice),
     ChannelUpdated(ChannelUpdated),
@@ -557,6 +572,7 @@ impl ServerEvent {
             ServerEvent::UserLeft(_) => "userLeft",
             ServerEvent::UserTyping(_) => "userTyping",
             ServerEvent::MessageDeleted(_) => "messageDeleted",
+            ServerEvent::MessageUpdated(_) => "messageUpdated",
             ServerEvent::ChannelCleared(_) => "channelCleared",
             ServerEvent::ChannelDeleted(_) => "channelDeleted",
             ServerEvent::ChannelUpdated(_) => "channelUpdated",
@@ -577,6 +593,35 @@ impl ServerEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn message_updated_is_named_and_camel_cased() {
+        let ev = ServerEvent::MessageUpdated(MessageUpdated {
+            message_id: Uuid::nil(),
+            sender_id: "a".into(),
+            text: "edited".into(),
+            updated_at: 7,
+            edited: true,
+            scope: ChannelScope {
+                channel_id: Uuid::nil(),
+                room_id: "room".into(),
+                message_server_id: Uuid::nil(),
+                server_id: Uuid::nil(),
+            },
+        });
+        assert_eq!(ev.name(), "messageUpdated");
+        let v = serde_json::to_value(&ev).unwrap();
+        for key in [
+            "messageId",
+            "senderId",
+            "text",
+            "updatedAt",
+            "edited",
+            "channelId",
+        ] {
+            assert!(v.get(key).is_some(), "{key} missing in {v}");
+        }
+    }
 
     #[test]
     fn scope_flattens_with_both_names() {

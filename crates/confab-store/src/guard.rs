@@ -306,6 +306,9 @@ impl Store for GuardedStore {
     ) -> StoreResult<Option<Channel>> {
         bounded!(self.update_channel(id, update))
     }
+    async fn delete_server(&self, id: Uuid) -> StoreResult<bool> {
+        bounded!(self.delete_server(id))
+    }
     async fn delete_channel(&self, id: Uuid) -> StoreResult<bool> {
         bounded!(self.delete_channel(id))
     }
@@ -326,6 +329,14 @@ impl Store for GuardedStore {
     }
     async fn expire_client_keys(&self, before_ms: i64, limit: u32) -> StoreResult<u64> {
         bounded!(self.expire_client_keys(before_ms, limit))
+    }
+    async fn search_messages(
+        &self,
+        search: &MessageSearch,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<Vec<StoredMessage>> {
+        bounded!(self.search_messages(search, limit, offset))
     }
     async fn get_message(&self, id: Uuid) -> StoreResult<Option<StoredMessage>> {
         bounded!(self.get_message(id))

@@ -128,6 +128,9 @@ pub trait Store: Send + Sync + 'static {
     async fn add_server_agent(&self, server: Uuid, agent: Uuid) -> StoreResult<()>;
     async fn remove_server_agent(&self, server: Uuid, agent: Uuid) -> StoreResult<()>;
     async fn agent_servers(&self, agent: Uuid) -> StoreResult<Vec<Uuid>>;
+    /// Deletes a message server with its channels, their participants and messages (the
+    /// foreign keys cascade); false if there was no such server.
+    async fn delete_server(&self, id: Uuid) -> StoreResult<bool>;
 
     // ---- channels --------------------------------------------------------------------------
     /// Inserts the channel and its participants unless a channel with that id exists; returns
@@ -187,6 +190,14 @@ pub trait Store: Send + Sync + 'static {
         id: Uuid,
         update: &MessageUpdate,
     ) -> StoreResult<Option<StoredMessage>>;
+    /// Full-text search, ranked best first; one page of `limit` hits after skipping `offset`.
+    /// An empty `words` finds nothing.
+    async fn search_messages(
+        &self,
+        search: &MessageSearch,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<Vec<StoredMessage>>;
     /// Newest first, optionally only those created strictly before `before_ms`.
     async fn recent_messages(
         &self,

@@ -102,6 +102,32 @@ impl StoredMessage {
     }
 }
 
+/// A full-text search over stored messages: every word of `words` must occur in the text (whole
+/// words, case-insensitive). Results are ranked best first (ties: newest first).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MessageSearch {
+    /// The words, without any query syntax (each backend quotes them its own way).
+    pub words: Vec<String>,
+    pub channel: Option<Uuid>,
+    pub author: Option<String>,
+    /// Created at or after, epoch ms.
+    pub from_ms: Option<i64>,
+    /// Created at or before, epoch ms.
+    pub to_ms: Option<i64>,
+}
+
+impl MessageSearch {
+    /// The words of a free-text query: runs of letters and digits, at most `max` of them.
+    pub fn words_of(query: &str, max: usize) -> Vec<String> {
+        query
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .take(max)
+            .map(str::to_lowercase)
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MessageUpdate {
     pub content: Option<String>,

@@ -441,6 +441,15 @@ impl Store for PostgresStore {
         Ok(Some(channel_from_row(&row)))
     }
 
+    async fn delete_server(&self, id: Uuid) -> StoreResult<bool> {
+        let n = sqlx::query("DELETE FROM message_servers WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
     async fn delete_channel(&self, id: Uuid) -> StoreResult<bool> {
         let n = sqlx::query("DELETE FROM channels WHERE id = $1")
             .bind(id.to_string())
@@ -577,6 +586,36 @@ impl Store for PostgresStore {
         .await?
         .rows_affected();
         Ok(n)
+    }
+
+    async fn search_messages(
+        &self,
+        search: &MessageSearch,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<Vec<StoredMessage>> {
+        if search.words.is_empty() {
+            return Ok(Vec::new());
+        }
+        // plainto_tsquery: the words ANDed, no query syntax.
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM central_messages, plainto_tsquery('simple', $1) AS q WHERE search @@ q \
+             AND ($2::text IS NULL OR channel_id = $2) AND ($3::text IS NULL OR author_id = $3) \
+             AND created_at >= $4 AND created_at <= $5 \
+             ORDER BY ts_rank(search, q) DESC, created_at DESC, seq DESC LIMIT $6 OFFSET $7"
+        ))
+        .bind(search.words.join(" "))
+        .bind(search.channel.map(|c| c.to_string()))
+        .bind(&search.author)
+        .bind(search.from_ms.unwrap_or(i64::MIN))
+        .bind(search.to_ms.unwrap_or(i64::MAX))
+        .bind(limit as i64)
+        .bind(offset as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(message_from_row).collect())
     }
 
     async fn get_message(&self, id: Uuid) -> StoreResult<Option<StoredMessage>> {

@@ -442,6 +442,15 @@ impl Store for SqliteStore {
         Ok(Some(channel_from_row(&row)))
     }
 
+    async fn delete_server(&self, id: Uuid) -> StoreResult<bool> {
+        let n = sqlx::query("DELETE FROM message_servers WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
     async fn delete_channel(&self, id: Uuid) -> StoreResult<bool> {
         let n = sqlx::query("DELETE FROM channels WHERE id = ?")
             .bind(id.to_string())
@@ -578,6 +587,45 @@ impl Store for SqliteStore {
         .await?
         .rows_affected();
         Ok(n)
+    }
+
+    async fn search_messages(
+        &self,
+        search: &MessageSearch,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<Vec<StoredMessage>> {
+        if search.words.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Each word as an FTS5 string ("…", quotes doubled): no query syntax gets through.
+        let query = search
+            .words
+            .iter()
+            .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM (SELECT rowid AS hit, bm25(central_messages_fts) AS rank FROM central_messages_fts \
+             WHERE central_messages_fts MATCH ?) AS f JOIN central_messages ON seq = f.hit \
+             WHERE (? IS NULL OR channel_id = ?) AND (? IS NULL OR author_id = ?) \
+             AND created_at >= ? AND created_at <= ? \
+             ORDER BY f.rank, created_at DESC, seq DESC LIMIT ? OFFSET ?"
+        ))
+        .bind(query)
+        .bind(search.channel.map(|c| c.to_string()))
+        .bind(search.channel.map(|c| c.to_string()))
+        .bind(&search.author)
+        .bind(&search.author)
+        .bind(search.from_ms.unwrap_or(i64::MIN))
+        .bind(search.to_ms.unwrap_or(i64::MAX))
+        .bind(limit as i64)
+        .bind(offset as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(message_from_row).collect())
     }
 
     async fn get_message(&self, id: Uuid) -> StoreResult<Option<StoredMessage>> {

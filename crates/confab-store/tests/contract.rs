@@ -101,6 +101,8 @@ contract!(
     jobs_round_trip_and_trim,
     client_keys_make_repeats,
     since_includes_the_same_millisecond,
+    deleting_a_server_takes_its_channels,
+    full_text_search,
 );
 
 fn server() -> MessageServer {
@@ -198,6 +200,188 @@ async fn channels_and_participants(db: &TestDb) {
     assert!(store.delete_channel(id).await.unwrap());
     assert!(store.get_channel(id).await.unwrap().is_none());
     assert!(!store.delete_channel(id).await.unwrap());
+}
+
+/// Deleting a server removes its channels, their participants and messages, and nothing of
+/// another server's.
+async fn deleting_a_server_takes_its_channels(db: &TestDb) {
+    let store = db.open().await;
+    store.ensure_server(&server()).await.unwrap();
+    let doomed = MessageServer {
+        id: Uuid::new_v4(),
+        name: "doomed".into(),
+        ..server()
+    };
+    store.ensure_server(&doomed).await.unwrap();
+    let gone = Uuid::new_v4();
+    let kept = Uuid::new_v4();
+    let mut in_doomed = channel(gone);
+    in_doomed.message_server_id = doomed.id;
+    in_doomed.alias = None;
+    store
+        .create_channel(&in_doomed, &["p".into()])
+        .await
+        .unwrap();
+    let mut in_default = channel(kept);
+    in_default.alias = None;
+    store
+        .create_channel(&in_default, &["p".into()])
+        .await
+        .unwrap();
+    let stored = store
+        .append_messages(&[message(gone, "bye", 5), message(kept, "stay", 6)])
+        .await
+        .unwrap();
+
+    assert!(store.delete_server(doomed.id).await.unwrap());
+    assert!(store.get_server(doomed.id).await.unwrap().is_none());
+    assert!(store.get_channel(gone).await.unwrap().is_none());
+    assert!(store.participants(gone).await.unwrap().is_empty());
+    assert!(store.get_message(stored[0].id).await.unwrap().is_none());
+    assert!(store.get_channel(kept).await.unwrap().is_some());
+    assert_eq!(
+        texts(&store.recent_messages(kept, 10, None).await.unwrap()),
+        vec!["stay"]
+    );
+    assert!(!store.delete_server(doomed.id).await.unwrap());
+}
+
+/// Search finds whole words in any case, every word required, ranked (the better match
+/// first), filtered and paged; edits and deletions are searched as they now are; query
+/// syntax in the words is taken literally.
+async fn full_text_search(db: &TestDb) {
+    let store = db.open().await;
+    store.ensure_server(&server()).await.unwrap();
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    for id in [a, b] {
+        let mut c = channel(id);
+        c.alias = None;
+        store.create_channel(&c, &[]).await.unwrap();
+    }
+    let mut batch = vec![
+        message(a, "The quick brown fox", 10),
+        message(a, "fox fox fox, a fox den of foxes and a fox", 11),
+        message(a, "nothing to see", 12),
+        message(b, "a FOX in channel b", 13),
+        message(a, "quick thinking", 14),
+    ];
+    batch[4].author_id = "author-x".into();
+    let stored = store.append_messages(&batch).await.unwrap();
+    let find = |words: &str, f: &dyn Fn(&mut MessageSearch)| {
+        let mut s = MessageSearch {
+            words: MessageSearch::words_of(words, 16),
+            ..Default::default()
+        };
+        f(&mut s);
+        s
+    };
+    let all = |_: &mut MessageSearch| {};
+
+    let hits = store
+        .search_messages(&find("fox", &all), 10, 0)
+        .await
+        .unwrap();
+    assert_eq!(hits.len(), 3, "{:?}", texts(&hits));
+    // The message that is mostly "fox" ranks first.
+    assert_eq!(hits[0].id, stored[1].id);
+    assert!(texts(&hits).contains(&"a FOX in channel b"));
+    // Every word is required; "foxes" is not "fox".
+    assert_eq!(
+        texts(
+            &store
+                .search_messages(&find("quick FOX", &all), 10, 0)
+                .await
+                .unwrap()
+        ),
+        vec!["The quick brown fox"]
+    );
+    // Filters: channel, author, time.
+    let in_b = find("fox", &|s| s.channel = Some(b));
+    assert_eq!(
+        texts(&store.search_messages(&in_b, 10, 0).await.unwrap()),
+        vec!["a FOX in channel b"]
+    );
+    let by_x = find("quick", &|s| s.author = Some("author-x".into()));
+    assert_eq!(
+        texts(&store.search_messages(&by_x, 10, 0).await.unwrap()),
+        vec!["quick thinking"]
+    );
+    let early = find("fox", &|s| {
+        s.from_ms = Some(10);
+        s.to_ms = Some(11);
+    });
+    assert_eq!(store.search_messages(&early, 10, 0).await.unwrap().len(), 2);
+    // Pages: disjoint, together the whole result, in rank order.
+    let p1 = store
+        .search_messages(&find("fox", &all), 2, 0)
+        .await
+        .unwrap();
+    let p2 = store
+        .search_messages(&find("fox", &all), 2, 2)
+        .await
+        .unwrap();
+    assert_eq!(p1.len(), 2);
+    assert_eq!(p2.len(), 1);
+    let paged: Vec<Uuid> = p1.iter().chain(&p2).map(|m| m.id).collect();
+    assert_eq!(paged, hits.iter().map(|m| m.id).collect::<Vec<_>>());
+    // Query syntax is just words.
+    for weird in [
+        "\"fox",
+        "fox OR nothing",
+        "fox*",
+        "NEAR(fox see)",
+        "content:fox",
+        "-fox",
+        "'",
+    ] {
+        store
+            .search_messages(&find(weird, &all), 10, 0)
+            .await
+            .unwrap();
+    }
+    assert!(
+        store
+            .search_messages(&find("", &all), 10, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // An edit is searched as edited; a deleted message is gone.
+    store
+        .update_message(
+            stored[2].id,
+            &MessageUpdate {
+                content: Some("a fox after all".into()),
+                updated_at: 20,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .search_messages(&find("nothing", &all), 10, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .search_messages(&find("fox", &all), 10, 0)
+            .await
+            .unwrap()
+            .len(),
+        4
+    );
+    store.delete_message(b, stored[3].id).await.unwrap();
+    assert_eq!(
+        store
+            .search_messages(&find("fox", &all), 10, 0)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
 }
 
 /// A batch is one transaction: when one of its messages cannot be stored (here a duplicate id,

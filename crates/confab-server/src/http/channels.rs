@@ -18,6 +18,7 @@ use super::shapes;
 use crate::access::{Action, Resource};
 use crate::auth::Principal;
 
+/// ElizaOS's text, verbatim, though confab no longer requires the participants.
 const CREATE_PAYLOAD: &str = "Invalid payload. Required: name, message_server_id (UUID), participantCentralUserIds (array of UUIDs). Optional: type, metadata.";
 
 pub fn routes() -> Router<AppState> {
@@ -64,22 +65,35 @@ pub fn channel_id(raw: &str, error: &str) -> Result<Uuid, ApiError> {
 }
 
 /// `POST /channels`: a channel with a server-chosen id and the given participants.
+///
+/// ElizaOS requires `participantCentralUserIds`; `@elizaos/api-client`'s `createChannel` never
+/// sends it, so confab makes it optional: without it the caller's entity, if it has one, is the
+/// only participant. A list that is given must hold UUIDs only.
 async fn create(
     State(state): State<AppState>,
-    _caller: Principal,
+    caller: Principal,
     JsonBody(body): JsonBody<Body>,
 ) -> ApiResult {
     let server = body
         .uuid("message_server_id")
         .ok_or_else(|| ApiError::bad_request("Invalid message_server_id format"))?;
-    let participants = body
+    let participants = match body
         .get("participantCentralUserIds")
-        .and_then(Value::as_array)
-        .and_then(|ids| {
+        .filter(|v| !v.is_null())
+    {
+        None => Some(
+            caller
+                .member_entity()
+                .map(|e| e.to_string())
+                .into_iter()
+                .collect(),
+        ),
+        Some(list) => list.as_array().and_then(|ids| {
             ids.iter()
                 .map(|id| id.as_str().and_then(parse_uuid).map(|u| u.to_string()))
                 .collect::<Option<Vec<String>>>()
-        });
+        }),
+    };
     let (Some(name), Some(participants)) = (body.text("name"), participants) else {
         return Err(ApiError::bad_request(CREATE_PAYLOAD));
     };

@@ -2,16 +2,19 @@
 //! clearing and deleting. Style B, except the POST replies (`{success, userMessage}`, no `data`)
 //! and the 204s.
 
+use std::collections::HashMap;
+
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use confab_hub::Delivery;
 use confab_hub::delivery::source;
 use confab_protocol::inbound::MAX_CLIENT_MESSAGE_ID;
-use confab_protocol::{parse_epoch_ms, parse_uuid};
-use confab_store::NewMessage;
+use confab_protocol::{DEFAULT_AUTHOR_ID, parse_epoch_ms, parse_uuid};
+use confab_store::{MessageSearch, NewMessage, StoredMessage};
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 use super::AppState;
 use super::agent_reply::{self, REPLY_TIMEOUT, Transport};
@@ -43,6 +46,8 @@ pub fn routes() -> Router<AppState> {
             "/channels/{channel_id}/messages/{message_id}",
             delete(remove),
         )
+        .route("/messages/{message_id}", get(one).patch(edit))
+        .route("/messages/search", post(search))
 }
 
 /// The `/central-channels` paths, answered by the same handlers.
@@ -155,12 +160,21 @@ async fn post_message(
     JsonBody(body): JsonBody<Body>,
 ) -> ApiResult {
     let transport = transport(&body)?;
-    let (Some(channel), Some(author), Some(content), Some(server)) = (
-        parse_uuid(&id),
-        body.uuid("author_id"),
-        body.text("content"),
-        body.uuid("message_server_id"),
-    ) else {
+    // A field that is present must be valid; a missing author or server takes its default
+    // (`@elizaos/api-client`'s `postMessage` sends only `content` and `metadata`).
+    let given = |k: &str| body.get(k).filter(|v| !v.is_null()).is_some();
+    let author = match given("author_id") {
+        true => body.uuid("author_id"),
+        false => Some(caller.entity.unwrap_or(DEFAULT_AUTHOR_ID)),
+    };
+    // `Some(None)`: not given; `None`: given but not a UUID.
+    let server = match given("message_server_id") {
+        true => body.uuid("message_server_id").map(Some),
+        false => Some(None),
+    };
+    let (Some(channel), Some(author), Some(content), Some(server)) =
+        (parse_uuid(&id), author, body.text("content"), server)
+    else {
         return Err(ApiError::bad_request(POST_FIELDS));
     };
     let security = &state.security;
@@ -174,6 +188,16 @@ async fn post_message(
     let hub = &state.hub;
     let author = author.to_string();
     let metadata = body.object("metadata");
+    let server = match server {
+        Some(server) => server,
+        // The channel's own server, or the default one for a channel the post creates.
+        None => hub
+            .directory()
+            .find(channel)
+            .await
+            .map_err(failed("Failed to process message"))?
+            .map_or_else(|| hub.default_server(), |info| info.server_id),
+    };
     let info = find_or_create_for_post(hub, channel, server, &author, metadata).await?;
 
     // The agent that would answer: the first participant other than the author, or the one
@@ -218,20 +242,27 @@ async fn post_message(
         &json!(server),
         metadata.and_then(|m| m.get("user_display_name")).cloned(),
     );
+    // ElizaOS answers `userMessage` only; `@elizaos/api-client` unwraps `data`, so the stored
+    // message is there too, in the shape `GET /messages/:id` gives.
+    let posted = |extra: Option<(&str, Value)>| {
+        let mut body = json!({
+            "success": true,
+            "userMessage": user_message,
+            "data": shapes::history_message(&committed.message),
+        });
+        if let Some((key, value)) = extra {
+            body[key] = value;
+        }
+        bare(StatusCode::CREATED, body)
+    };
     if committed.repeat {
         // Answered (and replied to) the first time; a repeat waits for no new reply.
-        return Ok(bare(
-            StatusCode::CREATED,
-            json!({ "success": true, "userMessage": user_message, "repeat": true }),
-        ));
+        return Ok(posted(Some(("repeat", json!(true)))));
     }
     Ok(match (transport, watch) {
         (Transport::Http, Some(watch)) => {
             match agent_reply::wait(watch, committed.message.id).await {
-                Ok(reply) => bare(
-                    StatusCode::CREATED,
-                    json!({ "success": true, "userMessage": user_message, "agentResponse": reply }),
-                ),
+                Ok(reply) => posted(Some(("agentResponse", json!(reply)))),
                 Err(e) => {
                     return Err(
                         ApiError::internal("Failed to process message in HTTP transport")
@@ -241,12 +272,9 @@ async fn post_message(
             }
         }
         (Transport::Sse, Some(watch)) => {
-            agent_reply::event_stream(user_message, watch, committed.message.id)
+            agent_reply::event_stream(user_message.clone(), watch, committed.message.id)
         }
-        _ => bare(
-            StatusCode::CREATED,
-            json!({ "success": true, "userMessage": user_message }),
-        ),
+        _ => posted(None),
     })
 }
 
@@ -313,6 +341,218 @@ async fn remove(
         .await
         .map_err(failed("Failed to delete message"))?;
     Ok(no_content())
+}
+
+/// A message by id, if the caller may do `action` in its channel. A message the caller may not
+/// reach is answered like a missing one, so its id tells nothing.
+async fn reachable_message(
+    state: &AppState,
+    caller: &Principal,
+    raw_id: &str,
+    action: Action,
+    failure: &str,
+) -> Result<StoredMessage, ApiError> {
+    let id = parse_uuid(raw_id).ok_or_else(|| ApiError::bad_request("Invalid messageId"))?;
+    let not_found = || ApiError::not_found("Message not found");
+    let message = state
+        .hub
+        .message(id)
+        .await
+        .map_err(failed(failure))?
+        .ok_or_else(not_found)?;
+    state
+        .security
+        .allow(caller, Resource::Channel(message.channel_id), action)
+        .await
+        .map_err(|_| not_found())?;
+    Ok(message)
+}
+
+/// `GET /messages/:id` (listed by `@elizaos/api-client`, absent from ElizaOS 1.7.2): the
+/// message as the history lists it. Needs Read on its channel.
+async fn one(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let message = reachable_message(
+        &state,
+        &caller,
+        &id,
+        Action::Read,
+        "Failed to fetch message",
+    )
+    .await?;
+    Ok(ok(shapes::history_message(&message)))
+}
+
+/// `PATCH /messages/:id` `{content}` (`@elizaos/api-client`'s `updateMessage`; absent from
+/// ElizaOS 1.7.2): stores the new text, marks the message `metadata.edited`, moves its
+/// `updatedAt`, and tells the channel's room with `messageUpdated`. Answers the edited message
+/// as the history lists it. Needs Write on its channel.
+async fn edit(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Body>,
+) -> ApiResult {
+    let failure = "Failed to update message";
+    let Some(Value::String(content)) = body.get("content").filter(|v| v.as_str() != Some(""))
+    else {
+        return Err(ApiError::bad_request(
+            "Invalid content: must be a non-empty string",
+        ));
+    };
+    let message = reachable_message(&state, &caller, &id, Action::Write, failure).await?;
+    match state
+        .hub
+        .edit_message(message.id, content.clone())
+        .await
+        .map_err(failed(failure))?
+    {
+        Some(edited) => Ok(ok(shapes::history_message(&edited))),
+        // Deleted in between.
+        None => Err(ApiError::not_found("Message not found")),
+    }
+}
+
+/// Default and largest page of a search.
+const SEARCH_LIMIT: u32 = 50;
+const MAX_SEARCH_LIMIT: u32 = 100;
+/// At most this many words of a query are searched for.
+const MAX_SEARCH_WORDS: usize = 16;
+/// Ranked hits read per round while leaving out those of channels the caller may not read.
+const SEARCH_BATCH: u32 = 200;
+/// Hits a search looks through at most (the allowed and the left-out ones together), so that a
+/// caller who may read few of the matching messages cannot make one request scan them all.
+const MAX_SEARCH_SCAN: u32 = 5_000;
+
+/// A non-negative whole number field (`limit`, `offset`, `page`), as a number or digits.
+fn count_field(body: &Body, key: &str) -> Result<Option<u32>, ApiError> {
+    let bad = || ApiError::bad_request(format!("Invalid {key}: must be a non-negative integer"));
+    match body.get(key).filter(|v| !v.is_null()) {
+        None => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .map(|n| Some(n.min(u32::MAX as u64) as u32))
+            .ok_or_else(bad),
+        Some(Value::String(s)) => s.trim().parse::<u32>().map(Some).map_err(|_| bad()),
+        Some(_) => Err(bad()),
+    }
+}
+
+/// A point in time (`from`, `to`): epoch ms, or an ISO date (what `Date` becomes in JSON).
+fn time_field(body: &Body, key: &str) -> Result<Option<i64>, ApiError> {
+    let bad = || {
+        ApiError::bad_request(format!(
+            "Invalid {key}: must be a date or epoch milliseconds"
+        ))
+    };
+    match body.get(key).filter(|v| !v.is_null()) {
+        None => Ok(None),
+        Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(bad),
+        Some(Value::String(s)) => parse_epoch_ms(s).map(Some).ok_or_else(bad),
+        Some(_) => Err(bad()),
+    }
+}
+
+/// `POST /messages/search` (`@elizaos/api-client`'s `searchMessages`; absent from ElizaOS
+/// 1.7.2): `{query, channelId?, authorId?, from?, to?, limit?, offset?, page?}` →
+/// `data: {messages, limit, offset}`, messages as the history lists them, ranked best first.
+///
+/// Full text: every word of `query` must occur (whole words, any case). Only messages of
+/// channels the caller may read are returned; a `channelId` the caller may not read is a 403,
+/// as for its history. `page` (from 1) stands for `offset = (page - 1) * limit`.
+async fn search(
+    State(state): State<AppState>,
+    caller: Principal,
+    JsonBody(body): JsonBody<Body>,
+) -> ApiResult {
+    let failure = "Failed to search messages";
+    let words = match body.get("query") {
+        Some(Value::String(q)) => MessageSearch::words_of(q, MAX_SEARCH_WORDS),
+        _ => Vec::new(),
+    };
+    if words.is_empty() {
+        return Err(ApiError::bad_request(
+            "Invalid query: must be a string with at least one word",
+        ));
+    }
+    let channel = match body.get("channelId").filter(|v| !v.is_null()) {
+        None => None,
+        Some(v) => Some(
+            v.as_str()
+                .and_then(parse_uuid)
+                .ok_or_else(|| ApiError::bad_request("Invalid channelId"))?,
+        ),
+    };
+    let author = match body.get("authorId").filter(|v| !v.is_null()) {
+        None => None,
+        Some(Value::String(a)) if !a.is_empty() => Some(a.clone()),
+        Some(_) => return Err(ApiError::bad_request("Invalid authorId")),
+    };
+    let limit = count_field(&body, "limit")?
+        .unwrap_or(SEARCH_LIMIT)
+        .clamp(1, MAX_SEARCH_LIMIT);
+    let offset = match (count_field(&body, "offset")?, count_field(&body, "page")?) {
+        (Some(offset), _) => offset,
+        (None, Some(page)) => page.saturating_sub(1).saturating_mul(limit),
+        (None, None) => 0,
+    };
+    let query = MessageSearch {
+        words,
+        channel,
+        author,
+        from_ms: time_field(&body, "from")?,
+        to_ms: time_field(&body, "to")?,
+    };
+    if let Some(channel) = channel {
+        state
+            .security
+            .allow(&caller, Resource::Channel(channel), Action::Read)
+            .await?;
+    }
+
+    // Ranked hits, leaving out those the caller may not read; the offset counts readable
+    // hits only, so pages are the same whoever else's messages match.
+    let mut readable: HashMap<Uuid, bool> = HashMap::new();
+    let (mut skip, mut scanned) = (offset, 0u32);
+    let mut hits: Vec<Value> = Vec::new();
+    while scanned < MAX_SEARCH_SCAN {
+        let batch = state
+            .hub
+            .search_messages(&query, SEARCH_BATCH, scanned)
+            .await
+            .map_err(failed(failure))?;
+        scanned += batch.len() as u32;
+        for message in &batch {
+            let may = match readable.get(&message.channel_id) {
+                Some(may) => *may,
+                None => {
+                    let may = state.security.sees(&caller, message.channel_id).await;
+                    readable.insert(message.channel_id, may);
+                    may
+                }
+            };
+            if !may {
+                continue;
+            }
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            hits.push(shapes::history_message(message));
+            if hits.len() as u32 == limit {
+                break;
+            }
+        }
+        if hits.len() as u32 == limit || (batch.len() as u32) < SEARCH_BATCH {
+            break;
+        }
+    }
+    Ok(ok(
+        json!({ "messages": hits, "limit": limit, "offset": offset }),
+    ))
 }
 
 #[cfg(test)]

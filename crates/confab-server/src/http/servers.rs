@@ -9,8 +9,11 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::AppState;
-use super::envelope::{ApiError, ApiResult, Body, Fields, JsonBody, created, failed, ok};
+use super::envelope::{
+    ApiError, ApiResult, Body, Fields, JsonBody, created, failed, no_content, ok,
+};
 use super::shapes;
+use crate::access::{Action, Resource};
 use crate::auth::Principal;
 use crate::security::Operator;
 
@@ -18,6 +21,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/message-server/current", get(current))
         .route("/message-servers", get(list).post(create))
+        .route("/message-servers/{server_id}", delete(remove))
         .route(
             "/message-servers/{server_id}/agents",
             get(agents).post(add_agent),
@@ -86,6 +90,36 @@ async fn create(
         .await
         .map_err(failed("Failed to create message server"))?;
     Ok(created(json!({ "server": shapes::server(&server) })))
+}
+
+/// `DELETE /message-servers/:id` (listed by `@elizaos/api-client`, absent from ElizaOS 1.7.2):
+/// 204, with the server's channels and their messages; each channel's room gets
+/// `channelDeleted`. The default server cannot be deleted (400); an unknown one is 404.
+async fn remove(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(server): Path<String>,
+) -> ApiResult {
+    let server = parse_uuid(&server)
+        .ok_or_else(|| ApiError::bad_request("Invalid messageServerId format"))?;
+    state
+        .security
+        .allow(&caller, Resource::Administration, Action::Write)
+        .await?;
+    if server == state.hub.default_server() {
+        return Err(ApiError::bad_request(
+            "The default message server cannot be deleted",
+        ));
+    }
+    let deleted = state
+        .hub
+        .delete_server(server)
+        .await
+        .map_err(failed("Failed to delete message server"))?;
+    if !deleted {
+        return Err(ApiError::not_found("Message server not found"));
+    }
+    Ok(no_content())
 }
 
 /// The server of an agents route, which must be this instance's (ElizaOS's RLS rule).
