@@ -309,3 +309,32 @@ test('a stalled client that missed messages: the rejoin replays what it was neve
     await srv.stop();
   }
 });
+
+test('a replay larger than the connection\'s queue keeps the newest that fit, says so, and the client stays connected', async () => {
+  // A 64 KiB outgoing queue: a replay may carry 32 KiB. Forty 2 KB messages do not fit.
+  const srv = await startServer({ env: { CONFAB_SOCKET_BUFFER_BYTES: String(64 * 1024), CONFAB_RESUME_LIMIT: '500' } });
+  try {
+    const channelId = uuid();
+    const writer = await srv.connected({ auth: { entityId: uuid() } });
+    await joinChannel(writer, { channelId });
+    const ids = [];
+    for (let i = 0; i < 40; i++) ids.push((await send(writer, channelId, `${i} ${'x'.repeat(2000)}`, uuid())).messageId);
+
+    const reader = await srv.connected({ auth: { entityId: uuid() } });
+    const got = record(reader, 'messageBroadcast');
+    const reply = await emitAck(reader, 'message', { type: 1, payload: { channelId, lastMessageId: ids[0] } }, 10000);
+    const report = reply.recovery;
+    assert.equal(report.complete, false, JSON.stringify(report));
+    assert.equal(report.reason, 'limit_exceeded');
+    assert.ok(report.delivered > 0 && report.delivered < 39, `delivered ${report.delivered} of 39`);
+    await until(reader, () => got.length >= report.delivered, 10000);
+    // The newest, in order, without a gap: the older ones are left to history paging.
+    assert.deepEqual(got.map((m) => m.id), ids.slice(40 - report.delivered));
+    // Not dropped as a slow consumer: the connection still works.
+    assert.equal(reader.connected, true);
+    const after = await send(writer, channelId, 'live after the replay', uuid());
+    await until(reader, () => got.some((m) => m.id === after.messageId), 10000);
+  } finally {
+    await srv.stop();
+  }
+});

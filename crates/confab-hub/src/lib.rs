@@ -68,6 +68,10 @@ pub struct HubConfig {
     pub rejoin_grace: Duration,
     /// The most messages replayed to one resuming join.
     pub resume_limit: u32,
+    /// The most bytes (encoded events) replayed to one resuming join: the replay is queued on
+    /// the connection at once, so it must fit in the connection's outgoing queue, or a healthy
+    /// client would be dropped as slow (and, resuming again, dropped again). 0: no bound.
+    pub resume_bytes: usize,
     /// The most messages committed in one transaction.
     pub max_batch: usize,
     /// Messages waiting for the sequencer before senders are made to wait.
@@ -83,6 +87,7 @@ impl Default for HubConfig {
             default_server: DEFAULT_SERVER_ID,
             rejoin_grace: Duration::from_secs(120),
             resume_limit: 500,
+            resume_bytes: 0,
             max_batch: 1024,
             queue_capacity: 16 * 1024,
             dedup_window: Duration::from_secs(24 * 3600),
@@ -180,6 +185,7 @@ impl Hub {
                 max_batch: config.max_batch.max(1),
                 committed_tx: committed.clone(),
                 presence: presence.clone(),
+                resume_bytes: config.resume_bytes,
             }
             .run(rx),
         );

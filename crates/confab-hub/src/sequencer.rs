@@ -152,6 +152,8 @@ pub(crate) struct Sequencer {
     pub cluster: Option<Arc<dyn ClusterLink>>,
     /// Where each connection's resume points are kept (refused deliveries cut them).
     pub presence: Arc<Mutex<Presence>>,
+    /// The most bytes one replay may queue on a connection (0: no bound).
+    pub resume_bytes: usize,
 }
 
 /// The ordering gate's state, owned by the sequencer task.
@@ -680,6 +682,18 @@ impl Sequencer {
             // Keep the newest: the older ones stay reachable through history paging.
             m.remove(0);
         }
+        // The replay is queued on the connection at once: keep the newest messages that fit in
+        // the byte budget, so a resume never overflows a healthy client's queue.
+        let mut fits = fits;
+        if let Ok(m) = &mut missed {
+            let kept = newest_within(m, self.resume_bytes, |m| {
+                replay_size(m, channel) * if legacy { 2 } else { 1 }
+            });
+            if kept < m.len() {
+                m.drain(..m.len() - kept);
+                fits = false;
+            }
+        }
         let delivered = missed.as_ref().map(Vec::len).unwrap_or(0);
         for m in missed.as_deref().unwrap_or_default() {
             if legacy {
@@ -719,5 +733,41 @@ impl Sequencer {
             report: RecoveryReport::new(resume.reported_from, delivered, reason),
             sent_after,
         })
+    }
+}
+
+/// The encoded size of a replayed message (its `messageBroadcast` payload).
+fn replay_size(m: &StoredMessage, channel: &ChannelInfo) -> usize {
+    serde_json::to_vec(&delivery::broadcast(m, channel)).map_or(0, |v| v.len())
+}
+
+/// How many of the newest `items` fit in `budget` bytes (0: no budget, all of them).
+fn newest_within<T>(items: &[T], budget: usize, size: impl Fn(&T) -> usize) -> usize {
+    if budget == 0 {
+        return items.len();
+    }
+    let mut used = 0usize;
+    items
+        .iter()
+        .rev()
+        .take_while(|item| {
+            used = used.saturating_add(size(item));
+            used <= budget
+        })
+        .count()
+}
+
+#[cfg(test)]
+mod replay_budget_tests {
+    use super::newest_within;
+
+    #[test]
+    fn keeps_the_newest_that_fit() {
+        let sizes = [5usize, 4, 3, 2, 1];
+        assert_eq!(newest_within(&sizes, 0, |s| *s), 5, "no budget");
+        assert_eq!(newest_within(&sizes, 15, |s| *s), 5);
+        assert_eq!(newest_within(&sizes, 6, |s| *s), 3, "1 + 2 + 3");
+        assert_eq!(newest_within(&sizes, 5, |s| *s), 2);
+        assert_eq!(newest_within(&sizes, 1, |_| 2), 0, "not even one fits");
     }
 }

@@ -178,6 +178,8 @@ impl ServeArgs {
         };
         c.hub.rejoin_grace = Duration::from_secs(self.rejoin_grace_secs);
         c.hub.resume_limit = self.resume_limit.max(1);
+        // Half the connection's outgoing queue: room is left for live traffic meanwhile.
+        c.hub.resume_bytes = c.socket_buffer_bytes / 2;
         c.hub.dedup_window = Duration::from_secs(self.dedup_window_hours.saturating_mul(3600));
         if let Some(v) = self.app_version {
             c.version = v;
