@@ -4,7 +4,7 @@
 // in /metrics by kind, "too many events waiting" included.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, waitFor, uuid } from './harness.mjs';
+import { startServer, waitFor, until, uuid } from './harness.mjs';
 import { joinChannel } from './socket-util.mjs';
 import { expectRefused, refusal } from './security-util.mjs';
 
@@ -97,8 +97,13 @@ test('"too many events waiting" is refused, told, and counted as queue_full', as
     // not exist yet: the worker creates (and durably stores) a channel per message, so it drains
     // far slower than the burst arrives. (Small enough that the replies stay under the
     // outgoing buffer.)
+    let answered = 0;
+    s.on('messageAck', () => { answered += 1; });
+    s.on('messageError', () => { answered += 1; });
     for (let i = 0; i < 500; i++) s.emit('message', { type: 2, payload: { channelId: uuid(), message: `flood ${i}` } });
     await told;
+    // Every flooded message is answered: stored (messageAck) or refused (messageError).
+    await until(s, () => answered >= 500, 60000);
     const m = await srv.http('GET', '/metrics');
     assert.ok(metric(m.text, /^confab_refusals_total\{kind="queue_full"\} (\d+)/m) >= 1, m.text);
     // The connection keeps working.
