@@ -59,13 +59,17 @@ test('three nodes: every member gets every message once, in one order', async ()
       for (const node of c.nodes) members.push({ ch, ...(await member(node, ch)) });
     }
     const acked = new Map(channels.map((ch) => [ch, []]));
+    let slowest = 0;
     await Promise.all(members.map(async (m, i) => {
       for (let k = 0; k < 15; k++) {
-        const ack = await send(m.s, { channelId: m.ch, senderId: m.entity, message: `m${i}-${k}`, messageServerId: DEFAULT_SERVER });
-        assert.equal(ack.success, true);
+        const t0 = Date.now();
+        const ack = await send(m.s, { channelId: m.ch, senderId: m.entity, message: `m${i}-${k}`, messageServerId: DEFAULT_SERVER }, 20000);
+        slowest = Math.max(slowest, Date.now() - t0);
+        assert.equal(ack.success, true, JSON.stringify(ack));
         acked.get(m.ch).push(ack.messageId);
       }
     }));
+    console.log(`three nodes: slowest acknowledgement ${slowest} ms`);
     for (const ch of channels) {
       const inCh = members.filter((m) => m.ch === ch);
       const expected = acked.get(ch).length; // 3 senders × 15
