@@ -7,6 +7,27 @@ use std::collections::HashMap;
 use crate::{Appended, NewMessage, StoredMessage};
 
 /// The (author, key) pairs of a batch to look up, each once.
+/// Appends `((author_id = ? AND client_key = ?) OR …)` for a chunk of [`keys`]: the lookup of
+/// stored repeats, the same SQL on both backends.
+pub(crate) fn push_key_filter<'a, DB>(q: &mut sqlx::QueryBuilder<DB>, chunk: &[(&'a str, &'a str)])
+where
+    DB: sqlx::Database,
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    q.push("(");
+    for (i, (author, key)) in chunk.iter().enumerate() {
+        if i > 0 {
+            q.push(" OR ");
+        }
+        q.push("(author_id = ")
+            .push_bind(*author)
+            .push(" AND client_key = ")
+            .push_bind(*key)
+            .push(")");
+    }
+    q.push(")");
+}
+
 pub(crate) fn keys(batch: &[NewMessage]) -> Vec<(&str, &str)> {
     let mut seen = std::collections::HashSet::new();
     batch

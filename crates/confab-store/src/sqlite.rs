@@ -509,19 +509,9 @@ impl Store for SqliteStore {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(concat!(
                 "SELECT ",
                 message_columns!(),
-                ", client_key FROM central_messages WHERE client_key IS NOT NULL AND ("
+                ", client_key FROM central_messages WHERE client_key IS NOT NULL AND "
             ));
-            for (i, (author, key)) in chunk.iter().enumerate() {
-                if i > 0 {
-                    q.push(" OR ");
-                }
-                q.push("(author_id = ")
-                    .push_bind(*author)
-                    .push(" AND client_key = ")
-                    .push_bind(*key)
-                    .push(")");
-            }
-            q.push(")");
+            repeats::push_key_filter(&mut q, chunk);
             for row in q.build().fetch_all(&mut writer.conn).await? {
                 existing.push((message_from_row(&row), row.get::<String, _>("client_key")));
             }
