@@ -16,9 +16,12 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use uuid::Uuid;
 
+use crate::media::Attachment;
 use crate::packet::{self, Inbound};
 use crate::rest::Rest;
-use crate::types::{Ack, ConnectionState, DEFAULT_SERVER, Event, Joined, Message, event_from_wire};
+use crate::types::{
+    Ack, ConnectionState, DEFAULT_SERVER, Event, Joined, Message, Recovery, event_from_wire,
+};
 
 /// Errors of the client.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -156,6 +159,8 @@ pub struct Outgoing {
     pub client_message_id: String,
     pub metadata: Option<Value>,
     pub source: Option<String>,
+    /// Sent as the payload's `attachments` (ElizaOS's `Media` objects).
+    pub attachments: Vec<Attachment>,
 }
 
 impl Outgoing {
@@ -166,7 +171,13 @@ impl Outgoing {
             client_message_id: Uuid::new_v4().to_string(),
             metadata: None,
             source: None,
+            attachments: Vec::new(),
         }
+    }
+    /// Adds an attachment (an uploaded file: [`Attachment::from_upload`]).
+    pub fn attach(mut self, attachment: Attachment) -> Self {
+        self.attachments.push(attachment);
+        self
     }
     /// Marks the channel as a DM with `peer` (an agent): the server creates it on first use
     /// with both as participants.
@@ -676,6 +687,9 @@ impl Driver {
             if let Some(meta) = &m.metadata {
                 payload["metadata"] = meta.clone();
             }
+            if !m.attachments.is_empty() {
+                payload["attachments"] = json!(m.attachments);
+            }
             let frame = packet::event("message", &json!({"type": 2, "payload": payload}), Some(id));
             self.last_sent = Some(Instant::now());
             self.inflight.insert(id, p);
@@ -749,6 +763,7 @@ impl Driver {
                 let joined = Joined {
                     channel_id,
                     recovered: data["recovery"]["delivered"].as_u64().map(|n| n as usize),
+                    recovery: Recovery::from_wire(&data["recovery"]),
                     rejoin: waiters.is_empty(),
                 };
                 for w in waiters {

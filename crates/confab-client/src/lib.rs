@@ -12,7 +12,9 @@
 //!   sent on the lost connection but not acknowledged is sent again first, with its original
 //!   `messageId`: the server stores it once and acknowledges the resend as a repeat
 //!   ([`Ack::repeat`]). Sends can be throttled ([`Config::min_send_interval`]).
-//! * [`Rest`] has the HTTP calls a chat needs: agents, channels, DMs, history.
+//! * [`Rest`] has the HTTP calls a chat needs: agents, channels, DMs, history, and media
+//!   uploads ([`Rest::upload_channel_media`], [`Rest::upload_agent_media`]); a message carries
+//!   an uploaded file as an [`Attachment`] ([`Outgoing::attach`]).
 //! * `https://` (and `wss://`) servers work through rustls, with the system's root certificates;
 //!   [`Config::add_root_certificate_pem`] trusts a private CA or a self-signed server too.
 //!
@@ -46,11 +48,15 @@
 //! ```
 
 mod client;
+mod media;
 pub mod packet;
 mod rest;
 mod tls;
 mod types;
 
 pub use client::{Client, Config, Error, Events, Outgoing, Reconnect, Result, within};
+pub use media::{Attachment, MediaFile, MediaUpload, content_kind};
 pub use rest::{AgentInfo, ChannelInfo, Rest};
-pub use types::{Ack, ConnectionState, DEFAULT_SERVER, Event, Joined, Message, PresenceKind};
+pub use types::{
+    Ack, ConnectionState, DEFAULT_SERVER, Event, Joined, Message, PresenceKind, Recovery,
+};

@@ -6,6 +6,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::media::Attachment;
+
 /// The nil UUID: the default message server of confab and ElizaOS.
 pub const DEFAULT_SERVER: Uuid = Uuid::nil();
 
@@ -26,6 +28,8 @@ pub struct Message {
     pub in_reply_to: Option<String>,
     /// True when it came from the socket (live or replayed), false when loaded over HTTP.
     pub live: bool,
+    /// Files attached (urls as the server serves them, usually `/media/...`).
+    pub attachments: Vec<Attachment>,
 }
 
 impl Message {
@@ -53,6 +57,8 @@ impl Message {
             source: String,
             client_message_id: Option<String>,
             in_reply_to_message_id: Option<String>,
+            #[serde(default)]
+            attachments: Value,
         }
         let w: Wire = serde_json::from_value(v.clone()).ok()?;
         let channel_id = w
@@ -69,6 +75,7 @@ impl Message {
             client_message_id: w.client_message_id,
             in_reply_to: w.in_reply_to_message_id,
             live: true,
+            attachments: Attachment::list_from(&w.attachments),
         })
     }
 
@@ -93,6 +100,7 @@ impl Message {
             client_message_id: None,
             in_reply_to: v["inReplyToRootMessageId"].as_str().map(str::to_owned),
             live: false,
+            attachments: Attachment::list_from(&meta["attachments"]),
         })
     }
 }
@@ -117,6 +125,33 @@ pub struct Joined {
     pub recovered: Option<usize>,
     /// True when this was an automatic rejoin after a reconnect.
     pub rejoin: bool,
+    /// The server's report on the replay, when the join resumed (`recovery` of
+    /// `channel_joined`).
+    pub recovery: Option<Recovery>,
+}
+
+/// How a resumed join went, as the server reports it: `{complete, delivered, reason?}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// Every message after the resume point has reached this connection, in order.
+    pub complete: bool,
+    /// Messages replayed for this join.
+    pub delivered: usize,
+    /// Why it is not complete: `unknown_message`, `limit_exceeded`, `slow_consumer`,
+    /// `unconfirmed`, `history_unavailable`.
+    pub reason: Option<String>,
+}
+
+impl Recovery {
+    pub(crate) fn from_wire(v: &Value) -> Option<Recovery> {
+        let delivered = v.get("delivered")?.as_u64()? as usize;
+        let reason = v["reason"].as_str().map(str::to_owned);
+        Some(Recovery {
+            complete: v["complete"].as_bool().unwrap_or(reason.is_none()),
+            delivered,
+            reason,
+        })
+    }
 }
 
 /// The socket's state, as a status line shows it.
@@ -306,6 +341,35 @@ mod tests {
             (h.sender_name.as_str(), h.created_at, h.live),
             ("Pat", 7, false)
         );
+    }
+
+    #[test]
+    fn recovery_report() {
+        assert_eq!(
+            Recovery::from_wire(
+                &json!({"complete": false, "delivered": 3, "from": {}, "reason": "limit_exceeded"})
+            ),
+            Some(Recovery {
+                complete: false,
+                delivered: 3,
+                reason: Some("limit_exceeded".into())
+            })
+        );
+        assert_eq!(
+            Recovery::from_wire(&json!({"complete": true, "delivered": 0})),
+            Some(Recovery {
+                complete: true,
+                delivered: 0,
+                reason: None
+            })
+        );
+        assert_eq!(Recovery::from_wire(&Value::Null), None);
+        let m = Message::from_broadcast(&json!({
+            "id": Uuid::nil(), "channelId": Uuid::nil(), "text": "see",
+            "attachments": [{"id": "a", "url": "/media/uploads/channels/x/1.png", "contentType": "image"}]
+        }))
+        .unwrap();
+        assert_eq!(m.attachments[0].content_type.as_deref(), Some("image"));
     }
 
     #[test]
