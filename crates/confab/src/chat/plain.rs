@@ -1,43 +1,18 @@
-//! `confab chat [URL]`: a terminal chat on top of `confab-client`.
+//! The line mode of `confab chat` (`--plain`, or stdin/stdout not a terminal).
 //!
 //! Lines you type are sent; lines starting with `/` are commands. Agent replies stream in as
 //! they are generated; a status line reports the connection (reconnects included).
 
 use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
-use std::time::Duration;
 
-use clap::Args;
-use confab_client::{
-    AgentInfo, Client, Config, ConnectionState, Event, Message, Outgoing, Reconnect,
-};
+use confab_client::{AgentInfo, Client, ConnectionState, Event, Message};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use uuid::Uuid;
 
-const ELIZA: &str = "b850bc30-45f8-0041-a00a-83df46d8555d";
-
-#[derive(Args, Clone)]
-pub struct ChatArgs {
-    /// The server to talk to.
-    #[arg(default_value = "http://localhost:3000")]
-    url: String,
-    /// Your display name.
-    #[arg(long, env = "USER", default_value = "User")]
-    name: String,
-    /// Open this channel (name or id) instead of a DM with the agent.
-    #[arg(long)]
-    channel: Option<String>,
-    /// The agent to open a DM with (name or id); default: Eliza, or the first agent.
-    #[arg(long)]
-    agent: Option<String>,
-    /// The server's API key (`ELIZA_SERVER_AUTH_TOKEN` on the server), when it requires one.
-    #[arg(long, env = "CONFAB_API_KEY", hide_env_values = true)]
-    api_key: Option<String>,
-    /// Also trust the certificates in this PEM file for https:// (a private CA or a
-    /// self-signed server); the system's root certificates are always trusted.
-    #[arg(long, env = "CONFAB_CA_FILE")]
-    ca_file: Option<std::path::PathBuf>,
-}
+use super::ChatArgs;
+use super::session::{self, ELIZA};
+use super::state::{SavedChannel, Store};
 
 struct Ui {
     color: bool,
@@ -72,6 +47,7 @@ impl Ui {
 /// What the chat is looking at.
 struct View {
     channel: Option<(Uuid, String)>,
+    store: Store,
     agents: Vec<AgentInfo>,
     /// Reply id → text printed so far (a reply streaming in).
     streaming: HashMap<Uuid, String>,
@@ -84,25 +60,12 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<()> {
         color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
     ui.status(&format!("connecting to {}", args.url));
-    let mut config = Config::new(&args.url).sender_name(&args.name);
-    if let Some(key) = &args.api_key {
-        config = config.api_key(key);
-    }
-    if let Some(path) = &args.ca_file {
-        let pem = std::fs::read(path)
-            .map_err(|e| anyhow::anyhow!("--ca-file {}: {e}", path.display()))?;
-        config = config.add_root_certificate_pem(pem);
-    }
-    let config = config
-        .reconnect(Reconnect {
-            max_attempts: None,
-            ..Reconnect::default()
-        })
-        .min_send_interval(Duration::from_millis(250));
-    let (client, mut events) = Client::connect(config).await?;
+    let mut store = session::open_store(&args);
+    let (client, mut events) = session::connect(&args, &mut store).await?;
     ui.status("connected");
     let mut view = View {
         channel: None,
+        store,
         agents: client.rest().agents().await.unwrap_or_default(),
         streaming: HashMap::new(),
         thinking: false,
@@ -143,10 +106,8 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<()> {
                     ui.error("no channel open: /join NAME or /dm AGENT");
                     continue;
                 };
-                let mut msg = Outgoing::new(channel, line);
-                if let Some(agent) = dm_agent(&view) {
-                    msg = msg.dm_with(agent);
-                }
+                let saved = SavedChannel { id: channel, label: String::new(), agent: dm_agent(&view) };
+                let msg = session::outgoing(&saved, line);
                 view.sent.insert(msg.client_message_id.clone());
                 if client.state() != ConnectionState::Connected {
                     ui.status("offline: the message is queued and goes out on reconnect");
@@ -171,11 +132,13 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<()> {
 }
 
 fn dm_agent(view: &View) -> Option<Uuid> {
-    let (_, name) = view.channel.as_ref()?;
-    view.agents
+    let (id, _) = view.channel.as_ref()?;
+    view.store
+        .server
+        .channels
         .iter()
-        .find(|a| name == &format!("DM with {}", a.name))
-        .map(|a| a.id)
+        .find(|c| c.id == *id)
+        .and_then(|c| c.agent)
 }
 
 fn agent_name(view: &View, id: &str) -> Option<String> {
@@ -207,6 +170,9 @@ fn print_message(ui: &Ui, client: &Client, m: &Message) {
         m.sender_name.clone()
     };
     println!("{}: {}", ui.sender(&name, m.is_agent_reply(), me), m.text);
+    for link in session::links(client, m) {
+        println!("  {}", ui.paint("4", &format!("file: {link}")));
+    }
 }
 
 fn on_event(ui: &Ui, client: &Client, view: &mut View, event: Event) {
@@ -296,11 +262,13 @@ fn on_event(ui: &Ui, client: &Client, view: &mut View, event: Event) {
         )),
         Event::Connected { reconnected: true } => ui.status("reconnected"),
         Event::Joined(j) if j.rejoin => {
-            let recovered = j.recovered.unwrap_or(0);
+            let recovery = match &j.recovery {
+                Some(r) => session::recovery_text(r),
+                None => "nothing to recover".into(),
+            };
             ui.status(&format!(
-                "rejoined {} ({recovered} missed message{} recovered)",
-                channel_label(view, j.channel_id),
-                if recovered == 1 { "" } else { "s" }
+                "rejoined {} ({recovery})",
+                channel_label(view, j.channel_id)
             ));
         }
         Event::GaveUp { attempts } => {
@@ -318,63 +286,28 @@ fn channel_label(view: &View, id: Uuid) -> String {
 }
 
 async fn dm(ui: &Ui, client: &Client, view: &mut View, wanted: &str) {
-    let agent = view
-        .agents
-        .iter()
-        .find(|a| a.id.to_string() == wanted || a.name.eq_ignore_ascii_case(wanted))
-        .or(view.agents.first())
-        .cloned();
-    let Some(agent) = agent else {
-        ui.error("no agent to talk to");
-        return;
-    };
-    match client.rest().dm_channel(client.entity_id(), agent.id).await {
-        Ok(ch) => {
-            open(ui, client, view, ch.id, format!("DM with {}", agent.name)).await;
-        }
-        Err(e) => ui.error(&format!("could not open a DM: {e}")),
+    match session::dm(client, &view.agents, wanted).await {
+        Ok(ch) => open(ui, client, view, ch).await,
+        Err(e) => ui.error(&e),
     }
 }
 
 async fn join(ui: &Ui, client: &Client, view: &mut View, wanted: &str) {
-    let found = match wanted.parse::<Uuid>() {
-        Ok(id) => Some((id, wanted.to_owned())),
-        Err(_) => match client.rest().channels().await {
-            Ok(list) => list
-                .into_iter()
-                .find(|c| c.name == wanted)
-                .map(|c| (c.id, c.name)),
-            Err(e) => {
-                ui.error(&e.to_string());
-                return;
-            }
-        },
-    };
-    let (id, name) = match found {
-        Some(f) => f,
-        None => match client
-            .rest()
-            .create_group(wanted, &[client.entity_id()])
-            .await
-        {
-            Ok(c) => (c.id, c.name),
-            Err(e) => {
-                ui.error(&format!("could not create #{wanted}: {e}"));
-                return;
-            }
-        },
-    };
-    open(ui, client, view, id, format!("#{name}")).await;
+    match session::group(client, wanted).await {
+        Ok(ch) => open(ui, client, view, ch).await,
+        Err(e) => ui.error(&e),
+    }
 }
 
-async fn open(ui: &Ui, client: &Client, view: &mut View, id: Uuid, label: String) {
+async fn open(ui: &Ui, client: &Client, view: &mut View, ch: SavedChannel) {
     if let Some((old, _)) = view.channel.take() {
         client.leave(old).ok();
     }
-    match client.join(id).await {
+    match client.join(ch.id).await {
         Ok(_) => {
-            ui.status(&format!("joined {label} ({id})"));
-            view.channel = Some((id, label));
+            ui.status(&format!("joined {} ({})", ch.label, ch.id));
+            view.channel = Some((ch.id, ch.label.clone()));
+            view.store.remember(ch);
             history(ui, client, view, 20).await;
         }
         Err(e) => ui.error(&format!("could not join: {e}")),
@@ -401,13 +334,14 @@ async fn command(ui: &Ui, client: &Client, view: &mut View, cmd: &str) -> bool {
     match name {
         "quit" | "exit" | "q" => return false,
         "help" => println!(
-            "  /join NAME|ID   open a group channel (created if new)\n  /dm AGENT       a DM with an agent\n  /leave          leave the current channel\n  /agents         list agents\n  /channels       list channels\n  /history [N]    show the last N messages\n  /quit           exit"
+            "  /join NAME|ID   open a group channel (created if new)\n  /dm AGENT       a DM with an agent\n  /leave          leave the current channel\n  /agents         list agents\n  /channels       list your channels\n  /history [N]    show the last N messages\n  /upload PATH    send a file\n  /quit           exit"
         ),
         "join" if !arg.is_empty() => join(ui, client, view, arg).await,
         "dm" => dm(ui, client, view, if arg.is_empty() { ELIZA } else { arg }).await,
         "leave" => match view.channel.take() {
             Some((id, label)) => {
                 client.leave(id).ok();
+                view.store.forget(id);
                 ui.status(&format!("left {label}"));
             }
             None => ui.error("no channel open"),
@@ -416,19 +350,44 @@ async fn command(ui: &Ui, client: &Client, view: &mut View, cmd: &str) -> bool {
             view.agents = client.rest().agents().await.unwrap_or_default();
             list_agents(ui, view);
         }
-        "channels" => match client.rest().channels().await {
-            Ok(list) => {
-                for c in list {
-                    println!(
-                        "  {} {} {}",
-                        c.kind,
-                        c.name,
-                        ui.paint("2", &c.id.to_string())
-                    );
-                }
+        "channels" => {
+            if view.store.server.channels.is_empty() {
+                ui.status("no channels yet: /join NAME or /dm AGENT");
             }
-            Err(e) => ui.error(&e.to_string()),
-        },
+            for c in &view.store.server.channels {
+                let mark = if view.channel.as_ref().is_some_and(|(id, _)| *id == c.id) {
+                    "*"
+                } else {
+                    " "
+                };
+                println!("{mark} {} {}", c.label, ui.paint("2", &c.id.to_string()));
+            }
+        }
+        "upload" if !arg.is_empty() => {
+            let Some((id, label)) = view.channel.clone() else {
+                ui.error("no channel open: /join NAME or /dm AGENT");
+                return true;
+            };
+            let ch = SavedChannel {
+                id,
+                label,
+                agent: dm_agent(view),
+            };
+            match session::upload(client, &ch, std::path::Path::new(arg)).await {
+                Ok((up, msg)) => {
+                    ui.status(&format!(
+                        "uploaded {} ({} bytes): {}",
+                        up.original_name,
+                        up.size,
+                        client.rest().url(&up.url)
+                    ));
+                    if let Err(e) = client.send(msg).await {
+                        ui.error(&format!("not sent: {e}"));
+                    }
+                }
+                Err(e) => ui.error(&e),
+            }
+        }
         "history" => history(ui, client, view, arg.parse().unwrap_or(20)).await,
         _ => ui.error(&format!("unknown command /{cmd}; /help lists them")),
     }
