@@ -255,6 +255,7 @@ impl Client {
             state: state_tx,
             last_error: last_error.clone(),
             channels: BTreeMap::new(),
+            joined_at: HashMap::new(),
             joins: HashMap::new(),
             outbox: VecDeque::new(),
             inflight: HashMap::new(),
@@ -345,6 +346,17 @@ impl Client {
     }
 }
 
+/// How much earlier than the first join a rejoin without a last message resumes (clock skew
+/// between client and server).
+const SINCE_SKEW_MS: i64 = 5_000;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
 /// Ids already delivered, bounded (oldest forgotten first).
 struct Seen {
     set: HashSet<Uuid>,
@@ -393,6 +405,10 @@ struct Driver {
     last_error: Arc<Mutex<Option<Error>>>,
     /// Joined channels → the last message id seen there (the resume point).
     channels: BTreeMap<Uuid, Option<Uuid>>,
+    /// When each channel was first joined (local epoch ms): the resume point of a rejoin while
+    /// no message has been seen there yet (`since`, a few seconds early for clock skew; the
+    /// replayed ids already seen are dropped).
+    joined_at: HashMap<Uuid, i64>,
     joins: HashMap<Uuid, Vec<oneshot::Sender<Result<Joined>>>>,
     outbox: VecDeque<Pending>,
     inflight: HashMap<u64, Pending>,
@@ -601,6 +617,7 @@ impl Driver {
                         }
                         Cmd::Leave(channel) => {
                             self.channels.remove(&channel);
+                            self.joined_at.remove(&channel);
                             let payload = json!({"channelId": channel, "roomId": channel, "entityId": self.config.entity_id});
                             let _ = send_text(&mut ws, packet::event("leave_channel", &payload, None)).await;
                         }
@@ -630,6 +647,7 @@ impl Driver {
                     }
                     Some(Cmd::Leave(channel)) => {
                         self.channels.remove(&channel);
+                        self.joined_at.remove(&channel);
                         if let Some(waiters) = self.joins.remove(&channel) {
                             for w in waiters {
                                 let _ = w.send(Err(Error::Closed));
@@ -707,6 +725,8 @@ impl Driver {
         });
         if let Some(last) = last {
             payload["lastMessageId"] = json!(last);
+        } else if let Some(at) = self.joined_at.get(&channel) {
+            payload["since"] = json!(at - SINCE_SKEW_MS);
         }
         packet::event("message", &json!({"type": 1, "payload": payload}), None)
     }
@@ -760,6 +780,9 @@ impl Driver {
                     return;
                 };
                 let waiters = self.joins.remove(&channel_id).unwrap_or_default();
+                if self.channels.contains_key(&channel_id) {
+                    self.joined_at.entry(channel_id).or_insert_with(now_ms);
+                }
                 let joined = Joined {
                     channel_id,
                     recovered: data["recovery"]["delivered"].as_u64().map(|n| n as usize),

@@ -76,7 +76,7 @@ impl Tty {
                 }
                 s.parser.process(&buf[..n]);
                 let (_, cols) = s.parser.screen().size();
-                let rows: Vec<String> = s.parser.screen().rows(0, cols).collect();
+                let rows: Vec<String> = s.parser.screen().rows(0, cols.into()).collect();
                 s.seen.extend(rows);
                 cv.notify_all();
             }
@@ -92,7 +92,7 @@ impl Tty {
     fn rows(&self) -> Vec<String> {
         let s = self.screen.0.lock().unwrap();
         let (_, cols) = s.parser.screen().size();
-        s.parser.screen().rows(0, cols).collect()
+        s.parser.screen().rows(0, cols.into()).collect()
     }
 
     fn dump(&self) -> String {
@@ -106,7 +106,7 @@ impl Tty {
         let mut s = lock.lock().unwrap();
         loop {
             let (_, cols) = s.parser.screen().size();
-            let rows: Vec<String> = s.parser.screen().rows(0, cols).collect();
+            let rows: Vec<String> = s.parser.screen().rows(0, cols.into()).collect();
             if pred(&rows) {
                 return rows;
             }
@@ -144,16 +144,14 @@ impl Tty {
         self.master.resize(size(rows, cols)).unwrap();
     }
 
-    /// The input line's text (the row under the "Message" border).
-    fn input(&self) -> String {
-        let rows = self.rows();
-        let at = rows
-            .iter()
-            .rposition(|r| r.contains("Message"))
-            .expect("input box");
-        rows[at + 1]
-            .trim_matches(|c: char| c == '│' || c.is_whitespace())
-            .to_owned()
+    /// Waits (bounded) until the input line (the row under the "Message" border) reads `text`.
+    fn wait_input(&self, text: &str) {
+        self.wait(&format!("the input line {text:?}"), |rows| {
+            rows.iter()
+                .rposition(|r| r.contains("┌Message"))
+                .and_then(|at| rows.get(at + 1))
+                .is_some_and(|r| r.trim_matches(|c: char| c == '│' || c.is_whitespace()) == text)
+        });
     }
 
     /// Waits (bounded) for the process to end; its exit code.
@@ -240,42 +238,27 @@ async fn tui_dm_editing_resize_channels_and_reconnect() {
 
     // Editing keys: Left, Home, End, Ctrl-A/E, Backspace, Delete, Ctrl-W, Ctrl-U; history.
     tty.keys("helo wrld");
+    tty.wait_input("helo wrld");
     tty.keys("\x1b[D\x1b[D\x1b[D"); // ←←← (before "rld")
     tty.keys("o");
+    tty.wait_input("helo world");
     tty.keys("\x1b[H"); // Home
     tty.keys("\x1b[C\x1b[C\x1b[C"); // →→→ (after "hel")
     tty.keys("l");
-    tty.wait("hello world", |rows| {
-        rows.iter().any(|r| r.contains("│hello world"))
-    });
+    tty.wait_input("hello world");
     tty.keys("\x01X\x05!"); // Ctrl-A X, Ctrl-E !
-    tty.wait("Xhello world!", |rows| {
-        rows.iter().any(|r| r.contains("│Xhello world!"))
-    });
+    tty.wait_input("Xhello world!");
     tty.keys("\x7f\x17"); // Backspace, Ctrl-W
-    tty.wait("Xhello", |rows| rows.iter().any(|r| r.contains("│Xhello ")));
-    assert_eq!(tty.input(), "Xhello");
+    tty.wait_input("Xhello");
     tty.keys("\x01\x1b[3~"); // Ctrl-A, Delete
-    tty.wait("hello after Delete", |rows| {
-        rows.iter()
-            .any(|r| r.trim_end().ends_with("│hello") || r.contains("│hello "))
-    });
+    tty.wait_input("hello");
+    tty.keys("\x1b[F "); // End, space
     tty.keys("\x15"); // Ctrl-U
-    tty.wait("an empty input", |rows| {
-        let at = rows.iter().rposition(|r| r.contains("Message")).unwrap();
-        rows[at + 1]
-            .trim_matches(|c: char| c == '│' || c.is_whitespace())
-            .is_empty()
-    });
+    tty.wait_input("");
     tty.keys("\x1b[A"); // ↑: the last line sent
-    tty.wait("the history", |rows| {
-        rows.iter().any(|r| r.contains("│I am unhappy."))
-    });
+    tty.wait_input("I am unhappy.");
     tty.keys("\x1b[B"); // ↓: back to the (empty) draft
-    tty.wait("the draft", |rows| {
-        !rows.iter().any(|r| r.contains("│I am unhappy.  "))
-    });
-    assert_eq!(tty.input(), "");
+    tty.wait_input("");
 
     // Resize: the layout follows (status bar on the new last row, input box above it).
     tty.resize(20, 70);
