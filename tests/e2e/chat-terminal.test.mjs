@@ -1,10 +1,11 @@
-// `confab chat` driven through a pseudo-terminal (util-linux `script`) against the real server:
+// `confab chat --plain` (the line mode) driven through a pseudo-terminal (util-linux `script`)
+// against the real server (the full-screen mode is tested in crates/confab/tests/chat_tui.rs):
 // the agent list, a DM with ELIZA (thinking indicator, streamed reply), /join, a message from
 // someone else, /history, a server restart (status line, rejoin, missed message), /quit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,9 +38,9 @@ async function startAt(port, dir) {
 }
 
 /** `confab chat URL` in a pty; `screen()` is everything it printed, without colours. */
-function startChat(url) {
-  const cmd = `${BIN} chat ${url} --name Pat`;
-  const proc = spawn('script', ['-qfec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, TERM: 'xterm' } });
+function startChat(url, state) {
+  const cmd = `${BIN} chat ${url} --name Pat --plain`;
+  const proc = spawn('script', ['-qfec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, TERM: 'xterm', CONFAB_CHAT_STATE: state } });
   let out = '';
   const waiters = [];
   proc.stdout.on('data', (d) => {
@@ -74,7 +75,7 @@ test('confab chat: DM with Eliza, channels, commands, a server restart', async (
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   let srv = await startAt(port, dir);
-  const chat = startChat(url);
+  const chat = startChat(url, join(dir, 'chat-state.json'));
   let writer;
   try {
     await chat.expect(/agent Eliza \(active\) b850bc30-45f8-0041-a00a-83df46d8555d/);
@@ -137,6 +138,47 @@ test('confab chat: DM with Eliza, channels, commands, a server restart', async (
     assert.equal(await chat.exited, 0);
   } finally {
     writer?.close();
+    chat.kill();
+    await srv.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// Needs the server's media routes (the media branch): `/upload PATH` uploads the file with
+// multipart to the channel, sends a message carrying it, and prints the link; the link serves
+// the file. `/channels` lists only the channels this user opened.
+test('confab chat --plain: /upload sends a file and shows its link; /channels lists mine', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'confab-chat-'));
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const srv = await startAt(port, dir);
+  const file = join(dir, 'notes.txt');
+  writeFileSync(file, 'hello from a file\n');
+  const chat = startChat(url, join(dir, 'chat-state.json'));
+  try {
+    const [, dm] = await chat.expect(/joined DM with Eliza \(([0-9a-f-]{36})\)/);
+    // Someone else's channel is not in my list.
+    const other = await fetch(`${url}/api/messaging/channels`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: `not-mine-${uuid().slice(0, 6)}`, participantCentralUserIds: [uuid()], message_server_id: DEFAULT_SERVER, type: 'GROUP' }),
+    });
+    assert.equal(other.status, 201);
+    let mark = chat.screen().length;
+    chat.type('/channels');
+    await chat.expect(new RegExp(`\\* DM with Eliza ${dm}`), mark);
+    assert.doesNotMatch(chat.screen().slice(mark), /not-mine-/);
+
+    mark = chat.screen().length;
+    chat.type(`/upload ${file}`);
+    const [, link] = await chat.expect(/uploaded notes\.txt \(18 bytes\): (http:\S+)/, mark);
+    assert.ok(link.startsWith(`${url}/media/uploads/channels/${dm}/`), link);
+    await chat.expect(/Pat \(you\): notes\.txt\n\s+file: http:\S+\/media\/uploads\/channels\//, mark);
+    const served = await fetch(link);
+    assert.equal(served.status, 200);
+    assert.equal(await served.text(), 'hello from a file\n');
+    chat.type('/quit');
+    assert.equal(await chat.exited, 0);
+  } finally {
     chat.kill();
     await srv.stop();
     rmSync(dir, { recursive: true, force: true });
