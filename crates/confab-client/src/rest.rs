@@ -254,10 +254,12 @@ mod tests {
         route: String,
         id: String,
         api_key: Option<String>,
-        fields: Vec<(String, Option<String>, Option<String>, Vec<u8>)>,
+        fields: Vec<Field>,
     }
 
     type Log = Arc<Mutex<Vec<Seen>>>;
+    /// A multipart field: name, file name, content type, bytes.
+    type Field = (String, Option<String>, Option<String>, Vec<u8>);
 
     async fn record(route: &str, id: String, headers: HeaderMap, mut form: Multipart) -> Seen {
         let mut seen = Seen {

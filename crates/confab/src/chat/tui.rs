@@ -69,7 +69,7 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<()> {
         None => Ok(()),
         Some(Err(e)) => Err(e),
         Some(Ok((client, events))) => {
-            let mut app = App::new(&args, client, store).await;
+            let mut app = App::new(client, store).await;
             app.run(&mut terminal, &mut keys, events, &args).await
         }
     };
@@ -140,11 +140,10 @@ struct App {
 }
 
 impl App {
-    async fn new(args: &ChatArgs, client: Client, store: Store) -> App {
+    async fn new(client: Client, store: Store) -> App {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let agents = client.rest().agents().await.unwrap_or_default();
         let input = LineEditor::with_history(store.server.history.clone());
-        let _ = args;
         App {
             client,
             store,
@@ -414,10 +413,10 @@ impl App {
     }
 
     async fn open(&mut self, ch: SavedChannel) {
-        if let Some(old) = self.current.take() {
-            if old.id != ch.id {
-                self.client.leave(old.id).ok();
-            }
+        if let Some(old) = self.current.take()
+            && old.id != ch.id
+        {
+            self.client.leave(old.id).ok();
         }
         self.entries.clear();
         self.thinking = None;
