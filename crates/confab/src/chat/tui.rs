@@ -825,7 +825,8 @@ fn wrap(line: &str, width: usize) -> Vec<String> {
     let mut cur_w = 0;
     for word in line.split_inclusive(' ') {
         let w = word.width();
-        if cur_w + w > width && !cur.is_empty() {
+        // A trailing space may hang past the edge.
+        if cur_w + word.trim_end().width() > width && !cur.is_empty() {
             out.push(std::mem::take(&mut cur).trim_end().to_owned());
             cur_w = 0;
         }
