@@ -138,6 +138,7 @@ async fn confab_chat_reaches_a_tls_deployment_with_ca_file() {
         .arg("--ca-file")
         .arg(&ca)
         .env("NO_COLOR", "1")
+        .env("CONFAB_CHAT_STATE", dir.join("chat.json"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

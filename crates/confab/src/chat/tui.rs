@@ -123,7 +123,8 @@ struct App {
     store: Store,
     agents: Vec<AgentInfo>,
     current: Option<SavedChannel>,
-    entries: Vec<Entry>,
+    /// The open channel's messages.
+    t: Transcript,
     input: LineEditor,
     /// Lines scrolled up from the bottom.
     scroll: usize,
@@ -131,7 +132,6 @@ struct App {
     page: usize,
     conn: Conn,
     recovery: Option<String>,
-    thinking: Option<String>,
     /// The last notice in the status bar (error or not).
     notice: Option<(String, bool)>,
     done_tx: mpsc::UnboundedSender<Done>,
@@ -149,13 +149,12 @@ impl App {
             store,
             agents,
             current: None,
-            entries: Vec::new(),
+            t: Transcript::default(),
             input,
             scroll: 0,
             page: 10,
             conn: Conn::Connected { again: false },
             recovery: None,
-            thinking: None,
             notice: None,
             done_tx,
             done_rx,
@@ -202,7 +201,7 @@ impl App {
     }
 
     fn note(&mut self, s: &str) {
-        self.entries.push(Entry::Note {
+        self.t.entries.push(Entry::Note {
             text: s.to_owned(),
             error: false,
         });
@@ -210,7 +209,7 @@ impl App {
     }
 
     fn error(&mut self, s: &str) {
-        self.entries.push(Entry::Note {
+        self.t.entries.push(Entry::Note {
             text: s.to_owned(),
             error: true,
         });
@@ -272,7 +271,7 @@ impl App {
             return;
         };
         let msg = session::outgoing(&channel, text);
-        self.entries.push(Entry::Msg {
+        self.t.entries.push(Entry::Msg {
             id: None,
             client_id: Some(msg.client_message_id.clone()),
             sender: self.client.config().sender_name.clone(),
@@ -320,8 +319,8 @@ impl App {
                 Some(ch) => {
                     self.client.leave(ch.id).ok();
                     self.store.forget(ch.id);
-                    self.entries.clear();
-                    self.thinking = None;
+                    self.t.entries.clear();
+                    self.t.thinking = None;
                     self.note(&format!("left {}", ch.label));
                 }
                 None => self.error("no channel open"),
@@ -418,8 +417,8 @@ impl App {
         {
             self.client.leave(old.id).ok();
         }
-        self.entries.clear();
-        self.thinking = None;
+        self.t.entries.clear();
+        self.t.thinking = None;
         self.scroll = 0;
         match self.client.join(ch.id).await {
             Ok(_) => {
@@ -442,7 +441,7 @@ impl App {
                 // Live messages already shown stay; history goes before them.
                 let mut entries: Vec<Entry> = list.iter().map(|m| self.entry(m)).collect();
                 let known: Vec<Uuid> = list.iter().map(|m| m.id).collect();
-                entries.extend(self.entries.drain(..).filter(|e| match e {
+                entries.extend(self.t.entries.drain(..).filter(|e| match e {
                     Entry::Msg { id: Some(id), .. } => !known.contains(id),
                     Entry::Note { .. } => false,
                     _ => true,
@@ -453,7 +452,7 @@ impl App {
                         error: false,
                     });
                 }
-                self.entries = entries;
+                self.t.entries = entries;
             }
             Err(e) => self.error(&format!("history: {e}")),
         }
@@ -483,17 +482,13 @@ impl App {
         let current = self.current_id();
         match event {
             Event::Control { channel_id, action } if Some(channel_id) == current => {
-                if action == "disable_input" {
-                    let who = self
-                        .current
-                        .as_ref()
-                        .and_then(|c| c.agent)
-                        .and_then(|a| session::agent_name(&self.agents, a))
-                        .unwrap_or_else(|| "The agent".into());
-                    self.thinking = Some(who);
-                } else if action == "enable_input" {
-                    self.thinking = None;
-                }
+                let who = self
+                    .current
+                    .as_ref()
+                    .and_then(|c| c.agent)
+                    .and_then(|a| session::agent_name(&self.agents, a))
+                    .unwrap_or_else(|| "The agent".into());
+                self.t.control(&action, who);
             }
             Event::StreamChunk {
                 channel_id,
@@ -502,53 +497,18 @@ impl App {
                 chunk,
                 ..
             } if Some(channel_id) == current => {
-                self.thinking = None;
-                let found = self.entries.iter_mut().find_map(|e| match e {
-                    Entry::Msg {
-                        id: Some(id),
-                        text,
-                        streaming: true,
-                        ..
-                    } if *id == message_id => Some(text),
-                    _ => None,
-                });
-                match found {
-                    Some(text) => text.push_str(&chunk),
-                    None => {
-                        let sender = session::agent_name(&self.agents, agent_id)
-                            .unwrap_or_else(|| "Agent".into());
-                        self.entries.push(Entry::Msg {
-                            id: Some(message_id),
-                            client_id: None,
-                            sender,
-                            me: false,
-                            agent: true,
-                            text: chunk,
-                            links: Vec::new(),
-                            streaming: true,
-                        });
-                    }
-                }
+                let sender =
+                    session::agent_name(&self.agents, agent_id).unwrap_or_else(|| "Agent".into());
+                self.t.chunk(message_id, sender, &chunk);
             }
             Event::Message(m) if Some(m.channel_id) == current => {
                 let fresh = self.entry(&m);
-                // The streamed reply, or our own line: replaced by the stored message.
-                let slot = self.entries.iter_mut().find(|e| match e {
-                    Entry::Msg { id: Some(id), .. } => *id == m.id,
-                    Entry::Msg {
-                        client_id: Some(c), ..
-                    } => m.client_message_id.as_ref() == Some(c),
-                    _ => false,
-                });
-                match slot {
-                    Some(e) => *e = fresh,
-                    None => {
-                        if m.is_agent_reply() {
-                            self.thinking = None;
-                        }
-                        self.entries.push(fresh);
-                    }
-                }
+                self.t.message(
+                    fresh,
+                    m.id,
+                    m.client_message_id.as_deref(),
+                    m.is_agent_reply(),
+                );
             }
             Event::Message(m) => {
                 self.notice = Some((
@@ -556,18 +516,11 @@ impl App {
                     false,
                 ));
             }
-            Event::Complete { channel_id, .. } if Some(channel_id) == current => {
-                self.thinking = None;
-                for e in &mut self.entries {
-                    if let Entry::Msg { streaming, .. } = e {
-                        *streaming = false;
-                    }
-                }
-            }
+            Event::Complete { channel_id, .. } if Some(channel_id) == current => self.t.complete(),
             Event::StreamError { error, .. } => self.error(&format!("the agent failed: {error}")),
             Event::Error { error, .. } => self.error(&error),
             Event::Disconnected { reason } => {
-                self.thinking = None;
+                self.t.thinking = None;
                 self.conn = Conn::Disconnected(reason);
             }
             Event::Reconnecting { attempt, delay } => {
@@ -648,18 +601,7 @@ impl App {
         let inner = block.inner(area);
         f.render_widget(block, area);
         let width = inner.width.max(1) as usize;
-        let mut lines: Vec<Line> = Vec::new();
-        for e in &self.entries {
-            render_entry(e, width, &mut lines);
-        }
-        if let Some(who) = &self.thinking {
-            lines.push(Line::styled(
-                format!("{who} is thinking…"),
-                Style::default()
-                    .fg(Color::DarkGray)
-                    .add_modifier(Modifier::ITALIC),
-            ));
-        }
+        let mut lines = self.t.lines(width);
         let height = inner.height as usize;
         self.page = height.max(1);
         let max_scroll = lines.len().saturating_sub(height);
@@ -731,6 +673,101 @@ impl App {
             spans.push(Span::styled(format!(" │ {n}"), style));
         }
         f.render_widget(Paragraph::new(Line::from(spans)).style(bar), area);
+    }
+}
+
+/// A channel's messages as the pane shows them: our own lines until the server's copy replaces
+/// them, agent replies growing chunk by chunk until the stored message finalizes them, and the
+/// thinking indicator while an agent works.
+#[derive(Debug, Default)]
+struct Transcript {
+    entries: Vec<Entry>,
+    /// Who is thinking (between `disable_input` and the reply).
+    thinking: Option<String>,
+}
+
+impl Transcript {
+    fn control(&mut self, action: &str, who: String) {
+        match action {
+            "disable_input" => self.thinking = Some(who),
+            "enable_input" => self.thinking = None,
+            _ => {}
+        }
+    }
+
+    fn chunk(&mut self, message_id: Uuid, sender: String, chunk: &str) {
+        self.thinking = None;
+        let found = self.entries.iter_mut().find_map(|e| match e {
+            Entry::Msg {
+                id: Some(id),
+                text,
+                streaming: true,
+                ..
+            } if *id == message_id => Some(text),
+            _ => None,
+        });
+        match found {
+            Some(text) => text.push_str(chunk),
+            None => self.entries.push(Entry::Msg {
+                id: Some(message_id),
+                client_id: None,
+                sender,
+                me: false,
+                agent: true,
+                text: chunk.to_owned(),
+                links: Vec::new(),
+                streaming: true,
+            }),
+        }
+    }
+
+    /// A stored message: it replaces the streamed reply or our own pending line, or is added.
+    fn message(&mut self, fresh: Entry, id: Uuid, client_id: Option<&str>, agent_reply: bool) {
+        let slot = self.entries.iter_mut().find(|e| match e {
+            Entry::Msg {
+                id: Some(known), ..
+            } => *known == id,
+            Entry::Msg {
+                client_id: Some(c), ..
+            } => client_id == Some(c.as_str()),
+            _ => false,
+        });
+        match slot {
+            Some(e) => *e = fresh,
+            None => {
+                if agent_reply {
+                    self.thinking = None;
+                }
+                self.entries.push(fresh);
+            }
+        }
+    }
+
+    /// The agent run ended.
+    fn complete(&mut self) {
+        self.thinking = None;
+        for e in &mut self.entries {
+            if let Entry::Msg { streaming, .. } = e {
+                *streaming = false;
+            }
+        }
+    }
+
+    /// Everything as wrapped lines of this width, the thinking indicator last.
+    fn lines(&self, width: usize) -> Vec<Line<'static>> {
+        let mut lines = Vec::new();
+        for e in &self.entries {
+            render_entry(e, width, &mut lines);
+        }
+        if let Some(who) = &self.thinking {
+            lines.push(Line::styled(
+                format!("{who} is thinking…"),
+                Style::default()
+                    .fg(Color::DarkGray)
+                    .add_modifier(Modifier::ITALIC),
+            ));
+        }
+        lines
     }
 }
 
@@ -854,6 +891,89 @@ fn wrap(line: &str, width: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn text(t: &Transcript, width: usize) -> Vec<String> {
+        t.lines(width).iter().map(|l| l.to_string()).collect()
+    }
+
+    fn msg(id: Option<Uuid>, client_id: Option<&str>, sender: &str, text: &str) -> Entry {
+        Entry::Msg {
+            id,
+            client_id: client_id.map(str::to_owned),
+            sender: sender.into(),
+            me: sender == "Pat",
+            agent: sender == "Eliza",
+            text: text.into(),
+            links: Vec::new(),
+            streaming: false,
+        }
+    }
+
+    #[test]
+    fn own_line_thinking_streaming_and_the_final_reply() {
+        let mut t = Transcript::default();
+        // Our line shows at once; the server's copy replaces it (not a second line).
+        t.entries
+            .push(msg(None, Some("c1"), "Pat", "I am unhappy."));
+        let mine = Uuid::new_v4();
+        t.message(
+            msg(Some(mine), None, "Pat", "I am unhappy."),
+            mine,
+            Some("c1"),
+            false,
+        );
+        assert_eq!(text(&t, 40), vec!["Pat (you): I am unhappy."]);
+
+        t.control("disable_input", "Eliza".into());
+        assert_eq!(text(&t, 40)[1], "Eliza is thinking…");
+
+        // The reply grows in place, on one entry, with a cursor while it streams.
+        let reply = Uuid::new_v4();
+        t.chunk(reply, "Eliza".into(), "Why are ");
+        assert_eq!(
+            text(&t, 40),
+            vec!["Pat (you): I am unhappy.", "Eliza: Why are ▍"]
+        );
+        t.chunk(reply, "Eliza".into(), "you unhappy?");
+        assert_eq!(text(&t, 40)[1], "Eliza: Why are you unhappy?▍");
+        assert_eq!(t.entries.len(), 2);
+
+        // The stored message finalizes it (its text wins); complete ends the run.
+        t.message(
+            msg(Some(reply), None, "Eliza", "Why are you unhappy?"),
+            reply,
+            None,
+            true,
+        );
+        t.complete();
+        assert_eq!(
+            text(&t, 40),
+            vec!["Pat (you): I am unhappy.", "Eliza: Why are you unhappy?"]
+        );
+        // A replayed copy of a message already shown is not added again.
+        t.message(
+            msg(Some(reply), None, "Eliza", "Why are you unhappy?"),
+            reply,
+            None,
+            true,
+        );
+        assert_eq!(t.entries.len(), 2);
+
+        // Thinking ends with enable_input even without a reply; long lines wrap.
+        t.control("disable_input", "Eliza".into());
+        t.control("enable_input", String::new());
+        assert_eq!(
+            text(&t, 12),
+            vec![
+                "Pat (you): I",
+                "am unhappy.",
+                "Eliza: Why",
+                "are you",
+                "unhappy?"
+            ]
+        );
+        assert!(!text(&t, 40).iter().any(|l| l.contains("thinking")));
+    }
 
     #[test]
     fn wraps_at_spaces_and_splits_long_words() {
