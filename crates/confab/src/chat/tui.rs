@@ -521,6 +521,7 @@ impl App {
             Event::Error { error, .. } => self.error(&error),
             Event::Disconnected { reason } => {
                 self.t.thinking = None;
+                self.notice = None;
                 self.conn = Conn::Disconnected(reason);
             }
             Event::Reconnecting { attempt, delay } => {
