@@ -335,6 +335,24 @@ async fn tui_dm_editing_resize_channels_and_reconnect() {
     tty.wait("the echo", |rows| {
         rows.iter().any(|r| r.contains("Pat (you): back again"))
     });
+    // A message in the channel not open is counted in the list; opening it shows it.
+    tty.keys("\x10"); // Ctrl-P: the DM
+    tty.wait("the DM open", |rows| {
+        rows.iter().any(|r| r.contains("> DM with Eliza"))
+    });
+    writer
+        .send(Outgoing::new(room_id, "are you there?"))
+        .await
+        .unwrap();
+    tty.wait("the unread count", |rows| {
+        rows.iter().any(|r| r.contains(&format!("│  #{room} (1)")))
+    });
+    tty.keys("\x0e"); // Ctrl-N: the group
+    let rows = tty.wait("the group with the new message", |rows| {
+        rows.iter().any(|r| r.contains(&format!("> #{room} ")))
+            && rows.iter().any(|r| r.contains("Robin: are you there?"))
+    });
+    assert!(!rows.iter().any(|r| r.contains(&format!("#{room} (1)"))));
     writer.close();
 
     // The channels are kept in the state file for the next run, with the same user.

@@ -17,6 +17,7 @@
 //! PgUp/PgDn scroll the messages; Ctrl-N/Ctrl-P switch channel; Ctrl-C (or Ctrl-D on an empty
 //! line) quits.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use confab_client::{AgentInfo, Client, ConnectionState, Event, Events, Message};
@@ -123,6 +124,8 @@ struct App {
     store: Store,
     agents: Vec<AgentInfo>,
     current: Option<SavedChannel>,
+    /// Messages that arrived in the other channels of the list since they were last open.
+    unread: HashMap<Uuid, usize>,
     /// The open channel's messages.
     t: Transcript,
     input: LineEditor,
@@ -131,7 +134,8 @@ struct App {
     /// The message pane's height at the last draw (a page).
     page: usize,
     conn: Conn,
-    recovery: Option<String>,
+    /// The last rejoin's recovery report, per channel (the open channel's is in the status bar).
+    recovery: HashMap<Uuid, String>,
     /// The last notice in the status bar (error or not).
     notice: Option<(String, bool)>,
     done_tx: mpsc::UnboundedSender<Done>,
@@ -149,12 +153,13 @@ impl App {
             store,
             agents,
             current: None,
+            unread: HashMap::new(),
             t: Transcript::default(),
             input,
             scroll: 0,
             page: 10,
             conn: Conn::Connected { again: false },
-            recovery: None,
+            recovery: HashMap::new(),
             notice: None,
             done_tx,
             done_rx,
@@ -174,6 +179,13 @@ impl App {
             None => {
                 let wanted = args.agent.clone().unwrap_or_else(|| ELIZA.into());
                 self.dm(&wanted).await
+            }
+        }
+        // Stay in every channel of the list, so the list can count what arrives elsewhere.
+        let current = self.current_id();
+        for ch in self.store.server.channels.clone() {
+            if Some(ch.id) != current && self.client.join(ch.id).await.is_err() {
+                self.error(&format!("could not join {}", ch.label));
             }
         }
         self.note("Type a message and press Enter. /help lists the commands.");
@@ -317,6 +329,7 @@ impl App {
             "dm" => self.dm(if arg.is_empty() { ELIZA } else { arg }).await,
             "leave" => match self.current.take() {
                 Some(ch) => {
+                    self.unread.remove(&ch.id);
                     self.client.leave(ch.id).ok();
                     self.store.forget(ch.id);
                     self.t.entries.clear();
@@ -412,11 +425,8 @@ impl App {
     }
 
     async fn open(&mut self, ch: SavedChannel) {
-        if let Some(old) = self.current.take()
-            && old.id != ch.id
-        {
-            self.client.leave(old.id).ok();
-        }
+        self.current = None;
+        self.unread.remove(&ch.id);
         self.t.entries.clear();
         self.t.thinking = None;
         self.scroll = 0;
@@ -511,10 +521,18 @@ impl App {
                 );
             }
             Event::Message(m) => {
-                self.notice = Some((
-                    format!("new message in another channel from {}", m.sender_name),
-                    false,
-                ));
+                let label = self
+                    .store
+                    .server
+                    .channels
+                    .iter()
+                    .find(|c| c.id == m.channel_id)
+                    .map(|c| c.label.clone());
+                let mine = m.sender_id == self.client.entity_id().to_string();
+                if let Some(label) = label.filter(|_| !mine) {
+                    *self.unread.entry(m.channel_id).or_default() += 1;
+                    self.notice = Some((format!("new in {label} from {}", m.sender_name), false));
+                }
             }
             Event::Complete { channel_id, .. } if Some(channel_id) == current => self.t.complete(),
             Event::StreamError { error, .. } => self.error(&format!("the agent failed: {error}")),
@@ -542,7 +560,8 @@ impl App {
                     Some(r) => session::recovery_text(r),
                     None => "nothing to recover".into(),
                 };
-                self.recovery = Some(format!("rejoined {label}: {text}"));
+                self.recovery
+                    .insert(j.channel_id, format!("rejoined {label}: {text}"));
             }
             _ => {}
         }
@@ -577,7 +596,11 @@ impl App {
             .server
             .channels
             .iter()
-            .map(|c| ListItem::new(c.label.clone()))
+            .map(|c| match self.unread.get(&c.id) {
+                Some(n) => ListItem::new(format!("{} ({n})", c.label))
+                    .style(Style::default().add_modifier(Modifier::BOLD)),
+                None => ListItem::new(c.label.clone()),
+            })
             .collect();
         let selected = self
             .store
@@ -663,7 +686,7 @@ impl App {
             Span::styled(format!(" {dot} "), bar.fg(color)),
             Span::styled(conn, bar.add_modifier(Modifier::BOLD)),
         ];
-        if let Some(r) = &self.recovery {
+        if let Some(r) = self.current_id().and_then(|c| self.recovery.get(&c)) {
             spans.push(Span::styled(format!(" │ {r}"), bar));
         }
         if self.scroll > 0 {
