@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use confab_client::{AgentInfo, Client, ConnectionState, Event, Events, Message};
+use confab_client::{AgentInfo, Client, ConnectionState, Event, Events, Message, within};
 use crossterm::event::{
     Event as TermEvent, EventStream, KeyCode, KeyEvent, KeyEventKind, KeyModifiers,
 };
@@ -42,6 +42,8 @@ use super::state::{SavedChannel, Store};
 
 /// Messages loaded when a channel opens.
 const HISTORY: u32 = 50;
+/// Bound on waiting for the server's answer to a join.
+const JOIN_WAIT: Duration = Duration::from_secs(15);
 
 pub async fn run(args: ChatArgs) -> anyhow::Result<()> {
     let mut store = session::open_store(&args);
@@ -184,8 +186,13 @@ impl App {
         // Stay in every channel of the list, so the list can count what arrives elsewhere.
         let current = self.current_id();
         for ch in self.store.server.channels.clone() {
-            if Some(ch.id) != current && self.client.join(ch.id).await.is_err() {
-                self.error(&format!("could not join {}", ch.label));
+            if Some(ch.id) == current {
+                continue;
+            }
+            match within(JOIN_WAIT, self.client.join(ch.id)).await {
+                Some(Ok(_)) => {}
+                Some(Err(e)) => self.error(&format!("could not join {}: {e}", ch.label)),
+                None => self.error(&format!("no answer joining {}", ch.label)),
             }
         }
         self.note("Type a message and press Enter. /help lists the commands.");
@@ -430,7 +437,13 @@ impl App {
         self.t.entries.clear();
         self.t.thinking = None;
         self.scroll = 0;
-        match self.client.join(ch.id).await {
+        match within(JOIN_WAIT, self.client.join(ch.id))
+            .await
+            .unwrap_or_else(|| {
+                Err(confab_client::Error::Rejected(
+                    "no answer from the server".into(),
+                ))
+            }) {
             Ok(_) => {
                 // Keep the list's order; a new channel goes to the end.
                 if !self.store.server.channels.iter().any(|c| c.id == ch.id) {
