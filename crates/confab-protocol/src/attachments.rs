@@ -145,6 +145,22 @@ fn plain_file(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
+/// A REST body's `metadata` or `raw_message` with its `attachments` (if any) in stored form.
+pub fn normalize_within(holder: Option<Value>) -> Result<Option<Value>, AttachmentError> {
+    let Some(mut holder) = holder else {
+        return Ok(None);
+    };
+    if let Some(obj) = holder.as_object_mut()
+        && let Some(a) = obj.get("attachments")
+    {
+        match normalize(a)? {
+            Some(a) => obj.insert("attachments".into(), a),
+            None => obj.remove("attachments"),
+        };
+    }
+    Ok(Some(holder))
+}
+
 /// The `/media/...` URLs among stored attachments (for removing a message's files).
 pub fn media_urls(value: &Value) -> Vec<String> {
     let url = |v: &Value| match v {

@@ -347,7 +347,7 @@ fn decode_send(p: Payload) -> Result<Command, Refusal> {
         sender_name: p.sender_name.clone().or(p.entity_name.clone()),
         client_message_id: client_message_id.clone(),
         source: p.source.clone(),
-        attachments,
+        attachments: attachments.clone(),
         metadata: p.metadata.clone().unwrap_or_default(),
         target_user_id: p.target_user_id.as_deref().map(string_to_uuid),
         in_reply_to: p.in_reply_to_message_id.as_deref().map(string_to_uuid),

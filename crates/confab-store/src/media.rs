@@ -163,6 +163,12 @@ pub trait MediaStore: Send + Sync + 'static {
     }
 }
 
+impl std::fmt::Debug for dyn MediaStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
 /// Files under a directory.
 pub struct FileMedia {
     root: PathBuf,
