@@ -134,21 +134,23 @@ async fn upload_channel(
     headers: axum::http::HeaderMap,
     Path(id): Path<String>,
     ext: axum::http::Extensions,
-    multipart: Result<Multipart, MultipartRejection>,
+    mut multipart: Result<Multipart, MultipartRejection>,
 ) -> Response {
-    if let Err(refused) = limit(&state, &ext, &headers) {
-        return refused;
-    }
-    upload_to_channel(state, caller, id, multipart)
-        .await
-        .into_response()
+    let res = match limit(&state, &ext, &headers) {
+        Err(refused) => refused,
+        Ok(()) => upload_to_channel(state, caller, id, &mut multipart)
+            .await
+            .into_response(),
+    };
+    drain(multipart).await;
+    res
 }
 
 async fn upload_to_channel(
     state: AppState,
     caller: Principal,
     id: String,
-    multipart: Result<Multipart, MultipartRejection>,
+    multipart: &mut Result<Multipart, MultipartRejection>,
 ) -> ApiResult {
     let style = Style::Messaging;
     let channel = parse_uuid(&id)
@@ -175,21 +177,34 @@ async fn upload_agent(
     headers: axum::http::HeaderMap,
     Path(id): Path<String>,
     ext: axum::http::Extensions,
-    multipart: Result<Multipart, MultipartRejection>,
+    mut multipart: Result<Multipart, MultipartRejection>,
 ) -> Response {
-    if let Err(refused) = limit(&state, &ext, &headers) {
-        return refused;
+    let res = match limit(&state, &ext, &headers) {
+        Err(refused) => refused,
+        Ok(()) => upload_to_agent(state, caller, id, &mut multipart)
+            .await
+            .into_response(),
+    };
+    drain(multipart).await;
+    res
+}
+
+/// Reads what is left of a refused request's body (within the body limit), so the client,
+/// still sending, gets the answer instead of a reset connection.
+async fn drain(multipart: Result<Multipart, MultipartRejection>) {
+    let Ok(mut multipart) = multipart else {
+        return;
+    };
+    while let Ok(Some(mut field)) = multipart.next_field().await {
+        while let Ok(Some(_)) = field.chunk().await {}
     }
-    upload_to_agent(state, caller, id, multipart)
-        .await
-        .into_response()
 }
 
 async fn upload_to_agent(
     state: AppState,
     caller: Principal,
     id: String,
-    multipart: Result<Multipart, MultipartRejection>,
+    multipart: &mut Result<Multipart, MultipartRejection>,
 ) -> ApiResult {
     let style = Style::Agents;
     let agent = parse_uuid(&id)
@@ -244,7 +259,7 @@ fn limit(
 
 /// Reads the one `file` field, within the size limit, and checks its type and content.
 async fn receive(
-    multipart: Result<Multipart, MultipartRejection>,
+    multipart: &mut Result<Multipart, MultipartRejection>,
     style: Style,
 ) -> Result<Upload, ApiError> {
     let bad = |code: &str, text: String| style.error(StatusCode::BAD_REQUEST, code, text);
@@ -255,8 +270,9 @@ async fn receive(
             "File too large. The limit is 50MB",
         )
     };
-    let mut multipart =
-        multipart.map_err(|_| bad("INVALID_REQUEST", "No media file provided".into()))?;
+    let multipart = multipart
+        .as_mut()
+        .map_err(|_| bad("INVALID_REQUEST", "No media file provided".into()))?;
     let mut upload: Option<Upload> = None;
     loop {
         let field = match multipart.next_field().await {
@@ -330,13 +346,14 @@ async fn receive(
 }
 
 /// Whether the bytes are what the claimed type allows: one of `found_as` by magic bytes, or,
-/// for text (`found_as` empty), UTF-8 without NULs that no signature claims.
+/// for text (`found_as` empty), UTF-8 without NULs that no binary signature claims.
 fn content_matches(data: &[u8], found_as: &[&str]) -> bool {
     if data.is_empty() {
         return false;
     }
     if found_as.is_empty() {
-        return infer::get(data).is_none()
+        // Text that looks like markup is still text: it is served as `text/plain`, nosniff.
+        return infer::get(data).is_none_or(|t| t.matcher_type() == infer::MatcherType::Text)
             && !data.contains(&0)
             && std::str::from_utf8(data).is_ok();
     }
@@ -577,6 +594,7 @@ mod tests {
         assert!(!content_matches(png, &[]));
         assert!(!content_matches(b"a\0b", &[]));
         assert!(!content_matches(b"", &[]));
+        assert!(content_matches(b"<html><script>alert(1)</script>", &[]));
         assert!(!content_matches(b"%PDF-1.4", &["image/png"]));
         assert!(content_matches(b"%PDF-1.4\n", &["application/pdf"]));
     }
