@@ -162,7 +162,10 @@ impl Brains {
             .or_insert_with(|| Arc::new(CircuitBreaker::new(self.breaker)))
             .clone();
         // A character's `OPENAI_VISION` (true/false) overrides the list of models.
-        let vision = match c.setting("OPENAI_VISION").map(|v| v.trim().to_ascii_lowercase()) {
+        let vision = match c
+            .setting("OPENAI_VISION")
+            .map(|v| v.trim().to_ascii_lowercase())
+        {
             Some(v) if v == "true" || v == "1" => true,
             Some(v) if v == "false" || v == "0" => false,
             _ => crate::brain::openai::accepts_images(&model, &d.vision_models),

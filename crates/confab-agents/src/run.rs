@@ -277,7 +277,8 @@ fn listed_attachments(m: &confab_store::StoredMessage) -> Vec<Attachment> {
     let Some(list) = list.and_then(|a| a.as_array()) else {
         return Vec::new();
     };
-    let text = |o: &serde_json::Value, k: &str| o.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+    let text =
+        |o: &serde_json::Value, k: &str| o.get(k).and_then(|v| v.as_str()).map(str::to_owned);
     list.iter()
         .filter_map(|a| match a {
             serde_json::Value::String(url) => Some(Attachment {
@@ -308,7 +309,10 @@ async fn attachments(
     }
     for a in list.iter_mut().filter(|a| a.is_image()) {
         let lower = a.url.to_ascii_lowercase();
-        if lower.starts_with("https://") || lower.starts_with("http://") || lower.starts_with("data:image/") {
+        if lower.starts_with("https://")
+            || lower.starts_with("http://")
+            || lower.starts_with("data:image/")
+        {
             a.image_url = Some(a.url.clone());
             continue;
         }
@@ -320,7 +324,8 @@ async fn attachments(
         };
         match media.get(&key).await {
             Ok(Some(file))
-                if file.content_type.starts_with("image/") && file.data.len() <= MAX_IMAGE_BYTES =>
+                if file.content_type.starts_with("image/")
+                    && file.data.len() <= MAX_IMAGE_BYTES =>
             {
                 use base64::Engine as _;
                 let encoded = base64::engine::general_purpose::STANDARD.encode(&file.data);

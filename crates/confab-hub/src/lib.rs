@@ -146,7 +146,7 @@ pub enum Removed {
     /// A channel deleted, or cleared of all its messages.
     Channel(Uuid),
     /// One message deleted (as it was stored).
-    Message(StoredMessage),
+    Message(Box<StoredMessage>),
 }
 
 /// Called after each deletion, on the deleting task: it must not block (spawn the work).
@@ -774,7 +774,7 @@ impl Hub {
         };
         let deleted = self.inner.store.delete_message(channel, message).await?;
         if let Some(m) = stored.filter(|_| deleted) {
-            self.removed(Removed::Message(m));
+            self.removed(Removed::Message(Box::new(m)));
         }
         self.event_to_channel(
             channel,

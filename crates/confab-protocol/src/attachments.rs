@@ -67,12 +67,23 @@ pub fn normalize(value: &Value) -> Result<Option<Value>, AttachmentError> {
     Ok(Some(Value::Array(out)))
 }
 
-fn checked_object(obj: &Map<String, Value>, i: usize) -> Result<Map<String, Value>, AttachmentError> {
+fn checked_object(
+    obj: &Map<String, Value>,
+    i: usize,
+) -> Result<Map<String, Value>, AttachmentError> {
     let url = obj
         .get("url")
         .and_then(Value::as_str)
         .ok_or_else(|| refuse(format!("attachment {i} has no url")))?;
-    for key in ["id", "title", "source", "description", "text", "contentType", "name"] {
+    for key in [
+        "id",
+        "title",
+        "source",
+        "description",
+        "text",
+        "contentType",
+        "name",
+    ] {
         if let Some(v) = obj.get(key)
             && !(v.is_string() || v.is_null())
         {
@@ -94,8 +105,7 @@ fn checked_url(url: &str, i: usize) -> Result<String, AttachmentError> {
     if lower.starts_with("data:image/") {
         return Ok(url.to_owned());
     }
-    if url.is_empty() || url.chars().count() > MAX_URL_CHARS || url.chars().any(char::is_control)
-    {
+    if url.is_empty() || url.chars().count() > MAX_URL_CHARS || url.chars().any(char::is_control) {
         return Err(bad());
     }
     if lower.starts_with("https://") || lower.starts_with("http://") {
@@ -121,7 +131,9 @@ fn media_path(url: &str) -> Option<String> {
 /// (`…/uploads/channels/<id>/<file>` → `/media/uploads/channels/<id>/<file>`).
 pub fn file_path_url(path: &str) -> Option<String> {
     let absolute = path.starts_with('/')
-        || (path.len() > 2 && path.as_bytes()[1] == b':' && path.as_bytes()[0].is_ascii_alphabetic());
+        || (path.len() > 2
+            && path.as_bytes()[1] == b':'
+            && path.as_bytes()[0].is_ascii_alphabetic());
     if !absolute {
         return None;
     }
@@ -172,7 +184,9 @@ pub fn media_urls(value: &Value) -> Vec<String> {
         Value::Array(a) => a.iter().filter_map(url).collect(),
         other => url(other).into_iter().collect(),
     };
-    all.into_iter().filter(|u| u.starts_with("/media/")).collect()
+    all.into_iter()
+        .filter(|u| u.starts_with("/media/"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -195,14 +209,24 @@ mod tests {
         .unwrap();
         assert_eq!(v[0]["url"], json!(media));
         assert_eq!(v[0]["title"], json!("a"));
-        assert_eq!(v[2]["url"], json!(format!("/media/uploads/agents/{ID}/3.jpg")));
+        assert_eq!(
+            v[2]["url"],
+            json!(format!("/media/uploads/agents/{ID}/3.jpg"))
+        );
         assert_eq!(v[3], json!(format!("/media/generated/{ID}/4.png")));
         assert_eq!(normalize(&json!(null)).unwrap(), None);
         assert_eq!(
             normalize(&json!({"url": "http://x/y"})).unwrap(),
             Some(json!([{"url": "http://x/y"}]))
         );
-        assert_eq!(media_urls(&v), vec![media, format!("/media/uploads/agents/{ID}/3.jpg"), format!("/media/generated/{ID}/4.png")]);
+        assert_eq!(
+            media_urls(&v),
+            vec![
+                media,
+                format!("/media/uploads/agents/{ID}/3.jpg"),
+                format!("/media/generated/{ID}/4.png")
+            ]
+        );
     }
 
     #[test]

@@ -168,9 +168,7 @@ impl Access {
                 _ => Ok(()),
             },
             Resource::Channel(channel) => self.channel(p, channel, action).await,
-            Resource::Media(MediaOwner::Channel(channel)) => {
-                self.channel(p, channel, action).await
-            }
+            Resource::Media(MediaOwner::Channel(channel)) => self.channel(p, channel, action).await,
             Resource::Media(MediaOwner::Agent(_)) if action == Action::Read || open => Ok(()),
             Resource::Media(MediaOwner::Agent(_)) => Err(Denied::OPERATOR_ONLY),
         }

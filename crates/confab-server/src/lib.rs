@@ -229,9 +229,7 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
 async fn open_store(
     config: &Config,
 ) -> anyhow::Result<(Arc<dyn Store>, StoreHealth, Arc<dyn MediaStore>)> {
-    let (store, media): (Arc<dyn Store>, Arc<dyn MediaStore>) = match config
-        .database_url
-        .as_deref()
+    let (store, media): (Arc<dyn Store>, Arc<dyn MediaStore>) = match config.database_url.as_deref()
     {
         Some(url) => {
             let pg = PostgresStore::open(

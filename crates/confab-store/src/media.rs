@@ -207,7 +207,11 @@ impl MediaStore for FileMedia {
         let dir = self.owner_dir(key.kind, key.owner);
         tokio::fs::create_dir_all(&dir).await.map_err(io)?;
         // Written whole under a temporary name, then renamed: a reader never sees half a file.
-        let tmp = dir.join(format!(".{}.{}.part", key.filename, Uuid::new_v4().simple()));
+        let tmp = dir.join(format!(
+            ".{}.{}.part",
+            key.filename,
+            Uuid::new_v4().simple()
+        ));
         tokio::fs::write(&tmp, &data).await.map_err(io)?;
         if let Err(e) = tokio::fs::rename(&tmp, self.path(key)).await {
             let _ = tokio::fs::remove_file(&tmp).await;
@@ -363,7 +367,10 @@ mod tests {
             MediaKey::from_url(&format!("/media/uploads/channels/{id}/../x")),
             None
         );
-        assert_eq!(MediaKey::from_url("/media/generated/not-a-uuid/a.png"), None);
+        assert_eq!(
+            MediaKey::from_url("/media/generated/not-a-uuid/a.png"),
+            None
+        );
     }
 
     #[tokio::test]
@@ -376,12 +383,19 @@ mod tests {
         let c = MediaKey::new(MediaKind::Channel, other, "c.txt").unwrap();
         assert!(store.get(&a).await.unwrap().is_none());
         for k in [&a, &b, &c] {
-            store.put(k, "x", Bytes::from_static(b"data")).await.unwrap();
+            store
+                .put(k, "x", Bytes::from_static(b"data"))
+                .await
+                .unwrap();
         }
         let got = store.get(&a).await.unwrap().unwrap();
         assert_eq!(&got.data[..], b"data");
         assert_eq!(got.content_type, "image/png");
-        let path = dir.path().join("media/uploads/channels").join(ch.to_string()).join("a.png");
+        let path = dir
+            .path()
+            .join("media/uploads/channels")
+            .join(ch.to_string())
+            .join("a.png");
         assert_eq!(store.key_of_path(path.to_str().unwrap()), Some(a.clone()));
         assert!(store.delete(&a).await.unwrap());
         assert!(!store.delete(&a).await.unwrap());

@@ -69,7 +69,11 @@ pub const DEFAULT_VISION_MODELS: &[&str] = &[
 
 /// Whether `model` is in the `vision` list (see [`DEFAULT_VISION_MODELS`]).
 pub fn accepts_images(model: &str, vision: &[String]) -> bool {
-    let name = model.rsplit('/').next().unwrap_or(model).to_ascii_lowercase();
+    let name = model
+        .rsplit('/')
+        .next()
+        .unwrap_or(model)
+        .to_ascii_lowercase();
     vision.iter().any(|v| {
         let v = v.trim().to_ascii_lowercase();
         v == "*" || (!v.is_empty() && name.starts_with(&v))

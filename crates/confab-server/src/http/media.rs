@@ -19,8 +19,8 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Multipart, Path, State};
 use axum::extract::multipart::MultipartRejection;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Multipart, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -34,7 +34,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::envelope::{ApiError, ApiResult, ok};
 use crate::access::{Action, MediaOwner, Resource};
-use crate::auth::{Principal, Trust};
+use crate::auth::{AuthError, Principal, Trust};
 
 /// ElizaOS's `MAX_FILE_SIZE`.
 pub const MAX_FILE_BYTES: usize = 50 * 1024 * 1024;
@@ -58,7 +58,11 @@ const ALLOWED: &[(&str, &[&str], &str)] = &[
     ("image/png", &["image/png"], "png"),
     ("image/gif", &["image/gif"], "gif"),
     ("image/webp", &["image/webp"], "webp"),
-    ("video/mp4", &["video/mp4", "video/x-m4v", "audio/m4a"], "mp4"),
+    (
+        "video/mp4",
+        &["video/mp4", "video/x-m4v", "audio/m4a"],
+        "mp4",
+    ),
     ("video/webm", &["video/webm"], "webm"),
     ("application/pdf", &["application/pdf"], "pdf"),
     ("text/plain", &[], "txt"),
@@ -137,8 +141,8 @@ async fn upload_channel(
     mut multipart: Result<Multipart, MultipartRejection>,
 ) -> Response {
     let res = match limit(&state, &ext, &headers) {
-        Err(refused) => refused,
-        Ok(()) => upload_to_channel(state, caller, id, &mut multipart)
+        Some(refused) => refused,
+        None => upload_to_channel(state, caller, id, &mut multipart)
             .await
             .into_response(),
     };
@@ -153,11 +157,20 @@ async fn upload_to_channel(
     multipart: &mut Result<Multipart, MultipartRejection>,
 ) -> ApiResult {
     let style = Style::Messaging;
-    let channel = parse_uuid(&id)
-        .ok_or_else(|| style.error(StatusCode::BAD_REQUEST, "INVALID_ID", "Invalid channelId format"))?;
+    let channel = parse_uuid(&id).ok_or_else(|| {
+        style.error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_ID",
+            "Invalid channelId format",
+        )
+    })?;
     state
         .security
-        .allow(&caller, Resource::Media(MediaOwner::Channel(channel)), Action::Write)
+        .allow(
+            &caller,
+            Resource::Media(MediaOwner::Channel(channel)),
+            Action::Write,
+        )
         .await?;
     let upload = receive(multipart, style).await?;
     let key = store(&state, MediaKind::Channel, channel, &upload, style).await?;
@@ -180,8 +193,8 @@ async fn upload_agent(
     mut multipart: Result<Multipart, MultipartRejection>,
 ) -> Response {
     let res = match limit(&state, &ext, &headers) {
-        Err(refused) => refused,
-        Ok(()) => upload_to_agent(state, caller, id, &mut multipart)
+        Some(refused) => refused,
+        None => upload_to_agent(state, caller, id, &mut multipart)
             .await
             .into_response(),
     };
@@ -207,13 +220,28 @@ async fn upload_to_agent(
     multipart: &mut Result<Multipart, MultipartRejection>,
 ) -> ApiResult {
     let style = Style::Agents;
-    let agent = parse_uuid(&id)
-        .ok_or_else(|| style.error(StatusCode::BAD_REQUEST, "INVALID_ID", "Invalid agent ID format"))?;
+    let agent = parse_uuid(&id).ok_or_else(|| {
+        style.error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_ID",
+            "Invalid agent ID format",
+        )
+    })?;
     state
         .security
-        .allow(&caller, Resource::Media(MediaOwner::Agent(agent)), Action::Write)
+        .allow(
+            &caller,
+            Resource::Media(MediaOwner::Agent(agent)),
+            Action::Write,
+        )
         .await
-        .map_err(|_| style.error(StatusCode::FORBIDDEN, "FORBIDDEN", confab_protocol::texts::ACCESS_OPERATOR_ONLY))?;
+        .map_err(|_| {
+            style.error(
+                StatusCode::FORBIDDEN,
+                "FORBIDDEN",
+                confab_protocol::texts::ACCESS_OPERATOR_ONLY,
+            )
+        })?;
     let upload = receive(multipart, style).await?;
     let key = store(&state, MediaKind::Agent, agent, &upload, style).await?;
     tracing::info!(%agent, filename = %key.filename, size = upload.data.len(), "agent media uploaded");
@@ -239,16 +267,16 @@ fn content_kind(mime: &str) -> &'static str {
     }
 }
 
-/// ElizaOS's two upload limits per client address: 429
-/// `{success:false, error:{code, message}}` with `Retry-After`.
+/// ElizaOS's two upload limits per client address: the refusal, if over one (429
+/// `{success:false, error:{code, message}}` with `Retry-After`).
 fn limit(
     state: &AppState,
     ext: &axum::http::Extensions,
     headers: &axum::http::HeaderMap,
-) -> Result<(), Response> {
+) -> Option<Response> {
     let limits = &state.security.limits;
     let ip = limits.client_ip(ext, headers);
-    limits.upload(ip).map_err(|e| {
+    limits.upload(ip).err().map(|e| {
         let mut res =
             ApiError::coded(StatusCode::TOO_MANY_REQUESTS, e.code, e.message).into_response();
         res.headers_mut()
@@ -279,7 +307,12 @@ async fn receive(
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large()),
-            Err(e) => return Err(bad("INVALID_REQUEST", format!("Invalid multipart body: {e}"))),
+            Err(e) => {
+                return Err(bad(
+                    "INVALID_REQUEST",
+                    format!("Invalid multipart body: {e}"),
+                ));
+            }
         };
         if field.name() != Some("file") {
             continue;
@@ -324,7 +357,10 @@ async fn receive(
                 Ok(None) => break,
                 Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large()),
                 Err(e) => {
-                    return Err(bad("INVALID_REQUEST", format!("Invalid multipart body: {e}")));
+                    return Err(bad(
+                        "INVALID_REQUEST",
+                        format!("Invalid multipart body: {e}"),
+                    ));
                 }
             }
         }
@@ -425,14 +461,18 @@ impl FromRequestParts<AppState> for MediaFile {
         };
         let Path((id, filename)) = Path::<(String, String)>::from_request_parts(parts, state)
             .await
-            .map_err(|_| MediaRefusal(StatusCode::NOT_FOUND, "File not found".into()).into_response())?;
+            .map_err(|_| {
+                MediaRefusal(StatusCode::NOT_FOUND, "File not found".into()).into_response()
+            })?;
         let Some(owner) = parse_uuid(&id) else {
             return Err(MediaRefusal(StatusCode::BAD_REQUEST, id_text.into()).into_response());
         };
         let Some(key) = MediaKey::new(kind, owner, &filename) else {
-            return Err(MediaRefusal(StatusCode::NOT_FOUND, "File not found".into()).into_response());
+            return Err(
+                MediaRefusal(StatusCode::NOT_FOUND, "File not found".into()).into_response()
+            );
         };
-        let caller = media_caller(parts, state)?;
+        let caller = media_caller(parts, state).map_err(IntoResponse::into_response)?;
         let resource = Resource::Media(match kind {
             MediaKind::Channel => MediaOwner::Channel(owner),
             MediaKind::Agent | MediaKind::Generated => MediaOwner::Agent(owner),
@@ -450,7 +490,7 @@ impl FromRequestParts<AppState> for MediaFile {
 /// Who asks for a file. `/media` is outside `/api` and, as in ElizaOS, needs no credentials: a
 /// request without any is nobody in particular (a public channel's files, agents' files);
 /// credentials that are sent must be good (401) and make a member of a private channel.
-fn media_caller(parts: &Parts, state: &AppState) -> Result<Principal, Response> {
+fn media_caller(parts: &Parts, state: &AppState) -> Result<Principal, AuthError> {
     let h = &parts.headers;
     let presented = ["x-api-key", "authorization", "x-entity-id"]
         .iter()
@@ -466,7 +506,7 @@ fn media_caller(parts: &Parts, state: &AppState) -> Result<Principal, Response> 
         }),
         Err(e) => {
             crate::metrics::refused(e.kind);
-            Err(e.into_response())
+            Err(e)
         }
     }
 }
@@ -601,10 +641,22 @@ mod tests {
 
     #[test]
     fn inline_or_download() {
-        for t in ["image/png", "text/plain; charset=utf-8", "video/mp4", "audio/mpeg"] {
+        for t in [
+            "image/png",
+            "text/plain; charset=utf-8",
+            "video/mp4",
+            "audio/mpeg",
+        ] {
             assert!(inline_safe(t), "{t}");
         }
-        for t in ["text/html", "image/svg+xml", "application/pdf", "application/octet-stream", "text/javascript", "application/xml"] {
+        for t in [
+            "text/html",
+            "image/svg+xml",
+            "application/pdf",
+            "application/octet-stream",
+            "text/javascript",
+            "application/xml",
+        ] {
             assert!(!inline_safe(t), "{t}");
         }
     }
