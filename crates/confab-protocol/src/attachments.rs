@@ -9,7 +9,8 @@
 //!   `/media/generated/…` (what the upload routes answer);
 //! * an absolute file path inside an uploads or generated directory, as ElizaOS's agents hand
 //!   them over: rewritten to its `/media/...` URL, as ElizaOS does before broadcasting;
-//! * an `http:` or `https:` URL, or a `data:image/…` URL.
+//! * an `http:` or `https:` URL, or a `data:image/…` URL;
+//! * a relative reference (`photo.png`), kept as the client gave it.
 //!
 //! Anything else (`javascript:`, `file:`, other paths) refuses the message.
 
@@ -114,7 +115,17 @@ fn checked_url(url: &str, i: usize) -> Result<String, AttachmentError> {
     if url.starts_with("/media/") {
         return media_path(url).ok_or_else(bad);
     }
+    if relative(url) {
+        return Ok(url.to_owned());
+    }
     file_path_url(url).ok_or_else(bad)
+}
+
+/// A relative reference (`photo.png`, `files/a.pdf`): no scheme, not rooted. Clients keep such
+/// names as ElizaOS lets them; a browser resolves them under the page, never as a script.
+fn relative(url: &str) -> bool {
+    let head = url.split(['/', '?', '#']).next().unwrap_or(url);
+    !head.contains(':') && !url.starts_with('/') && !url.starts_with('\\')
 }
 
 /// A `/media/<family>/<uuid>/<file>` path, checked.
@@ -202,6 +213,7 @@ mod tests {
         let v = normalize(&json!([
             {"url": media, "contentType": "image", "title": "a"},
             "https://example.com/x.png",
+            "photo.png",
             {"url": format!("/home/eliza/.eliza/data/uploads/agents/{ID}/3.jpg")},
             format!("C:\\eliza\\data\\generated\\{ID}\\4.png"),
         ]))
@@ -210,10 +222,11 @@ mod tests {
         assert_eq!(v[0]["url"], json!(media));
         assert_eq!(v[0]["title"], json!("a"));
         assert_eq!(
-            v[2]["url"],
+            v[3]["url"],
             json!(format!("/media/uploads/agents/{ID}/3.jpg"))
         );
-        assert_eq!(v[3], json!(format!("/media/generated/{ID}/4.png")));
+        assert_eq!(v[2], json!("photo.png"));
+        assert_eq!(v[4], json!(format!("/media/generated/{ID}/4.png")));
         assert_eq!(normalize(&json!(null)).unwrap(), None);
         assert_eq!(
             normalize(&json!({"url": "http://x/y"})).unwrap(),
@@ -237,6 +250,8 @@ mod tests {
             json!([{"title": "no url"}]),
             json!(["javascript:alert(1)"]),
             json!(["file:///etc/passwd"]),
+            json!(["vbscript:x"]),
+            json!(["\\\\host\\share\\x"]),
             json!(["/etc/passwd"]),
             json!([format!("/media/uploads/channels/{ID}/../../x")]),
             json!(["/media/uploads/channels/not-a-uuid/x.png"]),
