@@ -696,7 +696,7 @@ test('GET /channels/:id/messages: history shape, newest first, limit, before (ms
     const ids = [];
     for (let i = 0; i < 4; i++) {
       const r = await postMessage(srv, channel.id, {
-        author_id: user, content: `m${i}`, message_server_id: DEFAULT_SERVER, metadata: { user_display_name: 'Ada', attachments: [{ url: 'a.png' }] },
+        author_id: user, content: `m${i}`, message_server_id: DEFAULT_SERVER, metadata: { user_display_name: 'Ada', attachments: [{ url: 'https://example.com/a.png' }] },
       });
       ids.push(r.json.userMessage);
     }
@@ -720,7 +720,7 @@ test('GET /channels/:id/messages: history shape, newest first, limit, before (ms
     assert.equal(userMsg.id, ids[3].id);
     assert.equal(userMsg.authorId, user);
     assert.equal(userMsg.inReplyToRootMessageId, null);
-    assert.deepEqual(userMsg.metadata.attachments, [{ url: 'a.png' }]);
+    assert.deepEqual(userMsg.metadata.attachments, [{ url: 'https://example.com/a.png' }]);
     assert.equal(userMsg.metadata.user_display_name, 'Ada');
     assert.match(userMsg.createdAt, ISO);
     assert.match(userMsg.updatedAt, ISO);

@@ -133,7 +133,7 @@ test('sizes: message text and metadata over their limits are refused; nothing is
     assert.equal(long.error.error, 'Message too long: at most 10 characters');
     const meta = await expectRefused(s, 'message', { type: 2, payload: { channelId, message: 'hi', metadata: { blob: 'x'.repeat(200) } } });
     assert.equal(meta.error.error, 'Metadata too large: at most 100 bytes');
-    const att = await expectRefused(s, 'message', { type: 2, payload: { channelId, message: 'hi', attachments: [{ url: 'x'.repeat(200) }] } });
+    const att = await expectRefused(s, 'message', { type: 2, payload: { channelId, message: 'hi', attachments: [{ url: `https://example.com/${'x'.repeat(200)}` }] } });
     assert.equal(att.error.error, 'Metadata too large: at most 100 bytes');
     const page = await srv.http('GET', `/api/messaging/channels/${channelId}/messages`);
     assert.equal(page.json.data.messages.length, 2);

@@ -27,6 +27,7 @@ export function sendOverSocket(c, m) {
     channelId: c.id, roomId: c.id, messageServerId: SERVER,
     senderId: me, senderName: profile.name, message: m.text,
     messageId: m.id, source: c.kind === 'DM' ? 'client_chat' : 'client_group_chat',
+    attachments: m.attachments?.length ? m.attachments : undefined,
     metadata: c.kind === 'DM' && c.agentId ? { channelType: 'DM', isDm: true, targetUserId: c.agentId } : { channelType: 'GROUP' },
   };
   socket.timeout(10000).emit('message', { type: 2, payload }, (err, ack) => {

@@ -6,6 +6,7 @@
 //   connection.js     the socket: backoff, rejoin with lastMessageId, inbound events
 //   sessions.js       the sessions API (conversation creation; `/chat` sends and polling)
 //   messages.js       the message store, de-duplicated by id and client message id
+//   attach.js         files: upload with progress (button, drop, paste), drawn in bubbles
 //   views.js          everything drawn; icons.js the inline SVG icons
 import { $, api, storage } from './util.js';
 import { placeIcons } from './icons.js';
@@ -15,6 +16,7 @@ import { connect, connected, reconnectNow, sendOverSocket } from './connection.j
 import { sendOverSession } from './sessions.js';
 import { submit, retry, transport } from './outbox.js';
 import { openChannel, loadHistory, startConversation, openGroup, land, gone, prune } from './conversations.js';
+import { wireAttach } from './attach.js';
 
 function wire(landing) {
   actions.open = (id) => openChannel(id);
@@ -41,6 +43,7 @@ function wire(landing) {
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); send(); }
   });
   $('reconnect').addEventListener('click', reconnectNow);
+  wireAttach();
   $('messages').addEventListener('scroll', () => {
     const c = channels.get(view.current);
     if (c && $('messages').scrollTop < 40) loadHistory(c, true);

@@ -68,6 +68,7 @@ export function fromBroadcast(d) {
     senderId: d.senderId,
     senderName: d.senderName || d.name,
     text: d.text ?? d.content ?? '',
+    attachments: d.attachments,
     createdAt: typeof d.createdAt === 'number' ? d.createdAt : Date.parse(d.createdAt) || Date.now(),
     agent: d.source === 'agent_response' || agents.has(d.senderId),
     local: false,
@@ -83,6 +84,7 @@ export function fromHistory(m) {
     senderId: m.authorId,
     senderName: meta.user_display_name || meta.agentName || meta.authorDisplayName || agents.get(m.authorId) || (m.isAgent ? 'Agent' : 'User'),
     text: m.content ?? '',
+    attachments: meta.attachments,
     createdAt: m.created_at ?? (typeof m.createdAt === 'number' ? m.createdAt : Date.parse(m.createdAt)),
     agent: m.isAgent || m.sourceType === 'agent_response' || agents.has(m.authorId),
     local: false,
@@ -93,6 +95,6 @@ export function fromHistory(m) {
 
 /** A message typed here, not yet sent: keyed by its client message id, which it keeps for every
  * attempt (the server treats it as an idempotency key). */
-export function local(channelId, id, senderName, text) {
-  return { id, channelId, clientMessageId: undefined, local: true, senderId: me, senderName, text, createdAt: Date.now(), via: 'local', status: 'pending' };
+export function local(channelId, id, senderName, text, attachments = []) {
+  return { id, channelId, clientMessageId: undefined, local: true, senderId: me, senderName, text, attachments, createdAt: Date.now(), via: 'local', status: 'pending' };
 }

@@ -6,6 +6,7 @@ import { $, uuid } from './util.js';
 import { channels, profile, view } from './state.js';
 import { upsert, local, mark as markMessage } from './messages.js';
 import { renderMessages, refresh, notice } from './views.js';
+import { take, hasPending } from './attach.js';
 
 const SEND_INTERVAL_MS = 1000;
 const queue = []; // {channelId, key}
@@ -21,15 +22,20 @@ export function mark(channelId, key, status, error) {
 
 /** The composer's text into the outbox (the open conversation is `ready()`'s answer). */
 export async function submit(ready) {
-  const text = $('input').value.trim();
-  if (!text) return;
+  const typed = $('input').value.trim();
+  if (!typed && !hasPending()) return;
   const channelId = view.current || (await ready());
   const c = channels.get(channelId);
   if (!c) { notice('Open a conversation or a channel first'); return; }
   if (c.busy) return;
+  const attachments = take();
+  if (attachments === null) return; // an upload is still running
+  // A message needs text (ElizaOS refuses an empty one): files alone are named.
+  const text = typed || attachments.map((a) => a.title).join(', ');
+  if (!text) return;
   $('input').value = '';
   const key = uuid();
-  upsert(c.id, local(c.id, key, profile.name, text));
+  upsert(c.id, local(c.id, key, profile.name, text, attachments));
   queue.push({ channelId: c.id, key });
   renderMessages({ toBottom: true });
   pump();

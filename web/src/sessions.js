@@ -38,7 +38,7 @@ export async function sessionHistory(c, before) {
 
 export async function sendOverSession(c, m) {
   try {
-    const r = await api('POST', `/api/messaging/sessions/${c.sessionId}/messages`, { content: m.text });
+    const r = await api('POST', `/api/messaging/sessions/${c.sessionId}/messages`, { content: m.text, attachments: m.attachments?.length ? m.attachments : undefined });
     const u = r.userMessage || {};
     upsert(c.id, { ...m, id: u.id || m.id, clientMessageId: m.id, createdAt: u.created_at || m.createdAt, local: false, via: 'api', status: 'sent' });
     setBusy(c.id, true, c.agentId);

@@ -1,6 +1,7 @@
 // Everything the page draws: status pills, the channel list, the messages, the composer, notices,
 // the debug log and the phone drawer. Views read the state and call back through `actions`
 // (set by main.js) — they never send anything themselves.
+import { attachmentsEl, render as renderPending } from './attach.js';
 import { $, fmtTime } from './util.js';
 import { icon } from './icons.js';
 import { channels, agents, me, profile, view, debug } from './state.js';
@@ -121,6 +122,8 @@ function bubble(m) {
   text.className = 'text';
   text.textContent = m.text;
   el.append(head, text);
+  const files = attachmentsEl(m.attachments);
+  if (files) el.append(files);
   if (m.status === 'failed' || STATE_TEXT[m.status]) {
     const s = document.createElement('div');
     s.className = 'state';
@@ -142,6 +145,7 @@ function bubble(m) {
 }
 
 export function renderMessages({ keepScroll = false, toBottom = false } = {}) {
+  renderPending();
   const box = $('messages');
   const c = channels.get(view.current);
   const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;

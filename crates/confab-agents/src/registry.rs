@@ -27,6 +27,9 @@ pub struct ModelDefaults {
     pub retries: u32,
     pub backoff: Duration,
     pub max_tokens: Option<u32>,
+    /// Models shown attached images (`OPENAI_VISION_MODELS`; see
+    /// [`crate::brain::openai::accepts_images`]).
+    pub vision_models: Vec<String>,
 }
 
 impl Default for ModelDefaults {
@@ -39,6 +42,10 @@ impl Default for ModelDefaults {
             retries: 2,
             backoff: Duration::from_millis(500),
             max_tokens: None,
+            vision_models: crate::brain::openai::DEFAULT_VISION_MODELS
+                .iter()
+                .map(|m| (*m).to_owned())
+                .collect(),
         }
     }
 }
@@ -154,9 +161,19 @@ impl Brains {
             .entry(base_url.clone())
             .or_insert_with(|| Arc::new(CircuitBreaker::new(self.breaker)))
             .clone();
+        // A character's `OPENAI_VISION` (true/false) overrides the list of models.
+        let vision = match c
+            .setting("OPENAI_VISION")
+            .map(|v| v.trim().to_ascii_lowercase())
+        {
+            Some(v) if v == "true" || v == "1" => true,
+            Some(v) if v == "false" || v == "0" => false,
+            _ => crate::brain::openai::accepts_images(&model, &d.vision_models),
+        };
         Arc::new(OpenAiBrain::new(
             self.client.clone(),
             ModelEndpoint {
+                vision,
                 base_url,
                 api_key,
                 model,

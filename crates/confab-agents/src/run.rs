@@ -23,7 +23,7 @@ use serde_json::json;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use crate::brain::{BrainError, ChunkSink, Prompt, Turn};
+use crate::brain::{Attachment, BrainError, ChunkSink, Prompt, Turn};
 use crate::registry::Agent;
 use crate::runtime::{AgentEvent, AgentEventKind, agent_turn};
 
@@ -32,6 +32,7 @@ pub(crate) struct RunContext {
     pub hub: Hub,
     pub events: broadcast::Sender<AgentEvent>,
     pub history: u32,
+    pub media: Option<std::sync::Arc<dyn confab_store::media::MediaStore>>,
 }
 
 impl RunContext {
@@ -140,6 +141,7 @@ pub(crate) async fn run(ctx: &RunContext, agent: &Arc<Agent>, message: &Arc<Comm
             author: author_name(&message.message),
             text: message.message.content.clone(),
             own: false,
+            attachments: attachments(ctx, &message.message, agent.brain.accepts_images()).await,
         },
     };
     let mut stream = RoomStream {
@@ -263,6 +265,79 @@ fn author_name(m: &confab_store::StoredMessage) -> String {
         .unwrap_or_else(|| "User".into())
 }
 
+/// The largest image handed to a model inline (OpenAI's limit is 20 MB).
+const MAX_IMAGE_BYTES: usize = 20 * 1024 * 1024;
+
+/// A stored message's attachments (metadata first, then the raw message, as ElizaOS lists them).
+fn listed_attachments(m: &confab_store::StoredMessage) -> Vec<Attachment> {
+    let list = [&m.metadata, &m.raw_message]
+        .into_iter()
+        .flatten()
+        .find_map(|v| v.get("attachments").filter(|a| a.is_array()));
+    let Some(list) = list.and_then(|a| a.as_array()) else {
+        return Vec::new();
+    };
+    let text =
+        |o: &serde_json::Value, k: &str| o.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+    list.iter()
+        .filter_map(|a| match a {
+            serde_json::Value::String(url) => Some(Attachment {
+                url: url.clone(),
+                ..Attachment::default()
+            }),
+            o @ serde_json::Value::Object(_) => Some(Attachment {
+                url: text(o, "url")?,
+                title: text(o, "title").or_else(|| text(o, "name")),
+                content_type: text(o, "contentType"),
+                image_url: None,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The message's attachments; for a brain that accepts images, each image with a URL its model
+/// can fetch (a `/media/...` file read from storage and inlined as a `data:` URL).
+async fn attachments(
+    ctx: &RunContext,
+    m: &confab_store::StoredMessage,
+    images: bool,
+) -> Vec<Attachment> {
+    let mut list = listed_attachments(m);
+    if !images {
+        return list;
+    }
+    for a in list.iter_mut().filter(|a| a.is_image()) {
+        let lower = a.url.to_ascii_lowercase();
+        if lower.starts_with("https://")
+            || lower.starts_with("http://")
+            || lower.starts_with("data:image/")
+        {
+            a.image_url = Some(a.url.clone());
+            continue;
+        }
+        let (Some(media), Some(key)) = (
+            ctx.media.as_ref(),
+            confab_store::media::MediaKey::from_url(&a.url),
+        ) else {
+            continue;
+        };
+        match media.get(&key).await {
+            Ok(Some(file))
+                if file.content_type.starts_with("image/")
+                    && file.data.len() <= MAX_IMAGE_BYTES =>
+            {
+                use base64::Engine as _;
+                let encoded = base64::engine::general_purpose::STANDARD.encode(&file.data);
+                a.image_url = Some(format!("data:{};base64,{encoded}", file.content_type));
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(url = %a.url, error = %e, "reading an attached image"),
+        }
+    }
+    list
+}
+
 /// The channel's messages before the one being answered, oldest first.
 async fn history(ctx: &RunContext, agent: &Agent, message: &Committed) -> Vec<Turn> {
     let m = &message.message;
@@ -281,6 +356,7 @@ async fn history(ctx: &RunContext, agent: &Agent, message: &Committed) -> Vec<Tu
             author: author_name(r),
             text: r.content.clone(),
             own: r.author_id == own,
+            attachments: listed_attachments(r),
         })
         .collect();
     turns.reverse();

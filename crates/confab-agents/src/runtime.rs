@@ -73,6 +73,8 @@ pub struct RuntimeConfig {
     pub history: u32,
     /// How long an idle lane waits for more work before ending.
     pub lane_idle: Duration,
+    /// Where uploaded files are, for brains that are shown images.
+    pub media: Option<std::sync::Arc<dyn confab_store::media::MediaStore>>,
 }
 
 impl Default for RuntimeConfig {
@@ -81,6 +83,7 @@ impl Default for RuntimeConfig {
             max_agent_turns: 3,
             history: 20,
             lane_idle: Duration::from_secs(30),
+            media: None,
         }
     }
 }
@@ -101,6 +104,7 @@ impl Runtime {
             hub,
             events: events.clone(),
             history: config.history,
+            media: config.media.clone(),
         });
         tokio::spawn(
             Dispatcher {

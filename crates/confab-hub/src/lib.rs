@@ -136,7 +136,21 @@ struct Inner {
     broadcast_upto: Arc<AtomicI64>,
     committed: broadcast::Sender<Arc<Committed>>,
     config: HubConfig,
+    /// Told what was deleted (the server removes the media files that went with it).
+    removals: std::sync::OnceLock<RemovalHook>,
 }
+
+/// Something deleted, for whoever keeps things that belong to it (media files).
+#[derive(Debug, Clone)]
+pub enum Removed {
+    /// A channel deleted, or cleared of all its messages.
+    Channel(Uuid),
+    /// One message deleted (as it was stored).
+    Message(Box<StoredMessage>),
+}
+
+/// Called after each deletion, on the deleting task: it must not block (spawn the work).
+pub type RemovalHook = Arc<dyn Fn(Removed) + Send + Sync>;
 
 impl Hub {
     /// Makes sure the default message server exists, loads the directory and starts the
@@ -205,8 +219,20 @@ impl Hub {
                 broadcast_upto,
                 committed,
                 config,
+                removals: std::sync::OnceLock::new(),
             }),
         })
+    }
+
+    /// Sets what is told of deletions (once; later calls are ignored).
+    pub fn on_removal(&self, hook: RemovalHook) {
+        let _ = self.inner.removals.set(hook);
+    }
+
+    fn removed(&self, what: Removed) {
+        if let Some(hook) = self.inner.removals.get() {
+            hook(what);
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -707,6 +733,7 @@ impl Hub {
         let info = self.info_or_bare(id).await;
         let deleted = self.inner.store.delete_channel(id).await?;
         self.inner.directory.forget(id);
+        self.removed(Removed::Channel(id));
         self.event_to_channel(
             id,
             &ServerEvent::ChannelDeleted(ChannelNotice {
@@ -721,6 +748,7 @@ impl Hub {
     pub async fn clear_channel(&self, id: Uuid) -> Result<u64, HubError> {
         let info = self.info_or_bare(id).await;
         let n = self.inner.store.clear_channel(id).await?;
+        self.removed(Removed::Channel(id));
         self.event_to_channel(
             id,
             &ServerEvent::ChannelCleared(ChannelNotice {
@@ -734,7 +762,20 @@ impl Hub {
 
     pub async fn delete_message(&self, channel: Uuid, message: Uuid) -> Result<bool, HubError> {
         let info = self.info_or_bare(channel).await;
+        // What it carried, for the removal hook (its files go with it).
+        let stored = match self.inner.removals.get() {
+            Some(_) => self
+                .inner
+                .store
+                .get_message(message)
+                .await?
+                .filter(|m| m.channel_id == channel),
+            None => None,
+        };
         let deleted = self.inner.store.delete_message(channel, message).await?;
+        if let Some(m) = stored.filter(|_| deleted) {
+            self.removed(Removed::Message(Box::new(m)));
+        }
         self.event_to_channel(
             channel,
             &ServerEvent::MessageDeleted(MessageDeleted {

@@ -335,20 +335,36 @@ fn decode_send(p: Payload) -> Result<Command, Refusal> {
     if text.is_empty() {
         return Err(refuse(DecodeError::SendFieldsRequired));
     }
+    // Stored as they will be served: checked, `/media/...` URLs for files.
+    let attachments = match &p.attachments {
+        None => None,
+        Some(a) => crate::attachments::normalize(a)
+            .map_err(|e| refuse(DecodeError::Invalid(e.to_string())))?,
+    };
     Ok(Command::Send(SendRequest {
         server_id: p.server(),
         sender_id: p.sender(),
         sender_name: p.sender_name.clone().or(p.entity_name.clone()),
         client_message_id: client_message_id.clone(),
         source: p.source.clone(),
-        attachments: p.attachments.clone().filter(|a| !a.is_null()),
+        attachments: attachments.clone(),
         metadata: p.metadata.clone().unwrap_or_default(),
         target_user_id: p.target_user_id.as_deref().map(string_to_uuid),
         in_reply_to: p.in_reply_to_message_id.as_deref().map(string_to_uuid),
-        raw: p.raw,
+        raw: with_attachments(p.raw, &attachments),
         channel,
         text,
     }))
+}
+
+/// The raw payload (stored as `raw_message`) with its attachments in their stored form.
+fn with_attachments(mut raw: Value, attachments: &Option<Value>) -> Value {
+    if let (Some(a), Some(obj)) = (attachments, raw.as_object_mut())
+        && obj.contains_key("attachments")
+    {
+        obj.insert("attachments".into(), a.clone());
+    }
+    raw
 }
 
 /// The union of every field any dialect puts in a join, send, leave or typing payload.

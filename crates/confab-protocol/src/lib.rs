@@ -1,5 +1,6 @@
 //! The wire vocabulary of confab, defined once.
 //!
+//! * [`attachments`]: what a message may carry as attachments, and their stored form.
 //! * [`ids`]: UUID rules, ElizaOS's `stringToUuid`, and channel references that remember how a
 //!   client spelled a non-UUID room name.
 //! * [`inbound`]: everything a client may send, in every dialect, decoded into one typed
@@ -7,6 +8,7 @@
 //! * [`outbound`]: every event the server emits, as serde structs, with their event names.
 //! * [`texts`]: the human-readable error strings ElizaOS clients match on.
 
+pub mod attachments;
 pub mod ids;
 pub mod inbound;
 pub mod outbound;

@@ -9,6 +9,8 @@
 //! * A token's `channels` claim narrows any channel, private or not.
 //! * Things that belong to an entity — its DMs, sessions and jobs — are for their owner.
 //! * Administration (agents, servers, logs, metrics) is for operators.
+//! * Media: a channel's files are the channel's (members only when it is private); agents'
+//!   files are public to read, uploading them is administration.
 //! * Operators reach everything. With authentication off, administration and ownership are
 //!   open as in ElizaOS; private channels still need a (self-asserted) participant.
 
@@ -36,6 +38,17 @@ pub enum Resource {
     Author(Uuid),
     /// Agents, message servers, server logs, metrics.
     Administration,
+    /// A media file, or uploading one: a channel's uploads go with the channel (read to
+    /// download, write to upload); an agent's uploads and generated files are public to read
+    /// (as in ElizaOS) and administration to write.
+    Media(MediaOwner),
+}
+
+/// Whose media a file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaOwner {
+    Channel(Uuid),
+    Agent(Uuid),
 }
 
 /// What is done with it.
@@ -155,6 +168,9 @@ impl Access {
                 _ => Ok(()),
             },
             Resource::Channel(channel) => self.channel(p, channel, action).await,
+            Resource::Media(MediaOwner::Channel(channel)) => self.channel(p, channel, action).await,
+            Resource::Media(MediaOwner::Agent(_)) if action == Action::Read || open => Ok(()),
+            Resource::Media(MediaOwner::Agent(_)) => Err(Denied::OPERATOR_ONLY),
         }
     }
 

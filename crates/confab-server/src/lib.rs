@@ -25,6 +25,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 use axum::http::{HeaderName, HeaderValue, Method};
 use confab_hub::Hub;
+use confab_store::media::{FileMedia, MediaStore, PgMedia};
 use confab_store::{
     GuardConfig, GuardedStore, PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, Store,
     StoreHealth,
@@ -54,7 +55,8 @@ impl Running {
 
 /// Opens storage, builds the hub and starts listening. Returns once the port is bound.
 pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
-    let (store, storage) = open_store(&config).await?;
+    let (store, storage, media) = open_store(&config).await?;
+    tracing::info!(media = %media.describe(), "media storage");
 
     let (socket_layer, io) = SocketIo::builder()
         .ping_interval(config.ping_interval)
@@ -109,7 +111,11 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
         cluster.start_receiving(hub.clone(), local.clone());
         tracing::info!(node = %config.node_id, prefix = %config.redis_prefix, "cluster node");
     }
-    let agents = confab_agents::AgentSystem::start(hub.clone(), config.agents.clone())
+    // A deleted channel or message takes its files along.
+    hub.on_removal(http::media::removal_hook(media.clone()));
+    let mut agents_config = config.agents.clone();
+    agents_config.runtime.media = Some(media.clone());
+    let agents = confab_agents::AgentSystem::start(hub.clone(), agents_config)
         .await
         .context("starting the agents")?;
     let security = security::Security::new(config.security.clone(), hub.clone(), Some(io.clone()))
@@ -134,6 +140,7 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
         logs,
         started: Instant::now(),
         security: security.clone(),
+        media,
     };
     let app = http::router(state)
         .merge(
@@ -217,11 +224,15 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
 }
 
 /// PostgreSQL when a URL is configured, else SQLite in the data directory; either behind the
-/// guard that bounds every call and fails fast while the database is down.
-async fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn Store>, StoreHealth)> {
-    let store: Arc<dyn Store> = match config.database_url.as_deref() {
-        Some(url) => Arc::new(
-            PostgresStore::open(
+/// guard that bounds every call and fails fast while the database is down. Media go with
+/// them: into PostgreSQL (every node serves every file), else under the data directory.
+async fn open_store(
+    config: &Config,
+) -> anyhow::Result<(Arc<dyn Store>, StoreHealth, Arc<dyn MediaStore>)> {
+    let (store, media): (Arc<dyn Store>, Arc<dyn MediaStore>) = match config.database_url.as_deref()
+    {
+        Some(url) => {
+            let pg = PostgresStore::open(
                 url,
                 PostgresOptions {
                     schema: config.database_schema.clone(),
@@ -232,21 +243,23 @@ async fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn Store>, StoreHea
                 },
             )
             .await
-            .context("connecting to PostgreSQL")?,
-        ),
+            .context("connecting to PostgreSQL")?;
+            let media = Arc::new(PgMedia::new(pg.pool().clone()));
+            (Arc::new(pg), media)
+        }
         None => {
             let db_path = config.data_dir.join("confab.db");
-            Arc::new(
-                SqliteStore::open(
-                    &db_path,
-                    SqliteOptions {
-                        fsync_every_commit: config.fsync,
-                        ..SqliteOptions::default()
-                    },
-                )
-                .await
-                .with_context(|| format!("opening {}", db_path.display()))?,
+            let store = SqliteStore::open(
+                &db_path,
+                SqliteOptions {
+                    fsync_every_commit: config.fsync,
+                    ..SqliteOptions::default()
+                },
             )
+            .await
+            .with_context(|| format!("opening {}", db_path.display()))?;
+            let media = Arc::new(FileMedia::new(config.data_dir.join("media")));
+            (Arc::new(store), media)
         }
     };
     let guarded = GuardedStore::new(
@@ -257,7 +270,7 @@ async fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn Store>, StoreHea
         },
     );
     let health = guarded.health();
-    Ok((Arc::new(guarded), health))
+    Ok((Arc::new(guarded), health, media))
 }
 
 /// CORS as ElizaOS sets it: the configured origin or the request's own, with credentials.

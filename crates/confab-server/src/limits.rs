@@ -7,6 +7,8 @@
 //!   together), joins per minute per connection, channels per connection, connections per IP
 //!   and per entity. Over a limit:
 //!   `messageError {error, retryAfterMs}` (and a failed acknowledgement), or a refused handshake.
+//! * Uploads: ElizaOS's two per-IP limits on media uploads (50 per 15 minutes, 100 file
+//!   operations per 5 minutes), 429 with ElizaOS's codes.
 //! * Sizes: message text and metadata, checked after decoding (the 1 MB frame limit is the
 //!   transport's).
 //!
@@ -57,6 +59,12 @@ pub struct LimitSettings {
     pub max_message_chars: usize,
     /// Largest message metadata (plus attachments), in bytes of JSON.
     pub max_metadata_bytes: usize,
+    /// Media uploads per window per IP (ElizaOS: 50 per 15 minutes).
+    pub upload_max: u32,
+    pub upload_window: Duration,
+    /// File operations (uploads) per window per IP (ElizaOS: 100 per 5 minutes).
+    pub file_ops_max: u32,
+    pub file_ops_window: Duration,
 }
 
 impl Default for LimitSettings {
@@ -73,6 +81,10 @@ impl Default for LimitSettings {
             connections_per_entity: 100,
             max_message_chars: 1_000_000,
             max_metadata_bytes: 256 * 1024,
+            upload_max: 50,
+            upload_window: Duration::from_secs(15 * 60),
+            file_ops_max: 100,
+            file_ops_window: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -93,6 +105,14 @@ pub struct Exceeded {
     pub retry_after_ms: u64,
 }
 
+/// A refused upload (ElizaOS's 429 body: `{success:false, error:{code, message}}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadExceeded {
+    pub code: &'static str,
+    pub message: &'static str,
+    pub retry_after_secs: u64,
+}
+
 /// The shared limiters.
 pub struct Limits {
     pub settings: LimitSettings,
@@ -100,6 +120,8 @@ pub struct Limits {
     messages: Option<Keyed<Uuid>>,
     typing: Option<Keyed<Uuid>>,
     joins: Option<Quota>,
+    uploads: Option<Keyed<IpAddr>>,
+    file_ops: Option<Keyed<IpAddr>>,
     counts: Mutex<Counts>,
     clock: DefaultClock,
 }
@@ -120,6 +142,10 @@ impl Limits {
             typing: quota(settings.socket_typing_per_min, Duration::from_secs(60))
                 .map(|q| RateLimiter::keyed(q).with_middleware::<StateInformationMiddleware>()),
             joins: quota(settings.socket_joins_per_min, Duration::from_secs(60)),
+            uploads: quota(settings.upload_max, settings.upload_window)
+                .map(|q| RateLimiter::keyed(q).with_middleware::<StateInformationMiddleware>()),
+            file_ops: quota(settings.file_ops_max, settings.file_ops_window)
+                .map(|q| RateLimiter::keyed(q).with_middleware::<StateInformationMiddleware>()),
             counts: Mutex::default(),
             clock: DefaultClock::default(),
             settings,
@@ -136,6 +162,9 @@ impl Limits {
                         h.retain_recent();
                     }
                     for m in [&l.messages, &l.typing].into_iter().flatten() {
+                        m.retain_recent();
+                    }
+                    for m in [&l.uploads, &l.file_ops].into_iter().flatten() {
                         m.retain_recent();
                     }
                 }
@@ -181,6 +210,37 @@ impl Limits {
                 retry_after_ms: self.wait_ms(&nu),
             }
         })
+    }
+
+    /// One media upload from `ip`: ElizaOS's two limiters, uploads then file operations. A
+    /// refusal carries ElizaOS's code and text and the seconds to wait.
+    pub fn upload(&self, ip: IpAddr) -> Result<(), UploadExceeded> {
+        let limited = [
+            (
+                &self.uploads,
+                "UPLOAD_RATE_LIMIT_EXCEEDED",
+                "Too many upload attempts. Please try again later.",
+            ),
+            (
+                &self.file_ops,
+                "FILE_RATE_LIMIT_EXCEEDED",
+                "Too many file operations. Please try again later.",
+            ),
+        ];
+        for (limiter, code, message) in limited {
+            if let Some(l) = limiter
+                && let Err(nu) = l.check_key(&ip)
+            {
+                crate::metrics::rate_limited("upload");
+                let wait = nu.wait_time_from(self.clock.now());
+                return Err(UploadExceeded {
+                    code,
+                    message,
+                    retry_after_secs: (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The client address of a request or handshake (see [`crate::proxy`]).
@@ -451,6 +511,8 @@ mod tests {
             messages: None,
             typing: None,
             joins: None,
+            uploads: None,
+            file_ops: None,
             counts: Mutex::default(),
             clock: DefaultClock::default(),
         };

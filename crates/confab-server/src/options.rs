@@ -69,6 +69,12 @@ pub struct SecurityArgs {
     /// Socket typing indicators per minute per entity (0 = no limit).
     #[arg(long, env = "RATE_LIMIT_SOCKET_TYPING", default_value_t = 120)]
     pub rate_limit_socket_typing: u32,
+    /// Media uploads per 15 minutes per IP (ElizaOS: 50; 0 = no limit).
+    #[arg(long, env = "RATE_LIMIT_UPLOADS", default_value_t = 50)]
+    pub rate_limit_uploads: u32,
+    /// File operations (uploads) per 5 minutes per IP (ElizaOS: 100; 0 = no limit).
+    #[arg(long, env = "RATE_LIMIT_FILE_OPS", default_value_t = 100)]
+    pub rate_limit_file_ops: u32,
     /// Channels one connection may be in at once (0 = no limit).
     #[arg(
         long,
@@ -151,6 +157,10 @@ impl SecurityArgs {
             connections_per_entity: self.max_connections_per_entity,
             max_message_chars: self.max_message_length,
             max_metadata_bytes: self.max_metadata_bytes,
+            upload_max: self.rate_limit_uploads,
+            upload_window: Duration::from_secs(15 * 60),
+            file_ops_max: self.rate_limit_file_ops,
+            file_ops_window: Duration::from_secs(5 * 60),
         };
         c.ping_interval = Duration::from_millis(self.ping_interval_ms.max(100));
         c.ping_timeout = Duration::from_millis(self.ping_timeout_ms.max(100));

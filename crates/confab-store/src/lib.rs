@@ -9,6 +9,7 @@
 
 pub mod breaker;
 mod guard;
+pub mod media;
 mod model;
 mod postgres;
 mod repeats;

@@ -132,6 +132,10 @@ struct ServeArgs {
     /// First retry delay in milliseconds; doubles each retry.
     #[arg(long, env = "CONFAB_MODEL_BACKOFF_MS", default_value_t = 500)]
     model_backoff_ms: u64,
+    /// Models shown attached images, comma-separated name prefixes (`*`: every model; empty:
+    /// none). Default: the known vision models (gpt-4o, gpt-4.1, gpt-5, claude-3, gemini, llava, …).
+    #[arg(long, env = "OPENAI_VISION_MODELS")]
+    vision_models: Option<String>,
     /// Consecutive model failures that open the circuit breaker.
     #[arg(long, env = "CONFAB_BREAKER_FAILURES", default_value_t = 5)]
     breaker_failures: u32,
@@ -202,6 +206,14 @@ impl ServeArgs {
             retries: self.model_retries,
             backoff: Duration::from_millis(self.model_backoff_ms),
             max_tokens: None,
+            vision_models: match &self.vision_models {
+                Some(list) => list
+                    .split(',')
+                    .map(|m| m.trim().to_owned())
+                    .filter(|m| !m.is_empty())
+                    .collect(),
+                None => ModelDefaults::default().vision_models,
+            },
         };
         a.breaker = BreakerConfig {
             failures: self.breaker_failures.max(1),

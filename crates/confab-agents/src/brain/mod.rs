@@ -17,6 +17,40 @@ pub struct Turn {
     pub text: String,
     /// Written by the agent that is answering.
     pub own: bool,
+    /// Files attached to the message.
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file attached to a message, as a brain sees it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Attachment {
+    /// Where it is: a `/media/...` path, an http(s) URL or a `data:` URL.
+    pub url: String,
+    pub title: Option<String>,
+    /// ElizaOS's `contentType` (`image`, `video`, …) or a MIME type, when the client gave one.
+    pub content_type: Option<String>,
+    /// For an image, a URL a model can fetch: the file itself as a `data:` URL (a `/media/...`
+    /// file the model could not reach), or the http(s)/data URL as given. Filled only for
+    /// brains that accept images.
+    pub image_url: Option<String>,
+}
+
+impl Attachment {
+    /// Whether it is an image, by its declared type or its URL.
+    pub fn is_image(&self) -> bool {
+        let by_type = self.content_type.as_deref().map(|t| {
+            let t = t.to_ascii_lowercase();
+            t == "image" || t.starts_with("image/")
+        });
+        by_type.unwrap_or_else(|| {
+            let path = self.url.split(['?', '#']).next().unwrap_or_default();
+            let lower = path.to_ascii_lowercase();
+            lower.starts_with("data:image/")
+                || [".png", ".jpg", ".jpeg", ".gif", ".webp"]
+                    .iter()
+                    .any(|e| lower.ends_with(e))
+        })
+    }
 }
 
 /// Everything a brain gets to answer one message.
@@ -66,6 +100,10 @@ pub trait Brain: Send + Sync + 'static {
     fn describe(&self) -> String;
     /// Whether the prompt should carry the channel's recent history.
     fn wants_history(&self) -> bool;
+    /// Whether images attached to the message are given to it (as `image_url`s).
+    fn accepts_images(&self) -> bool {
+        false
+    }
     async fn reply(
         &self,
         prompt: &Prompt<'_>,

@@ -13,7 +13,7 @@ use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-use super::{Brain, BrainError, BrainReply, ChunkSink, Prompt};
+use super::{Brain, BrainError, BrainReply, ChunkSink, Prompt, Turn};
 use crate::breaker::CircuitBreaker;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
@@ -33,6 +33,51 @@ pub struct ModelEndpoint {
     pub backoff: Duration,
     pub max_tokens: Option<u32>,
     pub temperature: Option<f64>,
+    /// The model is shown attached images (`image_url` parts): see [`accepts_images`].
+    pub vision: bool,
+}
+
+/// Models that take images, by name (`OPENAI_VISION_MODELS` replaces the list): a name matches
+/// an entry it starts with, case-insensitively, after any `provider/` prefix; `*` matches all.
+pub const DEFAULT_VISION_MODELS: &[&str] = &[
+    "gpt-4o",
+    "chatgpt-4o",
+    "gpt-4.1",
+    "gpt-4-turbo",
+    "gpt-4-vision",
+    "gpt-5",
+    "o1",
+    "o3",
+    "o4",
+    "claude-3",
+    "claude-sonnet-4",
+    "claude-opus-4",
+    "claude-haiku-4",
+    "gemini",
+    "gemma3",
+    "llava",
+    "bakllava",
+    "pixtral",
+    "qwen2-vl",
+    "qwen2.5-vl",
+    "qwen-vl",
+    "llama3.2-vision",
+    "llama-3.2-vision",
+    "minicpm-v",
+    "moondream",
+];
+
+/// Whether `model` is in the `vision` list (see [`DEFAULT_VISION_MODELS`]).
+pub fn accepts_images(model: &str, vision: &[String]) -> bool {
+    let name = model
+        .rsplit('/')
+        .next()
+        .unwrap_or(model)
+        .to_ascii_lowercase();
+    vision.iter().any(|v| {
+        let v = v.trim().to_ascii_lowercase();
+        v == "*" || (!v.is_empty() && name.starts_with(&v))
+    })
 }
 
 impl ModelEndpoint {
@@ -72,18 +117,42 @@ impl OpenAiBrain {
         &self.endpoint
     }
 
+    /// The message being answered: its text, and for a model that accepts images, each
+    /// attached image as an `image_url` part.
+    fn user_content(&self, turn: &Turn) -> Value {
+        let text = user_text(turn);
+        let images: Vec<&str> = if self.endpoint.vision {
+            turn.attachments
+                .iter()
+                .filter_map(|a| a.image_url.as_deref())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if images.is_empty() {
+            return json!(text);
+        }
+        let mut parts = vec![json!({"type": "text", "text": text})];
+        parts.extend(
+            images
+                .into_iter()
+                .map(|url| json!({"type": "image_url", "image_url": {"url": url}})),
+        );
+        Value::Array(parts)
+    }
+
     fn request_body(&self, prompt: &Prompt<'_>) -> Value {
         let mut messages = vec![json!({"role": "system", "content": system_prompt(prompt)})];
         for turn in &prompt.history {
             messages.push(if turn.own {
                 json!({"role": "assistant", "content": turn.text})
             } else {
-                json!({"role": "user", "content": format!("{}: {}", turn.author, turn.text)})
+                json!({"role": "user", "content": user_text(turn)})
             });
         }
         messages.push(json!({
             "role": "user",
-            "content": format!("{}: {}", prompt.message.author, prompt.message.text),
+            "content": self.user_content(&prompt.message),
         }));
         let mut body = json!({
             "model": self.endpoint.model,
@@ -200,6 +269,24 @@ fn describe(e: &reqwest::Error) -> String {
 }
 
 /// The character as a system prompt: system text, bio, and example exchanges.
+/// A user's line: `author: text`, with what it attached named (so a model that is not shown
+/// the files still knows they are there).
+fn user_text(turn: &Turn) -> String {
+    let mut text = format!("{}: {}", turn.author, turn.text);
+    for a in &turn.attachments {
+        let name = a.title.as_deref().unwrap_or_else(|| {
+            a.url
+                .rsplit('/')
+                .next()
+                .filter(|n| !n.is_empty() && !a.url.starts_with("data:"))
+                .unwrap_or("a file")
+        });
+        let kind = if a.is_image() { "image" } else { "file" };
+        text.push_str(&format!("\n[attached {kind}: {name}]"));
+    }
+    text
+}
+
 fn system_prompt(prompt: &Prompt<'_>) -> String {
     let c = prompt.character;
     let mut s = c
@@ -254,6 +341,10 @@ impl Brain for OpenAiBrain {
 
     fn wants_history(&self) -> bool {
         true
+    }
+
+    fn accepts_images(&self) -> bool {
+        self.endpoint.vision
     }
 
     async fn reply(

@@ -78,10 +78,11 @@ fn agent_message(body: &Body) -> Result<AgentMessage, ApiError> {
         author,
         content,
         source_type,
-        raw_message: raw.clone(),
+        // ElizaOS's agents attach generated files by path: stored as `/media/...` URLs.
+        raw_message: super::messages::attachments_checked(Some(raw))?.unwrap_or_default(),
         message_id,
         in_reply_to,
-        metadata: body.get("metadata").filter(|m| !m.is_null()).cloned(),
+        metadata: super::messages::attachments_checked(body.get("metadata"))?,
     })
 }
 

@@ -220,14 +220,14 @@ async fn post_message(
         channel_id: info.id,
         author_id: author,
         content,
-        raw_message: body.get("raw_message").filter(|v| !v.is_null()).cloned(),
+        raw_message: attachments_checked(body.get("raw_message"))?,
         in_reply_to: body.uuid("in_reply_to_message_id").map(|u| u.to_string()),
         source_type: Some(
             body.text("source_type")
                 .unwrap_or_else(|| source::GUI.into()),
         ),
         source_id: None,
-        metadata: body.get("metadata").filter(|v| !v.is_null()).cloned(),
+        metadata: attachments_checked(body.get("metadata"))?,
         created_at: 0,
         client_key: hub.client_key(&client_message_id),
     };
@@ -299,6 +299,13 @@ fn client_message_id(body: &Body) -> Result<Option<String>, ApiError> {
         )));
     }
     Ok(Some(id))
+}
+
+/// A body's `metadata` or `raw_message`, its attachments checked and in stored form
+/// (`confab_protocol::attachments`); 400 for bad ones.
+pub fn attachments_checked(v: Option<&Value>) -> Result<Option<Value>, ApiError> {
+    confab_protocol::attachments::normalize_within(v.filter(|v| !v.is_null()).cloned())
+        .map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 /// `DELETE /channels/:id/messages`: 204; the room gets `channelCleared`. (ElizaOS deletes only

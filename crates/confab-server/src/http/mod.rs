@@ -8,6 +8,8 @@
 //! * `agents` — `/api/agents…` (style A).
 //! * `sessions`, `jobs` — `/api/messaging/sessions…`, `/api/messaging/jobs…`.
 //! * `agent_reply` — the `http` and `sse` transports: the agent's reply in the response.
+//! * `media` — uploads (`/api/messaging/channels/:id/upload-media`, `/api/media/...`) and the
+//!   `/media/...` files.
 //! * `envelope` — response envelopes, the JSON body extractor, the content-type check.
 //!
 //! Every socket event a route causes goes out through the hub.
@@ -19,6 +21,7 @@ mod core;
 pub mod envelope;
 mod health;
 mod jobs;
+pub mod media;
 mod messages;
 mod servers;
 mod sessions;
@@ -54,6 +57,8 @@ pub struct AppState {
     /// Authentication, access, limits: handlers take a [`crate::auth::Principal`] and ask
     /// `security.allow(...)`.
     pub security: Arc<crate::security::Security>,
+    /// Uploaded and generated files (the data directory, or PostgreSQL with `DATABASE_URL`).
+    pub media: Arc<dyn confab_store::media::MediaStore>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -69,10 +74,12 @@ pub fn router(state: AppState) -> Router {
         .merge(messages::routes())
         .merge(sessions::routes())
         .merge(jobs::routes())
+        .merge(media::messaging_routes())
         .merge(deprecated);
     let api = Router::new()
         .nest("/messaging", messaging)
         .nest("/agents", agents::routes())
+        .nest("/media", media::api_routes())
         .nest("/server", health::server_routes())
         .nest("/system", health::system_routes())
         // Express answers a known path with an unsupported method like an unknown path.
@@ -87,6 +94,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/health", get(health::health))
+        .merge(media::serving_routes())
         .nest("/api", api)
         .fallback(not_found)
         .with_state(state)
