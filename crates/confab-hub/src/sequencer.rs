@@ -273,6 +273,12 @@ enum Step {
         reply: Reply,
     },
     InOrder(InOrder),
+    /// A new message of this node, committed (what `Appended` becomes before delivery).
+    Own {
+        committed: Arc<Committed>,
+        delivery: Delivery,
+        reply: Reply,
+    },
 }
 
 /// One committed batch: its steps, and the channels it committed to (in flight until the
@@ -437,21 +443,64 @@ impl Sequencer {
             let Some(Turn { steps, channels }) = turn else {
                 break;
             };
+            // This node's new messages go to the other nodes first, then out here.
             let mut ours = Vec::new();
-            let mut touched = Vec::new();
+            let steps: Vec<Step> = steps
+                .into_iter()
+                .map(|step| match step {
+                    Step::Appended {
+                        result:
+                            Ok(Written {
+                                message,
+                                repeat: false,
+                            }),
+                        channel,
+                        delivery,
+                        reply,
+                    } => {
+                        let committed = Arc::new(Committed {
+                            message,
+                            channel,
+                            repeat: false,
+                        });
+                        ours.push(committed.clone());
+                        Step::Own {
+                            committed,
+                            delivery,
+                            reply,
+                        }
+                    }
+                    other => other,
+                })
+                .collect();
+            if let Some(cluster) = &self.cluster
+                && !ours.is_empty()
+            {
+                cluster.publish_commits(&ours).await;
+            }
+            // Each message is released as soon as it is admitted: on one node nothing waits,
+            // and the commit order holds across channels too.
             for step in steps {
                 match step {
+                    Step::Own {
+                        committed,
+                        delivery,
+                        reply,
+                    } => {
+                        let channel = committed.message.channel_id;
+                        self.admit(&mut gate, committed, delivery, Some(reply))
+                            .await;
+                        self.release(&mut gate, channel).await;
+                    }
                     Step::Appended {
                         result,
                         channel,
                         delivery,
                         reply,
                     } => match result {
-                        Ok(Written {
-                            message,
-                            repeat: true,
-                        }) => {
-                            // The original goes out first (it may be in this very batch).
+                        Ok(Written { message, .. }) => {
+                            // A repeat: the original goes out first (it may be in this very
+                            // batch).
                             self.release(&mut gate, message.channel_id).await;
                             let committed = Committed {
                                 message,
@@ -460,17 +509,6 @@ impl Sequencer {
                             };
                             self.acknowledge_repeat(&committed, &delivery).await;
                             reply.finish(Ok(&committed));
-                        }
-                        Ok(Written { message, .. }) => {
-                            let committed = Arc::new(Committed {
-                                message,
-                                channel,
-                                repeat: false,
-                            });
-                            ours.push(committed.clone());
-                            touched.push(committed.message.channel_id);
-                            self.admit(&mut gate, committed, delivery, Some(reply))
-                                .await;
                         }
                         Err(e) => reply.finish(Err(e)),
                     },
@@ -491,24 +529,15 @@ impl Sequencer {
                     }
                     Step::InOrder(InOrder::Remote(commits)) => {
                         for committed in commits {
-                            touched.push(committed.message.channel_id);
+                            let channel = committed.message.channel_id;
                             self.admit(&mut gate, committed, Delivery::ToRoom, None)
                                 .await;
+                            self.release(&mut gate, channel).await;
                         }
                     }
                 }
             }
             in_flight.done(&channels);
-            if let Some(cluster) = &self.cluster
-                && !ours.is_empty()
-            {
-                cluster.publish_commits(&ours).await;
-            }
-            touched.sort_unstable();
-            touched.dedup();
-            for channel in touched {
-                self.release(&mut gate, channel).await;
-            }
         }
     }
 

@@ -84,14 +84,21 @@ mod tests {
             last_offset,
             last_created_at,
         };
-        let out = assign(&fresh, |i| 50 + i as i64, [(a, state(3, 110)), (b, state(0, 0))])
-            .unwrap();
+        let out = assign(
+            &fresh,
+            |i| 50 + i as i64,
+            [(a, state(3, 110)), (b, state(0, 0))],
+        )
+        .unwrap();
         let got: Vec<(i64, i64, i64)> = out
             .positions
             .iter()
             .map(|p| (p.seq, p.offset, p.created_at))
             .collect();
-        assert_eq!(got, vec![(50, 4, 110), (51, 1, 100), (52, 5, 110), (53, 6, 120)]);
+        assert_eq!(
+            got,
+            vec![(50, 4, 110), (51, 1, 100), (52, 5, 110), (53, 6, 120)]
+        );
         assert_eq!(out.channels, vec![(a, state(6, 120)), (b, state(1, 100))]);
         assert!(out.positions.iter().all(|p| p.epoch == 7));
     }

@@ -99,7 +99,6 @@ impl PostgresStore {
     }
 }
 
-
 /// The URL with any password replaced.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -118,12 +117,6 @@ fn redact(url: &str) -> String {
         _ => url.to_owned(),
     }
 }
-
-
-
-
-
-
 
 #[async_trait]
 impl Store for PostgresStore {
@@ -887,6 +880,3 @@ impl Store for PostgresStore {
         Ok(ids.iter().filter_map(|s| Uuid::parse_str(s).ok()).collect())
     }
 }
-
-
-

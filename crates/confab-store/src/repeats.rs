@@ -99,9 +99,7 @@ impl Plan {
         self.slots
             .into_iter()
             .map(|slot| match slot {
-                Slot::Fresh(n) if std::mem::take(&mut first_use[n]) => {
-                    Appended::New(positions[n])
-                }
+                Slot::Fresh(n) if std::mem::take(&mut first_use[n]) => Appended::New(positions[n]),
                 Slot::Fresh(n) => Appended::Repeat(Box::new(StoredMessage::from_new(
                     batch[self.fresh[n]].clone(),
                     positions[n],

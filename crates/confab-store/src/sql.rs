@@ -43,8 +43,7 @@ macro_rules! session_columns {
     };
 }
 pub(crate) use {
-    agent_columns, channel_columns, job_columns, message_columns, server_columns,
-    session_columns,
+    agent_columns, channel_columns, job_columns, message_columns, server_columns, session_columns,
 };
 
 /// Statements that read the same on both backends.

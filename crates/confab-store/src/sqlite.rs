@@ -108,12 +108,6 @@ impl SqliteStore {
     }
 }
 
-
-
-
-
-
-
 #[async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
@@ -879,6 +873,3 @@ impl Store for SqliteStore {
         Ok(ids.iter().filter_map(|s| Uuid::parse_str(s).ok()).collect())
     }
 }
-
-
-

@@ -416,7 +416,12 @@ async fn failed_batch_leaves_nothing(db: &TestDb) {
     assert!(store.append_messages(&bad).await.is_err());
     assert_eq!(store.last_seq().await.unwrap(), first[0].seq);
     assert_eq!(
-        store.channel_position(ch).await.unwrap().unwrap().last_offset,
+        store
+            .channel_position(ch)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_offset,
         first[0].offset
     );
     assert!(store.get_message(bad[0].id).await.unwrap().is_none());
@@ -454,7 +459,12 @@ async fn messages_in_order_with_cursors(db: &TestDb) {
     assert_eq!(texts(&older), ["m1", "m0"]);
 
     let after = store
-        .messages_after(ch, Cursor::Offset(stored[10].offset), stored[14].offset, 100)
+        .messages_after(
+            ch,
+            Cursor::Offset(stored[10].offset),
+            stored[14].offset,
+            100,
+        )
         .await
         .unwrap();
     assert_eq!(texts(&after), ["m11", "m12", "m13", "m14"]);
@@ -497,7 +507,10 @@ async fn messages_in_order_with_cursors(db: &TestDb) {
     assert_eq!(before_clear.last_offset, 451);
     assert_eq!(store.clear_channel(ch).await.unwrap(), 449);
     let cleared = store.channel_position(ch).await.unwrap().unwrap();
-    assert!(cleared.epoch > before_clear.epoch, "a clear starts a new epoch");
+    assert!(
+        cleared.epoch > before_clear.epoch,
+        "a clear starts a new epoch"
+    );
     assert_eq!(cleared.last_offset, 451, "offsets go on");
 
     // Sequence numbers and offsets survive a reopen.
@@ -511,7 +524,10 @@ async fn messages_in_order_with_cursors(db: &TestDb) {
         .unwrap();
     assert!(next[0].seq > 0);
     assert_eq!((next[0].offset, next[0].epoch), (452, cleared.epoch));
-    assert_eq!(next[0].created_at, 6000, "never earlier than the channel's last message");
+    assert_eq!(
+        next[0].created_at, 6000,
+        "never earlier than the channel's last message"
+    );
 }
 
 async fn agents_round_trip_and_survive_reopen(db: &TestDb) {
@@ -654,7 +670,11 @@ async fn postgres_nodes_share_one_channel_sequence() {
     assert_eq!(stored.len(), 400);
     assert!(stored.windows(2).all(|w| w[0].offset + 1 == w[1].offset));
     assert!(stored.windows(2).all(|w| w[0].seq < w[1].seq));
-    assert!(stored.windows(2).all(|w| w[0].created_at <= w[1].created_at));
+    assert!(
+        stored
+            .windows(2)
+            .all(|w| w[0].created_at <= w[1].created_at)
+    );
     db.drop_schema().await;
 }
 
@@ -670,10 +690,13 @@ async fn postgres_appends_to_other_channels_do_not_wait() {
     store.create_channel(&channel(b), &[]).await.unwrap();
 
     let mut other = sqlx::PgConnection::connect(&pg_url()).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("SET search_path = {}", db.schema)))
-        .execute(&mut other)
-        .await
-        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SET search_path = {}",
+        db.schema
+    )))
+    .execute(&mut other)
+    .await
+    .unwrap();
     sqlx::query("BEGIN").execute(&mut other).await.unwrap();
     sqlx::query("SELECT last_offset FROM channels WHERE id = $1 FOR NO KEY UPDATE")
         .bind(a.to_string())
@@ -799,7 +822,12 @@ async fn client_keys_make_repeats(db: &TestDb) {
         .unwrap();
     assert_eq!(again[0], first);
     assert_eq!(
-        store.channel_position(ch).await.unwrap().unwrap().last_offset,
+        store
+            .channel_position(ch)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_offset,
         first.offset + 3
     );
 
@@ -903,7 +931,12 @@ async fn each_channel_has_its_own_order(db: &TestDb) {
         .collect();
     assert_eq!(
         got,
-        [("x1", 1, 5000), ("y1", 1, 100), ("x2", 2, 5000), ("y2", 2, 200)]
+        [
+            ("x1", 1, 5000),
+            ("y1", 1, 100),
+            ("x2", 2, 5000),
+            ("y2", 2, 200)
+        ]
     );
     let x3 = store
         .append_messages(&[message(x, "x3", 10)])
@@ -927,7 +960,13 @@ async fn each_channel_has_its_own_order(db: &TestDb) {
     let px = store.channel_position(x).await.unwrap().unwrap();
     assert_eq!(px.last_offset, 3);
     assert_eq!(px.epoch, x3.epoch);
-    assert!(store.channel_position(Uuid::new_v4()).await.unwrap().is_none());
+    assert!(
+        store
+            .channel_position(Uuid::new_v4())
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // History lists the channel in offset order, newest first.
     assert_eq!(
@@ -1085,7 +1124,12 @@ async fn an_old_database_is_upgraded_in_order(db: &TestDb) {
         ["y2"]
     );
     assert_eq!(
-        store.channel_position(x).await.unwrap().unwrap().last_offset,
+        store
+            .channel_position(x)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_offset,
         4
     );
     let next = store
