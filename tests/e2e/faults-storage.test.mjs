@@ -5,8 +5,9 @@
 //   store timeout, /health answers 503 DEGRADED naming the database within about a second,
 //   and after the restart sends succeed again and /health is 200, with no restart of confab.
 //   Nothing acknowledged is missing from the history, nothing refused is in it.
-// * A psql session holding the sequence row every append locks (a node stalled mid-commit):
-//   sends fail within the bound instead of waiting on the lock, and work once it is released.
+// * A psql session holding the channel's row, which every append to the channel locks (a node
+//   stalled mid-commit): sends fail within the bound instead of waiting on the lock, and work
+//   once it is released.
 // * SQLite on a small tmpfs that fills up: sends are refused with messageError, /health says
 //   503 naming the store and the full disk; once space is freed, sends work again.
 import { test } from 'node:test';
@@ -235,7 +236,7 @@ test('the bound is configurable: CONFAB_STORE_TIMEOUT_MS=300 answers sends well 
   }
 });
 
-test('PostgreSQL holds the sequence row for another session: sends fail within the bound, then recover', async (t) => {
+test('PostgreSQL holds the channel row for another session: sends fail within the bound, then recover', async (t) => {
   const pg = await privatePostgres();
   if (!pg) {
     t.skip('no PostgreSQL server binaries under /usr/lib/postgresql/*/bin');
@@ -251,7 +252,8 @@ test('PostgreSQL holds the sequence row for another session: sends fail within t
     const before = await attempt(s, channelId, entity, 'before the lock');
     assert.equal(before.ack.success, true);
 
-    // A stalled session (another node stopped mid-commit) holding the row every append locks.
+    // A stalled session (another node stopped mid-commit) holding the row every append to the
+    // channel locks.
     psql = spawn('psql', [pg.url, '-X', '-q', '-v', 'ON_ERROR_STOP=1'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     const locked = new Promise((resolve, reject) => {
@@ -259,7 +261,7 @@ test('PostgreSQL holds the sequence row for another session: sends fail within t
       psql.stdout.on('data', (d) => { out += d; if (out.includes('LOCKED')) { clearTimeout(timer); resolve(); } });
       psql.on('exit', (code) => { clearTimeout(timer); reject(new Error(`psql exited with ${code}: ${out}`)); });
     });
-    psql.stdin.write("BEGIN;\nSELECT last FROM locked.message_seq FOR UPDATE;\nSELECT 'LOCKED';\n");
+    psql.stdin.write(`BEGIN;\nSELECT last_offset FROM locked.channels WHERE id = '${channelId}' FOR UPDATE;\nSELECT 'LOCKED';\n`);
     await locked;
 
     const during = await Promise.all([1, 2, 3].map((i) => attempt(s, channelId, entity, `while locked ${i}`)));

@@ -13,7 +13,6 @@ pub mod fanout;
 pub mod presence;
 mod sequencer;
 
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,7 +34,7 @@ pub use directory::{AutoCreate, ChannelInfo, Directory};
 pub use fanout::{ClusterLink, ConnId, FanOut};
 use presence::Feed;
 pub use sequencer::{CommitCallback, Delivery, Reply};
-use sequencer::{InOrder, Job, Resume, Resumed, Sequencer};
+use sequencer::{Delivered, InOrder, Job, Resume, Resumed, Sequencer};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum HubError {
@@ -133,7 +132,8 @@ struct Inner {
     directory: Directory,
     presence: Arc<Mutex<presence::Presence>>,
     jobs: mpsc::Sender<Job>,
-    broadcast_upto: Arc<AtomicI64>,
+    /// How far delivery has gone in each channel.
+    delivered: Arc<Delivered>,
     committed: broadcast::Sender<Arc<Committed>>,
     config: HubConfig,
     /// Told what was deleted (the server removes the media files that went with it).
@@ -186,7 +186,7 @@ impl Hub {
             })
             .await?;
         let directory = Directory::load(store.clone()).await?;
-        let broadcast_upto = Arc::new(AtomicI64::new(store.last_seq().await?));
+        let delivered = Arc::new(Delivered::default());
         let (jobs, rx) = mpsc::channel(config.queue_capacity.max(1));
         let (committed, _) = broadcast::channel(4096);
         let presence = Arc::new(Mutex::new(presence::Presence::default()));
@@ -195,7 +195,7 @@ impl Hub {
                 store: store.clone(),
                 fanout: local,
                 cluster,
-                broadcast_upto: broadcast_upto.clone(),
+                delivered: delivered.clone(),
                 max_batch: config.max_batch.max(1),
                 committed_tx: committed.clone(),
                 presence: presence.clone(),
@@ -216,7 +216,7 @@ impl Hub {
                 directory,
                 presence,
                 jobs,
-                broadcast_upto,
+                delivered,
                 committed,
                 config,
                 removals: std::sync::OnceLock::new(),
@@ -251,7 +251,8 @@ impl Hub {
         self.inner.config.default_server
     }
 
-    /// Messages another node committed (cluster mode): delivered here in `seq` order.
+    /// Messages another node committed (cluster mode): delivered here in each channel's
+    /// offset order.
     pub async fn remote_commits(&self, commits: Vec<Arc<Committed>>) {
         if self
             .inner
@@ -314,8 +315,8 @@ impl Hub {
             // The server knows what it handed to the previous connection, not what arrived:
             // the replay starts after the former, and says it cannot confirm the rest.
             let resume = Resume {
-                from: Cursor::Seq(stop.seq),
-                reported_from: ResumedFrom::Sequence(stop.seq),
+                from: Cursor::Offset(stop.offset),
+                reported_from: ResumedFrom::Sequence(stop.offset),
                 sent_after: None,
                 caveat: Some(if stop.lossy {
                     RecoveryReason::SlowConsumer
@@ -344,10 +345,10 @@ impl Hub {
     /// Forgets a connection; the others in its channels learn the entity left, and where the
     /// connection stopped in each channel is remembered for a rejoin.
     pub async fn disconnect(&self, conn: &ConnId, entity: Uuid) {
-        let delivered_upto = self.inner.broadcast_upto.load(Ordering::Acquire);
+        let delivered = &self.inner.delivered;
         let (left, all) = {
             let mut presence = self.inner.presence.lock().unwrap();
-            let (left, all) = presence.disconnect(conn, delivered_upto);
+            let (left, all) = presence.disconnect(conn, |c| delivered.upto(c));
             presence.remember_departure(entity, all.clone());
             (left, all)
         };
@@ -395,7 +396,7 @@ impl Hub {
                             .get_message(id)
                             .await?
                             .filter(|m| m.channel_id == channel.id)
-                            .map(|m| Cursor::Seq(m.seq)),
+                            .map(|m| Cursor::Offset(m.offset)),
                         ResumedFrom::LastMessageId(id),
                     ),
                 };
@@ -440,7 +441,13 @@ impl Hub {
                     // Joined the room directly: everything delivered from now on reaches it.
                     None => {
                         self.inner.fanout.join(conn, channel.id, legacy).await;
-                        self.inner.broadcast_upto.load(Ordering::Acquire)
+                        Sequencer::baseline(
+                            &*self.inner.store,
+                            &self.inner.delivered,
+                            &self.inner.presence,
+                            channel.id,
+                        )
+                        .await?
                     }
                 };
                 let feed = Feed {
@@ -814,10 +821,10 @@ impl Hub {
         if refused.is_empty() {
             return;
         }
-        let next = self.inner.broadcast_upto.load(Ordering::Acquire) + 1;
+        let delivered = &self.inner.delivered;
         let mut presence = self.inner.presence.lock().unwrap();
         for conn in refused {
-            presence.refused(&conn, next);
+            presence.refused(&conn, |c| delivered.upto(c));
         }
     }
 

@@ -27,16 +27,16 @@ pub struct Presence {
 struct Membership {
     entity: Uuid,
     channels: BTreeMap<Uuid, Feed>,
-    /// The sequence number before the first delivery this connection refused (outgoing queue
-    /// full); the transport then drops it from every channel.
-    cut: Option<i64>,
+    /// Per channel, the offset before the first delivery this connection refused (outgoing
+    /// queue full), taken at that refusal; the transport then drops it from every channel.
+    cut: Option<HashMap<Uuid, i64>>,
 }
 
 /// What one connection has been sent in one channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Feed {
-    /// Every message of the channel with a larger sequence number has been handed to the
-    /// connection (replayed, or live since it joined).
+    /// Every message of the channel with a larger offset has been handed to the connection
+    /// (replayed, or live since it joined).
     pub sent_after: i64,
     /// Joined by the server's automatic rejoin, and the client has not joined it itself yet.
     pub automatic: bool,
@@ -45,8 +45,8 @@ pub struct Feed {
 /// Where a departed connection stopped in one channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StopPoint {
-    /// The last sequence number handed to the connection (as a cursor in this channel).
-    pub seq: i64,
+    /// The offset in this channel of the last message handed to the connection.
+    pub offset: i64,
     /// Deliveries to it were refused before it left (a slow consumer).
     pub lossy: bool,
 }
@@ -124,21 +124,28 @@ impl Presence {
     }
 
     /// Forgets the connection; returns the channels the entity is no longer present in, and
-    /// where the connection stopped in every channel it was in, given that everything up to
-    /// `delivered_upto` has been delivered.
+    /// where the connection stopped in every channel it was in, given that each channel has
+    /// been delivered up to offset `delivered(channel)`.
     pub fn disconnect(
         &mut self,
         conn: &ConnId,
-        delivered_upto: i64,
+        delivered: impl Fn(Uuid) -> i64,
     ) -> (Vec<Uuid>, Vec<(Uuid, StopPoint)>) {
         let Some(m) = self.conns.get(conn) else {
             return (Vec::new(), Vec::new());
         };
-        let stop = StopPoint {
-            seq: m.cut.unwrap_or(delivered_upto),
-            lossy: m.cut.is_some(),
-        };
-        let all: Vec<(Uuid, StopPoint)> = m.channels.keys().map(|c| (*c, stop)).collect();
+        let all: Vec<(Uuid, StopPoint)> = m
+            .channels
+            .keys()
+            .map(|c| {
+                let cut = m.cut.as_ref().map(|cut| cut.get(c).copied());
+                let stop = StopPoint {
+                    offset: cut.flatten().unwrap_or_else(|| delivered(*c)),
+                    lossy: cut.is_some(),
+                };
+                (*c, stop)
+            })
+            .collect();
         let left = all
             .iter()
             .map(|(c, _)| *c)
@@ -170,12 +177,24 @@ impl Presence {
         }
     }
 
-    /// A delivery of message `seq` to the connection was refused: it has been sent nothing
-    /// from there on (the first refusal counts).
-    pub fn refused(&mut self, conn: &ConnId, seq: i64) {
-        if let Some(m) = self.conns.get_mut(conn) {
-            m.cut.get_or_insert(seq - 1);
+    /// A delivery to the connection was refused: in each of its channels it has been sent
+    /// nothing after offset `sent_upto(channel)` (the first refusal counts).
+    pub fn refused(&mut self, conn: &ConnId, sent_upto: impl Fn(Uuid) -> i64) {
+        if let Some(m) = self.conns.get_mut(conn)
+            && m.cut.is_none()
+        {
+            m.cut = Some(m.channels.keys().map(|c| (*c, sent_upto(*c))).collect());
         }
+    }
+
+    /// Whether any connection of this node is in the channel.
+    pub fn has_members(&self, channel: Uuid) -> bool {
+        self.channels.contains_key(&channel)
+    }
+
+    /// The channels with a connection of this node in them.
+    pub fn channels(&self) -> Vec<Uuid> {
+        self.channels.keys().copied().collect()
     }
 
     /// Entities present in a channel with their connection counts, sorted by entity.
@@ -206,7 +225,7 @@ impl Presence {
         for (c, stop) in channels {
             match entry.channels.iter_mut().find(|(id, _)| *id == c) {
                 Some((_, known)) => {
-                    known.seq = known.seq.min(stop.seq);
+                    known.offset = known.offset.min(stop.offset);
                     known.lossy |= stop.lossy;
                 }
                 None => entry.channels.push((c, stop)),
@@ -240,14 +259,14 @@ mod tests {
         assert!(p.join(&b, ch, FEED));
         assert_eq!(p.present(ch).len(), 2);
         assert!(!p.leave(&a1, ch), "still present through a2");
-        let (left, all) = p.disconnect(&a2, 7);
+        let (left, all) = p.disconnect(&a2, |c| if c == ch { 7 } else { 0 });
         assert_eq!(left, vec![ch]);
         assert_eq!(
             all,
             vec![(
                 ch,
                 StopPoint {
-                    seq: 7,
+                    offset: 7,
                     lossy: false
                 }
             )]
@@ -281,7 +300,7 @@ mod tests {
         let mut p = Presence::default();
         let e = Uuid::new_v4();
         let stop = StopPoint {
-            seq: 5,
+            offset: 5,
             lossy: false,
         };
         p.remember_departure(e, vec![(Uuid::new_v4(), stop)]);
@@ -291,8 +310,9 @@ mod tests {
         assert!(p.take_departure(e, Duration::ZERO).is_none());
     }
 
-    /// A refused delivery stops the connection's point before it, for every channel, however
-    /// far delivery went on; two connections of one entity keep the earlier point.
+    /// A refused delivery stops the connection's point, in each of its channels, where that
+    /// channel stood at the first refusal, however far delivery went on; two connections of one
+    /// entity keep the earlier point.
     #[test]
     fn a_refusal_cuts_the_stop_point() {
         let mut p = Presence::default();
@@ -303,19 +323,23 @@ mod tests {
         p.join(&slow, ch1, FEED);
         p.join(&slow, ch2, FEED);
         p.join(&fine, ch1, FEED);
-        p.refused(&slow, 40);
-        p.refused(&slow, 45);
-        let (_, stops) = p.disconnect(&slow, 90);
-        let cut = StopPoint {
-            seq: 39,
+        // Refused offset 40 of ch1 while ch2 stood at 7.
+        p.refused(&slow, |c| if c == ch1 { 39 } else { 7 });
+        p.refused(&slow, |_| 45);
+        let (_, stops) = p.disconnect(&slow, |_| 90);
+        let cut = |offset| StopPoint {
+            offset,
             lossy: true,
         };
-        assert_eq!(stops, vec![(ch1.min(ch2), cut), (ch1.max(ch2), cut)]);
+        let mut expected = vec![(ch1, cut(39)), (ch2, cut(7))];
+        expected.sort_by_key(|(c, _)| *c);
+        assert_eq!(stops, expected);
         p.remember_departure(e, stops);
-        let (_, stops) = p.disconnect(&fine, 90);
+        let (_, stops) = p.disconnect(&fine, |_| 90);
         p.remember_departure(e, stops);
-        let d = p.take_departure(e, Duration::from_secs(60)).unwrap();
-        assert!(d.channels.iter().all(|(_, s)| *s == cut));
+        let mut d = p.take_departure(e, Duration::from_secs(60)).unwrap();
+        d.channels.sort_by_key(|(c, _)| *c);
+        assert_eq!(d.channels, expected);
     }
 
     #[test]

@@ -14,15 +14,19 @@
 //! broadcast again: its sender gets the original's acknowledgement, marked as a repeat.
 //! Deliveries a connection refuses (its outgoing queue full) stop its resume point before them.
 //!
-//! Delivery goes through a gate that releases messages strictly in `seq` order. On one node that
-//! is commit order and nothing waits. In a cluster, messages other nodes committed arrive over
-//! the [`ClusterLink`](crate::ClusterLink) and are merged in by `seq`; a gap (a node that died
-//! between its commit and its publish, or a link that was down) is filled from storage after a
-//! short wait, and a periodic check against the store's last `seq` catches up on anything the
-//! link never carried. Each message is delivered once, in the same order on every node.
+//! Delivery goes through a gate that releases each channel's messages strictly in offset order,
+//! channel by channel: there is no order between channels, and nothing in one channel waits for
+//! another. On one node that is commit order and nothing waits. In a cluster, messages other
+//! nodes committed arrive over the [`ClusterLink`](crate::ClusterLink) and are merged into their
+//! channel's lane by offset; a gap in a channel (a node that died between its commit and its
+//! publish, or a link that was down) is filled from storage (that channel's messages after its
+//! delivered offset) after a short wait, and a periodic check of each channel with members on
+//! this node against the store's last offset catches up on anything the link never carried.
+//! Each message is delivered once, in the same order on every node. A gap is never filled while
+//! this node's own commits to that channel are on their way from the store to the gate: they
+//! fill it themselves, and their senders' acknowledgements go with them.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,6 +35,7 @@ use confab_protocol::outbound::{AckReply, RecoveryReason, RecoveryReport, Resume
 use confab_store::{Appended, Cursor, NewMessage, Store, StoredMessage};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+use uuid::Uuid;
 
 use crate::delivery;
 use crate::directory::ChannelInfo;
@@ -133,20 +138,93 @@ enum Waiting {
         /// Set for this node's own messages: someone learns the outcome, agents see it.
         reply: Option<Reply>,
     },
-    /// A sequence number with no message any more (deleted before this node saw it).
+    /// An offset with no message any more (deleted before this node saw it).
     Gone,
 }
 
 /// How long a gap may stay open before it is filled from storage.
 const GAP_WAIT: Duration = Duration::from_millis(150);
-/// How often a cluster node compares what it delivered with the store's last `seq`.
+/// How often a cluster node compares what it delivered in each of its channels with the store.
 const CATCH_UP_EVERY: Duration = Duration::from_secs(1);
+
+/// How far delivery has gone in one channel on this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Mark {
+    pub epoch: i64,
+    /// Every message of the channel up to this offset has been delivered (or was committed
+    /// before this node had anyone in the channel).
+    pub upto: i64,
+}
+
+/// Each channel's delivery point on this node: written by the sequencer as it delivers, read by
+/// joins and resume points. Channels are independent: nothing here orders one after another.
+#[derive(Default)]
+pub(crate) struct Delivered {
+    marks: Mutex<HashMap<Uuid, Mark>>,
+}
+
+impl Delivered {
+    pub fn get(&self, channel: Uuid) -> Option<Mark> {
+        self.marks.lock().unwrap().get(&channel).copied()
+    }
+
+    /// The offset delivered up to in the channel (0 if this node has not tracked it).
+    pub fn upto(&self, channel: Uuid) -> i64 {
+        self.get(channel).map_or(0, |m| m.upto)
+    }
+
+    /// Moves the channel's point forward (never back within an epoch); returns where it is.
+    pub fn raise(&self, channel: Uuid, to: Mark) -> Mark {
+        let mut marks = self.marks.lock().unwrap();
+        let mark = marks.entry(channel).or_insert(to);
+        if to.epoch > mark.epoch || (to.epoch == mark.epoch && to.upto > mark.upto) {
+            *mark = to;
+        }
+        *mark
+    }
+
+    /// Sets the channel's point, backwards too (a channel created anew starts over).
+    fn reset(&self, channel: Uuid, to: Mark) {
+        self.marks.lock().unwrap().insert(channel, to);
+    }
+}
+
+/// This node's own commits on their way from the store to the gate, per channel: a gap in a
+/// channel with commits in flight is not filled from storage, since the commits that fill it
+/// are this node's own and will arrive (with whoever waits for them).
+#[derive(Default)]
+struct InFlight(Mutex<HashMap<Uuid, usize>>);
+
+impl InFlight {
+    fn add(&self, channels: &[Uuid]) {
+        let mut m = self.0.lock().unwrap();
+        for c in channels {
+            *m.entry(*c).or_default() += 1;
+        }
+    }
+
+    fn done(&self, channels: &[Uuid]) {
+        let mut m = self.0.lock().unwrap();
+        for c in channels {
+            if let Some(n) = m.get_mut(c) {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(c);
+                }
+            }
+        }
+    }
+
+    fn contains(&self, channel: Uuid) -> bool {
+        self.0.lock().unwrap().contains_key(&channel)
+    }
+}
 
 pub(crate) struct Sequencer {
     pub store: Arc<dyn Store>,
     pub fanout: Arc<dyn FanOut>,
-    /// The highest sequence number broadcast so far.
-    pub broadcast_upto: Arc<AtomicI64>,
+    /// How far delivery has gone in each channel.
+    pub delivered: Arc<Delivered>,
     pub max_batch: usize,
     pub committed_tx: tokio::sync::broadcast::Sender<Arc<Committed>>,
     pub cluster: Option<Arc<dyn ClusterLink>>,
@@ -156,19 +234,26 @@ pub(crate) struct Sequencer {
     pub resume_bytes: usize,
 }
 
-/// The ordering gate's state, owned by the sequencer task.
+/// The ordering gate's state, owned by the sequencer task: one lane per channel with messages
+/// waiting for an earlier offset. A gap in one channel holds back that channel only.
 #[derive(Default)]
 struct Gate {
+    lanes: HashMap<Uuid, Lane>,
+    /// Channels whose stored messages were first seen ahead of what this node delivered (with
+    /// nothing waiting), and when.
+    lagging: HashMap<Uuid, Instant>,
+}
+
+#[derive(Default)]
+struct Lane {
     waiting: BTreeMap<i64, Waiting>,
-    /// When the current gap in `waiting` was first seen.
+    /// When the current gap was first seen.
     gap_since: Option<Instant>,
-    /// When the store was first seen ahead of what this node delivered (nothing waiting).
-    lag_since: Option<Instant>,
 }
 
 impl Gate {
     fn behind(&self) -> bool {
-        self.gap_since.is_some() || self.lag_since.is_some()
+        !self.lanes.is_empty() || !self.lagging.is_empty()
     }
 }
 
@@ -188,6 +273,19 @@ enum Step {
         reply: Reply,
     },
     InOrder(InOrder),
+    /// A new message of this node, committed (what `Appended` becomes before delivery).
+    Own {
+        committed: Arc<Committed>,
+        delivery: Delivery,
+        reply: Reply,
+    },
+}
+
+/// One committed batch: its steps, and the channels it committed to (in flight until the
+/// deliverer has taken it).
+struct Turn {
+    steps: Vec<Step>,
+    channels: Vec<Uuid>,
 }
 
 /// The first half of the pipeline: takes everything queued (up to `max_batch`), commits the
@@ -195,25 +293,29 @@ enum Step {
 struct Committer {
     store: Arc<dyn Store>,
     max_batch: usize,
+    in_flight: Arc<InFlight>,
 }
 
 impl Committer {
-    async fn run(self, mut rx: mpsc::Receiver<Job>, steps: mpsc::Sender<Vec<Step>>) {
+    async fn run(self, mut rx: mpsc::Receiver<Job>, turns: mpsc::Sender<Turn>) {
         let mut jobs = Vec::with_capacity(self.max_batch);
-        // Creation times never go backwards, not even across a restart with the clock set
-        // back, so `since` and `seq` agree on order (the SQLite store's indexes rely on it).
-        let mut last_created_at = self.newest_created_at().await;
         while rx.recv_many(&mut jobs, self.max_batch).await > 0 {
-            last_created_at = last_created_at.max(confab_protocol::now_ms());
+            // The store stamps the commit time: at least this, and never earlier than the
+            // channel's previous message (within a channel, times follow offsets).
+            let now = confab_protocol::now_ms();
             let mut batch = Vec::new();
             for job in jobs.iter_mut() {
                 if let Job::Append { message, .. } = job {
-                    message.created_at = last_created_at;
+                    message.created_at = now;
                     batch.push(std::mem::take(&mut **message));
                 }
             }
+            let mut channels: Vec<Uuid> = batch.iter().map(|m| m.channel_id).collect();
+            channels.sort_unstable();
+            channels.dedup();
+            self.in_flight.add(&channels);
             let mut results = self.commit(batch).await.into_iter();
-            let turn = jobs
+            let steps = jobs
                 .drain(..)
                 .map(|job| match job {
                     Job::Append {
@@ -232,22 +334,8 @@ impl Committer {
                     Job::InOrder(job) => Step::InOrder(job),
                 })
                 .collect();
-            if steps.send(turn).await.is_err() {
+            if turns.send(Turn { steps, channels }).await.is_err() {
                 break;
-            }
-        }
-    }
-
-    /// The creation time of the newest stored message (0 if none or unreadable).
-    async fn newest_created_at(&self) -> i64 {
-        let Ok(last) = self.store.last_seq().await else {
-            return 0;
-        };
-        match self.store.messages_in_seq_range(last, last).await {
-            Ok(found) => found.last().map_or(0, |m| m.created_at),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the newest message's time");
-                0
             }
         }
     }
@@ -261,7 +349,7 @@ impl Committer {
             return Vec::new();
         }
         match self.store.insert_messages(&batch).await {
-            Ok(seqs) => stored(batch, seqs),
+            Ok(outcomes) => stored(batch, outcomes),
             Err(e) if batch.len() == 1 || e.is_dependency() => {
                 let e = HubError::from(e);
                 batch.iter().map(|_| Err(e.clone())).collect()
@@ -272,7 +360,7 @@ impl Committer {
                 for m in batch {
                     out.push(
                         match self.store.insert_messages(std::slice::from_ref(&m)).await {
-                            Ok(seqs) => stored(vec![m], seqs).remove(0),
+                            Ok(outcomes) => stored(vec![m], outcomes).remove(0),
                             Err(e) => Err(HubError::from(e)),
                         },
                     );
@@ -290,24 +378,24 @@ pub(crate) struct Written {
 }
 
 /// Pairs each message with what the store made of it.
-fn stored(batch: Vec<NewMessage>, seqs: Vec<Appended>) -> Vec<Result<Written, HubError>> {
-    if seqs.len() != batch.len() {
+fn stored(batch: Vec<NewMessage>, outcomes: Vec<Appended>) -> Vec<Result<Written, HubError>> {
+    if outcomes.len() != batch.len() {
         return batch
             .iter()
             .map(|_| {
                 Err(HubError::Internal(
-                    "the store returned the wrong number of sequence numbers".into(),
+                    "the store returned the wrong number of outcomes".into(),
                 ))
             })
             .collect();
     }
     batch
         .into_iter()
-        .zip(seqs)
+        .zip(outcomes)
         .map(|(m, outcome)| {
             Ok(match outcome {
-                Appended::New(seq) => Written {
-                    message: StoredMessage::from_new(m, seq),
+                Appended::New(at) => Written {
+                    message: StoredMessage::from_new(m, at),
                     repeat: false,
                 },
                 Appended::Repeat(original) => Written {
@@ -321,54 +409,99 @@ fn stored(batch: Vec<NewMessage>, seqs: Vec<Appended>) -> Vec<Result<Written, Hu
 
 impl Sequencer {
     pub async fn run(self, rx: mpsc::Receiver<Job>) {
-        let (steps_tx, steps) = mpsc::channel(PIPELINE_DEPTH);
+        let (turns_tx, turns) = mpsc::channel(PIPELINE_DEPTH);
+        let in_flight = Arc::new(InFlight::default());
         let committer = Committer {
             store: self.store.clone(),
             max_batch: self.max_batch,
+            in_flight: in_flight.clone(),
         };
-        let committing = tokio::spawn(committer.run(rx, steps_tx));
-        self.deliver_turns(steps).await;
+        let committing = tokio::spawn(committer.run(rx, turns_tx));
+        self.deliver_turns(turns, &in_flight).await;
         let _ = committing.await;
         tracing::debug!("sequencer stopped");
     }
 
     /// The second half of the pipeline: delivers each committed batch through the gate.
-    async fn deliver_turns(&self, mut steps: mpsc::Receiver<Vec<Step>>) {
+    async fn deliver_turns(&self, mut turns: mpsc::Receiver<Turn>, in_flight: &InFlight) {
         let mut gate = Gate::default();
         let mut next_check = Instant::now() + CATCH_UP_EVERY;
         loop {
             let turn = if self.cluster.is_none() {
-                steps.recv().await
+                turns.recv().await
             } else {
                 tokio::select! {
-                    turn = steps.recv() => turn,
+                    turn = turns.recv() => turn,
                     _ = tokio::time::sleep_until(next_check) => {
-                        self.check(&mut gate).await;
-                        self.release(&mut gate).await;
+                        self.check(&mut gate, in_flight).await;
                         next_check = Instant::now()
                             + if gate.behind() { GAP_WAIT / 3 } else { CATCH_UP_EVERY };
                         continue;
                     }
                 }
             };
-            let Some(turn) = turn else {
+            let Some(Turn { steps, channels }) = turn else {
                 break;
             };
+            // This node's new messages go to the other nodes first, then out here.
             let mut ours = Vec::new();
-            for step in turn {
+            let steps: Vec<Step> = steps
+                .into_iter()
+                .map(|step| match step {
+                    Step::Appended {
+                        result:
+                            Ok(Written {
+                                message,
+                                repeat: false,
+                            }),
+                        channel,
+                        delivery,
+                        reply,
+                    } => {
+                        let committed = Arc::new(Committed {
+                            message,
+                            channel,
+                            repeat: false,
+                        });
+                        ours.push(committed.clone());
+                        Step::Own {
+                            committed,
+                            delivery,
+                            reply,
+                        }
+                    }
+                    other => other,
+                })
+                .collect();
+            if let Some(cluster) = &self.cluster
+                && !ours.is_empty()
+            {
+                cluster.publish_commits(&ours).await;
+            }
+            // Each message is released as soon as it is admitted: on one node nothing waits,
+            // and the commit order holds across channels too.
+            for step in steps {
                 match step {
+                    Step::Own {
+                        committed,
+                        delivery,
+                        reply,
+                    } => {
+                        let channel = committed.message.channel_id;
+                        self.admit(&mut gate, committed, delivery, Some(reply))
+                            .await;
+                        self.release(&mut gate, channel).await;
+                    }
                     Step::Appended {
                         result,
                         channel,
                         delivery,
                         reply,
                     } => match result {
-                        Ok(Written {
-                            message,
-                            repeat: true,
-                        }) => {
-                            // The original goes out first (it may be in this very batch).
-                            self.release(&mut gate).await;
+                        Ok(Written { message, .. }) => {
+                            // A repeat: the original goes out first (it may be in this very
+                            // batch).
+                            self.release(&mut gate, message.channel_id).await;
                             let committed = Committed {
                                 message,
                                 channel,
@@ -376,22 +509,6 @@ impl Sequencer {
                             };
                             self.acknowledge_repeat(&committed, &delivery).await;
                             reply.finish(Ok(&committed));
-                        }
-                        Ok(Written { message, .. }) => {
-                            let committed = Arc::new(Committed {
-                                message,
-                                channel,
-                                repeat: false,
-                            });
-                            ours.push(committed.clone());
-                            gate.waiting.insert(
-                                committed.message.seq,
-                                Waiting::Message {
-                                    committed,
-                                    delivery,
-                                    reply: Some(reply),
-                                },
-                            );
                         }
                         Err(e) => reply.finish(Err(e)),
                     },
@@ -403,47 +520,135 @@ impl Sequencer {
                         limit,
                         reply,
                     }) => {
-                        // Everything deliverable goes out first, so the replay (read up to the
-                        // last delivered message) and live delivery meet without a gap.
-                        self.release(&mut gate).await;
+                        // Everything deliverable in the channel goes out first, so the replay
+                        // (read up to the last delivered message) and live delivery meet
+                        // without a gap.
+                        self.release(&mut gate, channel.id).await;
                         let report = self.resume(&conn, &channel, resume, legacy, limit).await;
                         let _ = reply.send(report);
                     }
                     Step::InOrder(InOrder::Remote(commits)) => {
-                        let upto = self.broadcast_upto.load(Ordering::Acquire);
                         for committed in commits {
-                            if committed.message.seq > upto {
-                                gate.waiting.entry(committed.message.seq).or_insert(
-                                    Waiting::Message {
-                                        committed,
-                                        delivery: Delivery::ToRoom,
-                                        reply: None,
-                                    },
-                                );
-                            }
+                            let channel = committed.message.channel_id;
+                            self.admit(&mut gate, committed, Delivery::ToRoom, None)
+                                .await;
+                            self.release(&mut gate, channel).await;
                         }
                     }
                 }
             }
-            if let Some(cluster) = &self.cluster
-                && !ours.is_empty()
-            {
-                cluster.publish_commits(&ours).await;
-            }
-            self.release(&mut gate).await;
+            in_flight.done(&channels);
         }
     }
 
-    /// Delivers every waiting message whose turn has come.
-    async fn release(&self, gate: &mut Gate) {
-        let mut upto = self.broadcast_upto.load(Ordering::Acquire);
-        while let Some(entry) = gate.waiting.first_entry() {
-            let seq = *entry.key();
-            if seq <= upto {
-                entry.remove();
+    /// Takes a committed message to its channel's lane. The first message of a channel this
+    /// node has not tracked yet starts the channel's point just before it: it never waits for
+    /// older messages (its members joined after those, from the store's last offset).
+    async fn admit(
+        &self,
+        gate: &mut Gate,
+        committed: Arc<Committed>,
+        delivery: Delivery,
+        reply: Option<Reply>,
+    ) {
+        let (channel, epoch, offset) = {
+            let m = &committed.message;
+            (m.channel_id, m.epoch, m.offset)
+        };
+        let start = Mark {
+            epoch,
+            upto: offset - 1,
+        };
+        let mark = match self.delivered.get(channel) {
+            None => self.delivered.raise(channel, start),
+            Some(mark) if epoch > mark.epoch => {
+                // A new epoch: the history was cleared (offsets go on), or the channel was
+                // deleted and created again (offsets start over). What waits of the old one
+                // goes out as it is.
+                self.flush(gate, channel).await;
+                let next = Mark {
+                    epoch,
+                    upto: if offset <= mark.upto { 0 } else { mark.upto },
+                };
+                self.delivered.reset(channel, next);
+                next
+            }
+            Some(mark) => mark,
+        };
+        if epoch < mark.epoch || offset <= mark.upto {
+            self.late(Waiting::Message {
+                committed,
+                delivery,
+                reply,
+            })
+            .await;
+            return;
+        }
+        let lane = gate.lanes.entry(channel).or_default();
+        let waiting = Waiting::Message {
+            committed,
+            delivery,
+            reply,
+        };
+        if let Waiting::Message { reply: Some(_), .. } = &waiting {
+            // This node's own message takes the place of a copy read from storage.
+            lane.waiting.insert(offset, waiting);
+        } else {
+            lane.waiting.entry(offset).or_insert(waiting);
+        }
+    }
+
+    /// A message whose offset was delivered already. Another node's, or a copy from storage:
+    /// nothing to do. This node's own (its offset was passed while it was on its way): its
+    /// sender still gets its copy and acknowledgement, and agents see it; the room had it.
+    async fn late(&self, waiting: Waiting) {
+        let Waiting::Message {
+            committed,
+            delivery,
+            reply: Some(reply),
+        } = waiting
+        else {
+            return;
+        };
+        tracing::debug!(channel = %committed.message.channel_id, offset = committed.message.offset,
+            "own message delivered from storage before it reached the gate");
+        if let Delivery::FromConnection {
+            origin,
+            client_message_id,
+            legacy,
+        } = &delivery
+        {
+            let mut own = delivery::broadcast(&committed.message, &committed.channel);
+            own.client_message_id = client_message_id.clone();
+            self.to_conn(
+                origin,
+                &ServerEvent::MessageBroadcast(own),
+                committed.channel.id,
+                committed.message.offset,
+            )
+            .await;
+            self.acknowledge(&committed, origin, client_message_id, *legacy)
+                .await;
+        }
+        reply.finish(Ok(&committed));
+        let _ = self.committed_tx.send(committed);
+    }
+
+    /// Delivers every waiting message of the channel whose turn has come.
+    async fn release(&self, gate: &mut Gate, channel: Uuid) {
+        let Some(lane) = gate.lanes.get_mut(&channel) else {
+            return;
+        };
+        let Some(mut mark) = self.delivered.get(channel) else {
+            return;
+        };
+        while let Some(entry) = lane.waiting.first_entry() {
+            let offset = *entry.key();
+            if offset <= mark.upto {
+                self.late(entry.remove()).await;
                 continue;
             }
-            if seq != upto + 1 {
+            if offset != mark.upto + 1 {
                 break;
             }
             match entry.remove() {
@@ -460,105 +665,209 @@ impl Sequencer {
                 }
                 Waiting::Gone => {}
             }
-            upto = seq;
-            self.broadcast_upto.store(upto, Ordering::Release);
+            mark = self.delivered.raise(
+                channel,
+                Mark {
+                    epoch: mark.epoch,
+                    upto: offset,
+                },
+            );
         }
-        if gate.waiting.is_empty() {
-            gate.gap_since = None;
+        if lane.waiting.is_empty() {
+            gate.lanes.remove(&channel);
         } else {
-            gate.gap_since.get_or_insert_with(Instant::now);
+            lane.gap_since.get_or_insert_with(Instant::now);
         }
     }
 
-    /// Cluster mode: fills a gap that stayed open, or catches up with the store when messages
-    /// were committed that no node told us about.
-    async fn check(&self, gate: &mut Gate) {
-        let upto = self.broadcast_upto.load(Ordering::Acquire);
-        let (target, since) = match gate.waiting.first_key_value() {
-            Some((&first, _)) => (first - 1, *gate.gap_since.get_or_insert_with(Instant::now)),
-            None => match self.store.last_seq().await {
-                Ok(last) if last > upto => (last, *gate.lag_since.get_or_insert_with(Instant::now)),
-                Ok(_) => {
-                    gate.lag_since = None;
-                    return;
+    /// Delivers whatever waits in the channel, in offset order, gaps or not.
+    async fn flush(&self, gate: &mut Gate, channel: Uuid) {
+        let Some(lane) = gate.lanes.remove(&channel) else {
+            return;
+        };
+        for (_, waiting) in lane.waiting {
+            if let Waiting::Message {
+                committed,
+                delivery,
+                reply,
+            } = waiting
+            {
+                self.deliver(&committed, &delivery).await;
+                if let Some(reply) = reply {
+                    reply.finish(Ok(&committed));
+                    let _ = self.committed_tx.send(committed);
+                }
+            }
+        }
+    }
+
+    /// Cluster mode: fills the gaps that stayed open, and catches up, in each channel with a
+    /// member on this node, with messages committed that no node told us about. Channels with
+    /// this node's own commits on the way are left for those to arrive.
+    async fn check(&self, gate: &mut Gate, in_flight: &InFlight) {
+        let gapped: Vec<(Uuid, i64)> = gate
+            .lanes
+            .iter()
+            .filter(|(_, lane)| lane.gap_since.is_some_and(|t| t.elapsed() >= GAP_WAIT))
+            .filter_map(|(c, lane)| Some((*c, *lane.waiting.keys().next()? - 1)))
+            .collect();
+        for (channel, target) in gapped {
+            if !in_flight.contains(channel) {
+                self.fill(gate, channel, target).await;
+            }
+        }
+        let local = self.presence.lock().unwrap().channels();
+        gate.lagging.retain(|c, _| local.contains(c));
+        for channel in local {
+            if gate.lanes.contains_key(&channel) {
+                continue;
+            }
+            let Some(mark) = self.delivered.get(channel) else {
+                continue;
+            };
+            let position = match self.store.channel_position(channel).await {
+                Ok(Some(p)) => p,
+                Ok(None) => {
+                    gate.lagging.remove(&channel);
+                    continue;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "cannot read the last sequence number");
-                    return;
+                    tracing::warn!(%channel, error = %e, "cannot read a channel's position");
+                    continue;
                 }
-            },
-        };
-        if since.elapsed() < GAP_WAIT {
-            return;
-        }
-        match self.store.messages_in_seq_range(upto + 1, target).await {
-            Ok(found) => {
-                tracing::info!(
-                    from = upto + 1,
-                    to = target,
-                    found = found.len(),
-                    "filling a delivery gap from storage"
-                );
-                let mut channels: HashMap<uuid::Uuid, Option<Arc<ChannelInfo>>> = HashMap::new();
-                let mut next = upto + 1;
-                for m in found {
-                    for missing in next..m.seq {
-                        gate.waiting.entry(missing).or_insert(Waiting::Gone);
-                    }
-                    next = m.seq + 1;
-                    let channel = match channels.get(&m.channel_id) {
-                        Some(c) => c.clone(),
-                        None => {
-                            let c = self
-                                .store
-                                .get_channel(m.channel_id)
-                                .await
-                                .ok()
-                                .flatten()
-                                .map(|c| Arc::new(ChannelInfo::from_channel(&c)));
-                            channels.insert(m.channel_id, c.clone());
-                            c
-                        }
-                    };
-                    let seq = m.seq;
-                    gate.waiting.entry(seq).or_insert(match channel {
-                        Some(channel) => Waiting::Message {
-                            committed: Arc::new(Committed {
-                                message: m,
-                                channel,
-                                repeat: false,
-                            }),
-                            delivery: Delivery::ToRoom,
-                            reply: None,
-                        },
-                        None => Waiting::Gone,
-                    });
-                }
-                for missing in next..=target {
-                    gate.waiting.entry(missing).or_insert(Waiting::Gone);
-                }
-                gate.gap_since = None;
-                gate.lag_since = None;
+            };
+            let behind = position.epoch > mark.epoch
+                || (position.epoch == mark.epoch && position.last_offset > mark.upto);
+            if !behind {
+                gate.lagging.remove(&channel);
+                continue;
             }
-            Err(e) => tracing::warn!(error = %e, "cannot fill a delivery gap"),
+            let since = *gate.lagging.entry(channel).or_insert_with(Instant::now);
+            if since.elapsed() < GAP_WAIT || in_flight.contains(channel) {
+                continue;
+            }
+            if position.epoch > mark.epoch && position.last_offset < mark.upto {
+                // Created anew: its offsets started over.
+                self.delivered.reset(
+                    channel,
+                    Mark {
+                        epoch: position.epoch,
+                        upto: 0,
+                    },
+                );
+            }
+            gate.lagging.remove(&channel);
+            self.fill(gate, channel, position.last_offset).await;
         }
     }
 
-    /// Connections that refused message `seq` have been sent nothing from there on.
-    fn refused(&self, conns: Vec<ConnId>, seq: i64) {
+    /// Reads the channel's messages after its delivery point up to offset `target` from
+    /// storage, and delivers what it can.
+    async fn fill(&self, gate: &mut Gate, channel: Uuid, target: i64) {
+        let Some(mark) = self.delivered.get(channel) else {
+            return;
+        };
+        let found = match self
+            .store
+            .messages_in_offset_range(channel, mark.upto, target)
+            .await
+        {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(%channel, error = %e, "cannot fill a delivery gap");
+                return;
+            }
+        };
+        tracing::info!(
+            %channel,
+            after = mark.upto,
+            upto = target,
+            found = found.len(),
+            "filling a delivery gap from storage"
+        );
+        let info = match self.store.get_channel(channel).await {
+            Ok(Some(c)) => Some(Arc::new(ChannelInfo::from_channel(&c))),
+            _ => None,
+        };
+        let mut next = mark.upto + 1;
+        for m in found {
+            let offset = m.offset;
+            let lane = gate.lanes.entry(channel).or_default();
+            for missing in next..offset {
+                lane.waiting.entry(missing).or_insert(Waiting::Gone);
+            }
+            next = offset + 1;
+            match &info {
+                Some(info) => {
+                    let committed = Arc::new(Committed {
+                        message: m,
+                        channel: info.clone(),
+                        repeat: false,
+                    });
+                    self.admit(gate, committed, Delivery::ToRoom, None).await;
+                }
+                None => {
+                    lane.waiting.entry(offset).or_insert(Waiting::Gone);
+                }
+            }
+        }
+        let lane = gate.lanes.entry(channel).or_default();
+        for missing in next..=target {
+            lane.waiting.entry(missing).or_insert(Waiting::Gone);
+        }
+        lane.gap_since = None;
+        self.release(gate, channel).await;
+    }
+
+    /// Where delivery stands in a channel for a connection about to join it. A channel with
+    /// nobody of this node in it may have moved on unseen (this node only hears of channels it
+    /// has members in): its point is brought up to the store's last offset first.
+    pub(crate) async fn baseline(
+        store: &dyn Store,
+        delivered: &Delivered,
+        presence: &Mutex<Presence>,
+        channel: Uuid,
+    ) -> Result<i64, HubError> {
+        let known = delivered.get(channel);
+        if known.is_some() && presence.lock().unwrap().has_members(channel) {
+            return Ok(known.map_or(0, |m| m.upto));
+        }
+        let position = store.channel_position(channel).await?.unwrap_or_default();
+        let mark = Mark {
+            epoch: position.epoch,
+            upto: position.last_offset,
+        };
+        Ok(match known {
+            Some(k) if position.epoch > k.epoch && position.last_offset < k.upto => {
+                delivered.reset(channel, mark);
+                mark.upto
+            }
+            _ => delivered.raise(channel, mark).upto,
+        })
+    }
+
+    /// Connections that refused message `offset` of `channel` have been sent nothing from
+    /// there on.
+    fn refused(&self, conns: Vec<ConnId>, channel: Uuid, offset: i64) {
         if conns.is_empty() {
             return;
         }
         let mut presence = self.presence.lock().unwrap();
         for conn in conns {
-            presence.refused(&conn, seq);
+            presence.refused(&conn, |c| {
+                if c == channel {
+                    offset - 1
+                } else {
+                    self.delivered.upto(c)
+                }
+            });
         }
     }
 
-    /// One connection; notes a refusal of message `seq`.
-    async fn to_conn(&self, conn: &ConnId, event: &ServerEvent, seq: i64) {
+    /// One connection; notes a refusal of message `offset` of `channel`.
+    async fn to_conn(&self, conn: &ConnId, event: &ServerEvent, channel: Uuid, offset: i64) {
         if !self.fanout.to_conn(conn, event).await {
-            self.refused(vec![conn.clone()], seq);
+            self.refused(vec![conn.clone()], channel, offset);
         }
     }
 
@@ -570,7 +879,7 @@ impl Sequencer {
                 .fanout
                 .to_legacy_members(c.channel.id, &event, except)
                 .await;
-            self.refused(refused, c.message.seq);
+            self.refused(refused, c.channel.id, c.message.offset);
         }
     }
 
@@ -594,10 +903,15 @@ impl Sequencer {
                         Some(origin),
                     )
                     .await;
-                self.refused(refused, message.seq);
+                self.refused(refused, channel.id, message.offset);
                 own.client_message_id = client_message_id.clone();
-                self.to_conn(origin, &ServerEvent::MessageBroadcast(own), message.seq)
-                    .await;
+                self.to_conn(
+                    origin,
+                    &ServerEvent::MessageBroadcast(own),
+                    channel.id,
+                    message.offset,
+                )
+                .await;
                 self.acknowledge(c, origin, client_message_id, *legacy)
                     .await;
             }
@@ -607,7 +921,7 @@ impl Sequencer {
                     .fanout
                     .to_channel(channel.id, &ServerEvent::MessageBroadcast(payload), None)
                     .await;
-                self.refused(refused, message.seq);
+                self.refused(refused, channel.id, message.offset);
             }
             Delivery::Quiet => {}
         }
@@ -626,11 +940,11 @@ impl Sequencer {
         // counted already); a repeat's original is old news, so what counts is what has been
         // delivered so far.
         let next = if c.repeat {
-            self.broadcast_upto.load(Ordering::Acquire) + 1
+            self.delivered.upto(c.channel.id) + 1
         } else {
-            c.message.seq + 1
+            c.message.offset + 1
         };
-        self.to_conn(origin, &ServerEvent::MessageAck(ack), next)
+        self.to_conn(origin, &ServerEvent::MessageAck(ack), c.channel.id, next)
             .await;
         if legacy {
             self.fanout
@@ -663,9 +977,12 @@ impl Sequencer {
         legacy: bool,
         limit: u32,
     ) -> Result<Resumed, HubError> {
-        let upto = resume
-            .sent_after
-            .unwrap_or_else(|| self.broadcast_upto.load(Ordering::Acquire));
+        let upto = match resume.sent_after {
+            Some(n) => n,
+            None => {
+                Self::baseline(&*self.store, &self.delivered, &self.presence, channel.id).await?
+            }
+        };
         tracing::debug!(%conn, channel = %channel.id, ?resume, upto, limit, "resuming");
         // One more than the limit tells whether everything fitted.
         let mut missed = self
@@ -700,14 +1017,16 @@ impl Sequencer {
                 self.to_conn(
                     conn,
                     &ServerEvent::LegacyMessage(delivery::legacy(m, channel)),
-                    m.seq,
+                    channel.id,
+                    m.offset,
                 )
                 .await;
             }
             self.to_conn(
                 conn,
                 &ServerEvent::MessageBroadcast(delivery::broadcast(m, channel)),
-                m.seq,
+                channel.id,
+                m.offset,
             )
             .await;
         }
@@ -718,7 +1037,7 @@ impl Sequencer {
         // Everything after the first message replayed has been sent now (older ones of the
         // channel, when the limit cut them off, have not).
         let sent_after = match missed.as_deref() {
-            Ok([first, ..]) => first.seq - 1,
+            Ok([first, ..]) => first.offset - 1,
             _ => upto,
         };
         let reason = match &missed {

@@ -347,3 +347,129 @@ async fn a_repeat_is_only_acknowledged() {
     assert!(agents.try_recv().is_err(), "agents see the message once");
     assert_eq!(store.last_seq().await.unwrap(), first.message.seq);
 }
+
+/// A cluster link that carries nothing: the test hands "other nodes'" commits in itself.
+struct NoLink;
+
+#[async_trait]
+impl ClusterLink for NoLink {
+    async fn publish_commits(&self, _: &[Arc<Committed>]) {}
+}
+
+/// The broadcasts a channel got so far, as message texts in delivery order.
+fn broadcasts(sent: &[Sent]) -> Vec<(Uuid, String)> {
+    sent.iter()
+        .filter_map(|s| match s {
+            Sent::Channel {
+                channel,
+                event,
+                payload,
+                ..
+            } if event == "messageBroadcast" => {
+                Some((*channel, payload["text"].as_str().unwrap_or("").to_owned()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Order is per channel: another node's message missing in channel X (its publish lost) holds
+/// back X's later messages until the gap is filled from storage, but not channel Y's.
+#[tokio::test]
+async fn a_gap_in_one_channel_does_not_delay_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&dir.path().join("t.db"), SqliteOptions::default())
+            .await
+            .unwrap(),
+    );
+    let rec = Arc::new(Recorder::default());
+    let hub = Hub::start_clustered(
+        store.clone(),
+        rec.clone(),
+        rec.clone(),
+        HubConfig::default(),
+        Some(Arc::new(NoLink)),
+    )
+    .await
+    .unwrap();
+    let (x, y) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut infos = Vec::new();
+    for id in [x, y] {
+        let now = confab_protocol::now_ms();
+        let c = hub
+            .create_channel(
+                confab_store::Channel {
+                    id,
+                    message_server_id: hub.default_server(),
+                    name: "c".into(),
+                    kind: "GROUP".into(),
+                    source_type: None,
+                    source_id: None,
+                    topic: None,
+                    metadata: None,
+                    alias: None,
+                    created_at: now,
+                    updated_at: now,
+                },
+                &[],
+            )
+            .await
+            .unwrap();
+        infos.push(Arc::new(ChannelInfo::from_channel(&c)));
+    }
+    let conn = ConnId("member".into());
+    let entity = Uuid::new_v4();
+    hub.connect(&conn, entity, false).await;
+    for ch in [x, y] {
+        let Command::Join(join) = command(ClientEvent::Join, json!({"channelId": ch})) else {
+            unreachable!()
+        };
+        hub.join(&conn, entity, &join, false).await.unwrap();
+    }
+
+    // Another node commits x1, x2 and y1; only x2 and y1 reach this node.
+    let new = |ch: Uuid, text: &str| confab_store::NewMessage {
+        id: confab_store::new_message_id(),
+        channel_id: ch,
+        author_id: "other".into(),
+        content: text.into(),
+        created_at: confab_protocol::now_ms(),
+        ..Default::default()
+    };
+    let stored = store
+        .append_messages(&[new(x, "x1"), new(x, "x2"), new(y, "y1")])
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.iter().map(|m| m.offset).collect::<Vec<_>>(),
+        [1, 2, 1]
+    );
+    let committed = |i: usize, info: &Arc<ChannelInfo>| {
+        Arc::new(Committed {
+            message: stored[i].clone(),
+            channel: info.clone(),
+            repeat: false,
+        })
+    };
+    rec.take();
+    hub.remote_commits(vec![committed(1, &infos[0]), committed(2, &infos[1])])
+        .await;
+
+    // x1 comes from storage once the gap has waited its turn; everything arrives.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut seen = Vec::new();
+    while seen.len() < 3 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        seen.extend(broadcasts(&rec.take()));
+    }
+    assert_eq!(
+        seen,
+        vec![
+            (y, "y1".to_owned()),
+            (x, "x1".to_owned()),
+            (x, "x2".to_owned())
+        ],
+        "y1 goes out at once; x2 waits for x1"
+    );
+}

@@ -360,10 +360,10 @@ impl Store for GuardedStore {
         &self,
         channel: Uuid,
         after: Cursor,
-        upto_seq: i64,
+        upto: i64,
         limit: u32,
     ) -> StoreResult<Vec<StoredMessage>> {
-        bounded!(self.messages_after(channel, after, upto_seq, limit))
+        bounded!(self.messages_after(channel, after, upto, limit))
     }
     async fn delete_message(&self, channel: Uuid, id: Uuid) -> StoreResult<bool> {
         bounded!(self.delete_message(channel, id))
@@ -374,8 +374,16 @@ impl Store for GuardedStore {
     async fn last_seq(&self) -> StoreResult<i64> {
         bounded!(self.last_seq())
     }
-    async fn messages_in_seq_range(&self, from: i64, to: i64) -> StoreResult<Vec<StoredMessage>> {
-        bounded!(self.messages_in_seq_range(from, to))
+    async fn channel_position(&self, channel: Uuid) -> StoreResult<Option<ChannelPosition>> {
+        bounded!(self.channel_position(channel))
+    }
+    async fn messages_in_offset_range(
+        &self,
+        channel: Uuid,
+        after: i64,
+        upto: i64,
+    ) -> StoreResult<Vec<StoredMessage>> {
+        bounded!(self.messages_in_offset_range(channel, after, upto))
     }
     async fn find_reply(&self, to: Uuid, author: &str) -> StoreResult<Option<StoredMessage>> {
         bounded!(self.find_reply(to, author))

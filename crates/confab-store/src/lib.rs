@@ -4,15 +4,22 @@
 //! messaging tables (message servers, channels, participants, central messages). [`SqliteStore`]
 //! is the embedded default; a PostgreSQL implementation fills the same trait.
 //!
-//! Messages carry a storage sequence number (`seq`): the order they were committed in, which is
-//! the order every member of a channel sees them and the cursor replay works from.
+//! Each channel has its own order: a message's offset in its channel (1, 2, 3, ... in commit
+//! order) and the channel's epoch (which changes when its history is cleared). That is the order
+//! every member of the channel sees, history is listed in, and replay resumes from. Offsets are
+//! assigned at commit under a lock of the channel alone, so appends to different channels never
+//! wait for each other. Messages also carry a row id (`seq`), unique in the store.
+//!
+//! [`sql`] is the SQL both backends share; `sqlite.rs` and `postgres.rs` hold what differs.
 
 pub mod breaker;
 mod guard;
 pub mod media;
 mod model;
+mod offsets;
 mod postgres;
 mod repeats;
+mod sql;
 mod sqlite;
 
 pub use guard::{GuardConfig, GuardedStore, StorageStatus, StoreHealth};
@@ -162,9 +169,10 @@ pub trait Store: Send + Sync + 'static {
     async fn remove_participant(&self, channel: Uuid, entity: &str) -> StoreResult<bool>;
 
     // ---- messages --------------------------------------------------------------------------
-    /// Commits the whole batch in one transaction, assigning sequence numbers in batch order
-    /// without gaps, and returns each message's outcome; on error nothing of the batch is
-    /// stored. A message whose `(author_id, client_key)` was stored before (on any node, before
+    /// Commits the whole batch in one transaction, assigning each channel's offsets in batch
+    /// order without gaps and stamping the commit time (never earlier than the channel's last
+    /// message's, nor than the message's own `created_at`), and returns each message's outcome;
+    /// on error nothing of the batch is stored. A message whose `(author_id, client_key)` was stored before (on any node, before
     /// any restart), or earlier in the same batch, is a repeat: not stored, and its outcome is
     /// the original message.
     async fn insert_messages(&self, batch: &[NewMessage]) -> StoreResult<Vec<Appended>>;
@@ -176,7 +184,7 @@ pub trait Store: Send + Sync + 'static {
             .iter()
             .zip(outcomes)
             .map(|(m, outcome)| match outcome {
-                Appended::New(seq) => StoredMessage::from_new(m.clone(), seq),
+                Appended::New(at) => StoredMessage::from_new(m.clone(), at),
                 Appended::Repeat(original) => *original,
             })
             .collect())
@@ -199,30 +207,41 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
         offset: u32,
     ) -> StoreResult<Vec<StoredMessage>>;
-    /// Newest first, optionally only those created strictly before `before_ms`.
+    /// Newest first (offset order, backwards), optionally only those created strictly before
+    /// `before_ms`.
     async fn recent_messages(
         &self,
         channel: Uuid,
         limit: u32,
         before_ms: Option<i64>,
     ) -> StoreResult<Vec<StoredMessage>>;
-    /// The newest `limit` messages after the cursor and at or below `upto_seq`, oldest first.
+    /// The newest `limit` messages after the cursor and at or below offset `upto`, oldest
+    /// first.
     async fn messages_after(
         &self,
         channel: Uuid,
         after: Cursor,
-        upto_seq: i64,
+        upto: i64,
         limit: u32,
     ) -> StoreResult<Vec<StoredMessage>>;
     /// False if there was no such message in that channel.
     async fn delete_message(&self, channel: Uuid, id: Uuid) -> StoreResult<bool>;
-    /// Deletes every message of the channel; returns how many.
+    /// Deletes every message of the channel and starts its next epoch (offsets go on from
+    /// where they were); returns how many.
     async fn clear_channel(&self, channel: Uuid) -> StoreResult<u64>;
-    /// The highest sequence number stored so far (0 for an empty store).
+    /// The highest row id stored so far (0 for an empty store): it stops moving once nothing
+    /// is being appended (how shutdown knows the hub drained).
     async fn last_seq(&self) -> StoreResult<i64>;
-    /// Every message with `from <= seq <= to`, of any channel, in `seq` order (how a cluster
-    /// node fills gaps in what other nodes told it).
-    async fn messages_in_seq_range(&self, from: i64, to: i64) -> StoreResult<Vec<StoredMessage>>;
+    /// Where the channel's sequence stands (`None`: no such channel).
+    async fn channel_position(&self, channel: Uuid) -> StoreResult<Option<ChannelPosition>>;
+    /// The channel's messages with `after < offset <= upto`, in offset order (how a cluster node
+    /// fills a gap in what other nodes told it about one channel).
+    async fn messages_in_offset_range(
+        &self,
+        channel: Uuid,
+        after: i64,
+        upto: i64,
+    ) -> StoreResult<Vec<StoredMessage>>;
     /// The reply `author` gave to message `to`, if any.
     async fn find_reply(&self, to: Uuid, author: &str) -> StoreResult<Option<StoredMessage>>;
 

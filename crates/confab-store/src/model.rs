@@ -56,15 +56,47 @@ pub struct NewMessage {
     pub source_type: Option<String>,
     pub source_id: Option<String>,
     pub metadata: Option<Value>,
+    /// When the sender's node took the message, epoch ms; the store stamps the commit time, at
+    /// least this and never earlier than the channel's previous message's.
     pub created_at: i64,
     /// The sender's id for this message (its idempotency key, scoped to `author_id`): a second
     /// message with the same author and key is a repeat of the first, not stored again.
     pub client_key: Option<String>,
 }
 
+/// Where a committed message stands: its row id and its place in its channel's order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Position {
+    /// The row id: unique in the store, increasing within a channel (in offset order), but not
+    /// an order between channels (PostgreSQL hands them out before commit, without a lock).
+    pub seq: i64,
+    /// The message's place in its channel: 1, 2, 3, ... in commit order, the order every member
+    /// sees. Deleted messages leave holes; offsets are never reused, not even after a clear.
+    pub offset: i64,
+    /// The channel's epoch at commit: it changes when the channel's history is cleared, and a
+    /// channel deleted and created again under the same id starts a new one (and offsets anew).
+    pub epoch: i64,
+    /// The commit time, epoch ms, never earlier than the channel's previous message's.
+    pub created_at: i64,
+}
+
+/// A channel's sequence as the store last committed it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ChannelPosition {
+    pub epoch: i64,
+    /// The offset of the channel's last committed message (0 before the first).
+    pub last_offset: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StoredMessage {
     pub seq: i64,
+    /// The message's place in its channel's order (see [`Position::offset`]).
+    #[serde(default)]
+    pub offset: i64,
+    /// The channel's epoch when the message was committed (see [`Position::epoch`]).
+    #[serde(default)]
+    pub epoch: i64,
     pub id: Uuid,
     pub channel_id: Uuid,
     pub author_id: String,
@@ -79,10 +111,13 @@ pub struct StoredMessage {
 }
 
 impl StoredMessage {
-    pub fn from_new(m: NewMessage, seq: i64) -> Self {
+    /// The message as committed at `at` (which also fixes its creation time).
+    pub fn from_new(m: NewMessage, at: Position) -> Self {
         StoredMessage {
-            seq,
-            updated_at: m.created_at,
+            seq: at.seq,
+            offset: at.offset,
+            epoch: at.epoch,
+            updated_at: at.created_at,
             id: m.id,
             channel_id: m.channel_id,
             author_id: m.author_id,
@@ -92,7 +127,17 @@ impl StoredMessage {
             source_type: m.source_type,
             source_id: m.source_id,
             metadata: m.metadata,
-            created_at: m.created_at,
+            created_at: at.created_at,
+        }
+    }
+
+    /// Where the message stands.
+    pub fn position(&self) -> Position {
+        Position {
+            seq: self.seq,
+            offset: self.offset,
+            epoch: self.epoch,
+            created_at: self.created_at,
         }
     }
 
@@ -142,8 +187,8 @@ pub struct MessageUpdate {
 /// A replay starting point inside one channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cursor {
-    /// Messages with a larger sequence number.
-    Seq(i64),
+    /// Messages with a larger offset in the channel.
+    Offset(i64),
     /// Messages created strictly after this epoch-ms time (history paging's `after`).
     Time(i64),
     /// Messages created at or after this epoch-ms time (a resume's `since`: several messages
@@ -154,8 +199,8 @@ pub enum Cursor {
 /// What became of one message of a batch given to [`Store::insert_messages`](crate::Store).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Appended {
-    /// Stored under this sequence number.
-    New(i64),
+    /// Stored there.
+    New(Position),
     /// Its author already sent a message with the same client key: not stored again; this is
     /// the message stored the first time.
     Repeat(Box<StoredMessage>),

@@ -1,19 +1,21 @@
 //! PostgreSQL, for several confab nodes sharing one database (`DATABASE_URL` / `POSTGRES_URL`).
 //!
-//! The same schema and queries as the SQLite store, in PostgreSQL's dialect. Sequence numbers
-//! come from the one-row `message_seq` table: an append locks that row until it commits, so
-//! appends from every node commit one after another in `seq` order, and a node that sees
-//! message `n` committed knows every message before it is committed too (what replay relies on).
+//! The same schema and queries as the SQLite store (the shared ones live in [`crate::sql`]);
+//! this file holds opening the database, the append path and PostgreSQL's dialect. An append
+//! locks the rows of its channels (and nothing else) until it commits: appends to one channel
+//! commit one after another in offset order, so a node that sees offset `n` of a channel
+//! committed knows every earlier offset of it is committed too (what gap filling relies on),
+//! and appends to other channels, from any node, do not wait.
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::Value;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, QueryBuilder, Row};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
+use crate::sql::*;
 use crate::*;
 
 /// How the PostgreSQL pool is opened.
@@ -44,41 +46,7 @@ pub struct PostgresStore {
     shown: String,
 }
 
-/// Column lists as literals, so every query stays a `&'static str` for sqlx.
-macro_rules! message_columns {
-    () => {
-        "seq, id, channel_id, author_id, content, raw_message, in_reply_to_root_message_id, \
-         source_type, source_id, metadata, created_at, updated_at"
-    };
-}
-macro_rules! channel_columns {
-    () => {
-        "id, message_server_id, name, type, source_type, source_id, topic, metadata, alias, \
-         created_at, updated_at"
-    };
-}
-macro_rules! server_columns {
-    () => {
-        "id, name, source_type, source_id, metadata, created_at, updated_at"
-    };
-}
-macro_rules! job_columns {
-    () => {
-        "id, agent_id, user_id, prompt, status, result, error, metadata, created_at, expires_at"
-    };
-}
-macro_rules! agent_columns {
-    () => {
-        "id, name, enabled, character, created_at, updated_at"
-    };
-}
-macro_rules! session_columns {
-    () => {
-        "id, channel_id, agent_id, user_id, metadata, timeout_config, renewal_count, \
-         created_at, last_activity, renewed_at"
-    };
-}
-/// Rows per multi-row INSERT (12 bound values each; PostgreSQL allows 65,535 per statement).
+/// Rows per multi-row INSERT (15 bound values each; PostgreSQL allows 65,535 per statement).
 const INSERT_CHUNK: usize = 500;
 
 impl PostgresStore {
@@ -131,12 +99,6 @@ impl PostgresStore {
     }
 }
 
-/// Message text is stored as UTF-8 bytes: PostgreSQL's `text` cannot hold NUL characters, which
-/// clients may send and must get back exactly.
-fn text_from_bytes(bytes: Vec<u8>) -> String {
-    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
-
 /// The URL with any password replaced.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -153,65 +115,6 @@ fn redact(url: &str) -> String {
             }
         }
         _ => url.to_owned(),
-    }
-}
-
-fn json_text(v: &Option<Value>) -> Option<String> {
-    v.as_ref().and_then(|v| serde_json::to_string(v).ok())
-}
-
-fn json_col(row: &PgRow, col: &str) -> Option<Value> {
-    row.get::<Option<String>, _>(col)
-        .and_then(|s| serde_json::from_str(&s).ok())
-}
-
-fn uuid_col(row: &PgRow, col: &str) -> Uuid {
-    let s: String = row.get(col);
-    Uuid::parse_str(&s).unwrap_or_default()
-}
-
-fn message_from_row(row: &PgRow) -> StoredMessage {
-    StoredMessage {
-        seq: row.get("seq"),
-        id: uuid_col(row, "id"),
-        channel_id: uuid_col(row, "channel_id"),
-        author_id: row.get("author_id"),
-        content: text_from_bytes(row.get("content")),
-        raw_message: json_col(row, "raw_message"),
-        in_reply_to: row.get("in_reply_to_root_message_id"),
-        source_type: row.get("source_type"),
-        source_id: row.get("source_id"),
-        metadata: json_col(row, "metadata"),
-        created_at: row.get("created_at"),
-        updated_at: row.get("updated_at"),
-    }
-}
-
-fn channel_from_row(row: &PgRow) -> Channel {
-    Channel {
-        id: uuid_col(row, "id"),
-        message_server_id: uuid_col(row, "message_server_id"),
-        name: row.get("name"),
-        kind: row.get("type"),
-        source_type: row.get("source_type"),
-        source_id: row.get("source_id"),
-        topic: row.get("topic"),
-        metadata: json_col(row, "metadata"),
-        alias: row.get("alias"),
-        created_at: row.get("created_at"),
-        updated_at: row.get("updated_at"),
-    }
-}
-
-fn server_from_row(row: &PgRow) -> MessageServer {
-    MessageServer {
-        id: uuid_col(row, "id"),
-        name: row.get("name"),
-        source_type: row.get("source_type"),
-        source_id: row.get("source_id"),
-        metadata: json_col(row, "metadata"),
-        created_at: row.get("created_at"),
-        updated_at: row.get("updated_at"),
     }
 }
 
@@ -243,18 +146,18 @@ impl Store for PostgresStore {
     }
 
     async fn list_servers(&self) -> StoreResult<Vec<MessageServer>> {
-        let rows = sqlx::query(concat!(
+        let rows = sqlx::query_as::<_, ServerRow>(concat!(
             "SELECT ",
             server_columns!(),
             " FROM message_servers ORDER BY created_at, id"
         ))
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(server_from_row).collect())
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn get_server(&self, id: Uuid) -> StoreResult<Option<MessageServer>> {
-        let row = sqlx::query(concat!(
+        let row = sqlx::query_as::<_, ServerRow>(concat!(
             "SELECT ",
             server_columns!(),
             " FROM message_servers WHERE id = $1"
@@ -262,7 +165,7 @@ impl Store for PostgresStore {
         .bind(id.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.as_ref().map(server_from_row))
+        Ok(row.map(Into::into))
     }
 
     async fn server_agents(&self, server: Uuid) -> StoreResult<Vec<Uuid>> {
@@ -311,8 +214,8 @@ impl Store for PostgresStore {
     async fn create_channel(&self, c: &Channel, participants: &[String]) -> StoreResult<Channel> {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
-            "INSERT INTO channels (id, message_server_id, name, type, source_type, source_id, topic, metadata, alias, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT(id) DO NOTHING",
+            "INSERT INTO channels (id, message_server_id, name, type, source_type, source_id, topic, metadata, alias, created_at, updated_at, epoch) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT(id) DO NOTHING",
         )
         .bind(c.id.to_string())
         .bind(c.message_server_id.to_string())
@@ -325,6 +228,8 @@ impl Store for PostgresStore {
         .bind(&c.alias)
         .bind(c.created_at)
         .bind(c.updated_at)
+        // A new epoch: a channel created again under a deleted one's id starts afresh.
+        .bind(confab_protocol::now_ms())
         .execute(&mut *tx)
         .await?
         .rows_affected()
@@ -340,7 +245,7 @@ impl Store for PostgresStore {
                 .await?;
             }
         }
-        let row = sqlx::query(concat!(
+        let row = sqlx::query_as::<_, ChannelRow>(concat!(
             "SELECT ",
             channel_columns!(),
             " FROM channels WHERE id = $1"
@@ -349,11 +254,11 @@ impl Store for PostgresStore {
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(channel_from_row(&row))
+        Ok(row.into())
     }
 
     async fn get_channel(&self, id: Uuid) -> StoreResult<Option<Channel>> {
-        let row = sqlx::query(concat!(
+        let row = sqlx::query_as::<_, ChannelRow>(concat!(
             "SELECT ",
             channel_columns!(),
             " FROM channels WHERE id = $1"
@@ -361,11 +266,11 @@ impl Store for PostgresStore {
         .bind(id.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.as_ref().map(channel_from_row))
+        Ok(row.map(Into::into))
     }
 
     async fn list_channels(&self, server: Uuid) -> StoreResult<Vec<Channel>> {
-        let rows = sqlx::query(concat!(
+        let rows = sqlx::query_as::<_, ChannelRow>(concat!(
             "SELECT ",
             channel_columns!(),
             " FROM channels WHERE message_server_id = $1 ORDER BY created_at, id"
@@ -373,7 +278,7 @@ impl Store for PostgresStore {
         .bind(server.to_string())
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(channel_from_row).collect())
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn find_channel_by_name(
@@ -382,7 +287,7 @@ impl Store for PostgresStore {
         kind: &str,
         name: &str,
     ) -> StoreResult<Option<Channel>> {
-        let row = sqlx::query(concat!(
+        let row = sqlx::query_as::<_, ChannelRow>(concat!(
             "SELECT ",
             channel_columns!(),
             " FROM channels WHERE message_server_id = $1 AND type = $2 AND name = $3 \
@@ -393,7 +298,7 @@ impl Store for PostgresStore {
         .bind(name)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.as_ref().map(channel_from_row))
+        Ok(row.map(Into::into))
     }
 
     async fn update_channel(&self, id: Uuid, u: &ChannelUpdate) -> StoreResult<Option<Channel>> {
@@ -429,7 +334,7 @@ impl Store for PostgresStore {
                 .await?;
             }
         }
-        let row = sqlx::query(concat!(
+        let row = sqlx::query_as::<_, ChannelRow>(concat!(
             "SELECT ",
             channel_columns!(),
             " FROM channels WHERE id = $1"
@@ -438,7 +343,7 @@ impl Store for PostgresStore {
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(Some(channel_from_row(&row)))
+        Ok(Some(row.into()))
     }
 
     async fn delete_server(&self, id: Uuid) -> StoreResult<bool> {
@@ -501,48 +406,83 @@ impl Store for PostgresStore {
         }
         let started = std::time::Instant::now();
         let mut tx = self.pool.begin().await?;
-        let keys = repeats::keys(batch);
-        let plan = if keys.is_empty() {
-            repeats::plan(batch, Vec::new())
-        } else {
-            // The counter row's lock orders this append after every other node's, so the
-            // lookup sees each message committed before: repeats are settled before the
-            // INSERT, which then neither fails nor leaves a gap in `seq`.
-            sqlx::query("SELECT last FROM message_seq WHERE id = 1 FOR UPDATE")
-                .execute(&mut *tx)
-                .await?;
-            let mut existing = Vec::new();
-            for chunk in keys.chunks(INSERT_CHUNK) {
-                let mut q: QueryBuilder<Postgres> = QueryBuilder::new(concat!(
-                    "SELECT ",
-                    message_columns!(),
-                    ", client_key FROM central_messages WHERE client_key IS NOT NULL AND "
-                ));
-                repeats::push_key_filter(&mut q, chunk);
-                for row in q.build().fetch_all(&mut *tx).await? {
-                    existing.push((message_from_row(&row), row.get::<String, _>("client_key")));
-                }
-            }
-            repeats::plan(batch, existing)
-        };
-        let fresh: Vec<&NewMessage> = plan.fresh.iter().map(|&i| &batch[i]).collect();
-        // Locks the counter row until commit: appends commit in seq order, node after node.
-        let last: i64 = sqlx::query_scalar(
-            "UPDATE message_seq SET last = last + $1 WHERE id = 1 RETURNING last",
+        // Locks the batch's channels, and only them, until commit (in id order, so appends
+        // sharing channels cannot deadlock). Appends to one channel commit one after another in
+        // offset order; the lock also orders the repeat lookup after every earlier append to
+        // these channels, so repeats are settled before the INSERT, which then neither fails
+        // nor leaves a gap in the offsets. `NO KEY UPDATE` leaves the rows' keys shared: other
+        // channels' inserts and reads are not held up.
+        let ids: Vec<String> = offsets::channels_of(batch)
+            .iter()
+            .map(Uuid::to_string)
+            .collect();
+        let states: Vec<ChannelSeqIdRow> = sqlx::query_as(
+            "SELECT id, epoch, last_offset, last_created_at FROM channels WHERE id = ANY($1) \
+             ORDER BY id FOR NO KEY UPDATE",
         )
-        .bind(fresh.len() as i64)
-        .fetch_one(&mut *tx)
+        .bind(&ids)
+        .fetch_all(&mut *tx)
         .await?;
-        let first_seq = last - fresh.len() as i64 + 1;
-        for (chunk_index, chunk) in fresh.chunks(INSERT_CHUNK).enumerate() {
-            let base = first_seq + (chunk_index * INSERT_CHUNK) as i64;
+        let keys = repeats::keys(batch);
+        let mut existing = Vec::new();
+        for chunk in keys.chunks(INSERT_CHUNK) {
+            let mut q: QueryBuilder<Postgres> = QueryBuilder::new(concat!(
+                "SELECT ",
+                message_columns!(),
+                ", client_key FROM central_messages WHERE client_key IS NOT NULL AND "
+            ));
+            repeats::push_key_filter(&mut q, chunk);
+            let found: Vec<KeyedMessageRow> = q.build_query_as().fetch_all(&mut *tx).await?;
+            existing.extend(found.into_iter().map(Into::into));
+        }
+        let plan = repeats::plan(batch, existing);
+        let fresh = plan.fresh(batch);
+        // Row ids from the sequence (no lock); taken under the channels' locks, they grow with
+        // the offsets within each channel.
+        let mut seqs: Vec<i64> = if fresh.is_empty() {
+            Vec::new()
+        } else {
+            sqlx::query_scalar("SELECT nextval('central_messages_seq') FROM generate_series(1, $1)")
+                .bind(fresh.len() as i64)
+                .fetch_all(&mut *tx)
+                .await?
+        };
+        seqs.sort_unstable();
+        let assigned = offsets::assign(
+            &fresh,
+            |i| seqs[i],
+            states.iter().map(|r| (r.channel(), r.seq)),
+        )?;
+        if !assigned.channels.is_empty() {
+            let (ids, (offsets, times)): (Vec<String>, (Vec<i64>, Vec<i64>)) = assigned
+                .channels
+                .iter()
+                .map(|(id, s)| (id.to_string(), (s.last_offset, s.last_created_at)))
+                .unzip();
+            sqlx::query(
+                "UPDATE channels AS c SET last_offset = v.last_offset, \
+                 last_created_at = v.last_created_at \
+                 FROM UNNEST($1::text[], $2::bigint[], $3::bigint[]) AS v(id, last_offset, last_created_at) \
+                 WHERE c.id = v.id",
+            )
+            .bind(&ids)
+            .bind(&offsets)
+            .bind(&times)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let rows: Vec<(&NewMessage, &Position)> =
+            fresh.iter().copied().zip(&assigned.positions).collect();
+        for chunk in rows.chunks(INSERT_CHUNK) {
             let mut insert: QueryBuilder<Postgres> = QueryBuilder::new(concat!(
                 "INSERT INTO central_messages (",
                 message_columns!(),
                 ", client_key) "
             ));
-            insert.push_values(chunk.iter().enumerate(), |mut row, (i, m)| {
-                row.push_bind(base + i as i64)
+            insert.push_values(chunk, |mut row, (m, at)| {
+                row.push_bind(at.seq)
+                    .push_bind(at.offset)
+                    .push_bind(at.epoch)
                     .push_bind(m.id.to_string())
                     .push_bind(m.channel_id.to_string())
                     .push_bind(&m.author_id)
@@ -552,8 +492,8 @@ impl Store for PostgresStore {
                     .push_bind(&m.source_type)
                     .push_bind(&m.source_id)
                     .push_bind(json_text(&m.metadata))
-                    .push_bind(m.created_at)
-                    .push_bind(m.created_at)
+                    .push_bind(at.created_at)
+                    .push_bind(at.created_at)
                     .push_bind(&m.client_key);
             });
             insert.build().execute(&mut *tx).await?;
@@ -562,7 +502,7 @@ impl Store for PostgresStore {
         // Names documented in confab-server's metrics module.
         metrics::histogram!("confab_store_commit_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("confab_store_batch_size").record(batch.len() as f64);
-        Ok(plan.outcomes(batch, first_seq))
+        Ok(plan.outcomes(batch, &assigned.positions))
     }
 
     async fn expire_client_keys(&self, before_ms: i64, limit: u32) -> StoreResult<u64> {
@@ -588,7 +528,7 @@ impl Store for PostgresStore {
             return Ok(Vec::new());
         }
         // plainto_tsquery: the words ANDed, no query syntax.
-        let rows = sqlx::query(concat!(
+        let rows = sqlx::query_as::<_, MessageRow>(concat!(
             "SELECT ",
             message_columns!(),
             " FROM central_messages, plainto_tsquery('simple', $1) AS q WHERE search @@ q \
@@ -605,19 +545,15 @@ impl Store for PostgresStore {
         .bind(offset as i64)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(message_from_row).collect())
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn get_message(&self, id: Uuid) -> StoreResult<Option<StoredMessage>> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM central_messages WHERE id = $1"
-        ))
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.as_ref().map(message_from_row))
+        let row: Option<MessageRow> = sqlx::query_as(statements::GET_MESSAGE)
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(Into::into))
     }
 
     async fn update_message(
@@ -653,67 +589,35 @@ impl Store for PostgresStore {
         limit: u32,
         before_ms: Option<i64>,
     ) -> StoreResult<Vec<StoredMessage>> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM central_messages WHERE channel_id = $1 AND created_at < $2 \
-             ORDER BY created_at DESC, seq DESC LIMIT $3"
-        ))
-        .bind(channel.to_string())
-        .bind(before_ms.unwrap_or(i64::MAX))
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(message_from_row).collect())
+        let rows: Vec<MessageRow> = sqlx::query_as(statements::RECENT_MESSAGES)
+            .bind(channel.to_string())
+            .bind(before_ms.unwrap_or(i64::MAX))
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn messages_after(
         &self,
         channel: Uuid,
         after: Cursor,
-        upto_seq: i64,
+        upto: i64,
         limit: u32,
     ) -> StoreResult<Vec<StoredMessage>> {
         let (sql, value) = match after {
-            Cursor::Seq(s) => (
-                concat!(
-                    "SELECT * FROM (SELECT ",
-                    message_columns!(),
-                    " FROM central_messages \
-                    WHERE channel_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq DESC LIMIT $4) AS page \
-                    ORDER BY seq"
-                ),
-                s,
-            ),
-            Cursor::Time(t) => (
-                concat!(
-                    "SELECT * FROM (SELECT ",
-                    message_columns!(),
-                    " FROM central_messages \
-                    WHERE channel_id = $1 AND created_at > $2 AND seq <= $3 ORDER BY seq DESC LIMIT $4) AS page \
-                    ORDER BY seq"
-                ),
-                t,
-            ),
-            Cursor::Since(t) => (
-                concat!(
-                    "SELECT * FROM (SELECT ",
-                    message_columns!(),
-                    " FROM central_messages \
-                    WHERE channel_id = $1 AND created_at >= $2 AND seq <= $3 ORDER BY seq DESC LIMIT $4) AS page \
-                    ORDER BY seq"
-                ),
-                t,
-            ),
+            Cursor::Offset(n) => (statements::MESSAGES_AFTER_OFFSET, n),
+            Cursor::Time(t) => (statements::MESSAGES_AFTER_TIME, t),
+            Cursor::Since(t) => (statements::MESSAGES_SINCE_TIME, t),
         };
-        let rows = sqlx::query(sql)
+        let rows: Vec<MessageRow> = sqlx::query_as(sql)
             .bind(channel.to_string())
             .bind(value)
-            .bind(upto_seq)
+            .bind(upto)
             .bind(limit as i64)
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.iter().map(message_from_row).collect())
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn delete_message(&self, channel: Uuid, id: Uuid) -> StoreResult<bool> {
@@ -727,19 +631,28 @@ impl Store for PostgresStore {
     }
 
     async fn clear_channel(&self, channel: Uuid) -> StoreResult<u64> {
-        Ok(
-            sqlx::query("DELETE FROM central_messages WHERE channel_id = $1")
-                .bind(channel.to_string())
-                .execute(&self.pool)
-                .await?
-                .rows_affected(),
-        )
+        let mut tx = self.pool.begin().await?;
+        // The channel's lock first, as an append takes it: no append of this channel is half
+        // way through while its history goes.
+        sqlx::query(statements::NEXT_EPOCH)
+            .bind(channel.to_string())
+            .bind(confab_protocol::now_ms())
+            .execute(&mut *tx)
+            .await?;
+        let n = sqlx::query(statements::CLEAR_CHANNEL)
+            .bind(channel.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n)
     }
 
-    /// A real write (the sequence row rewritten unchanged): a server that answers reads but
-    /// cannot commit (out of disk, a read-only standby) does not pass.
+    /// A real write (the probe row rewritten): a server that answers reads but cannot commit
+    /// (out of disk, a read-only standby) does not pass. It locks nothing appends need.
     async fn probe(&self) -> StoreResult<()> {
-        sqlx::query("UPDATE message_seq SET last = last WHERE id = 1")
+        sqlx::query("UPDATE store_probe SET at = $1 WHERE id = 1")
+            .bind(confab_protocol::now_ms())
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -747,37 +660,45 @@ impl Store for PostgresStore {
 
     async fn last_seq(&self) -> StoreResult<i64> {
         Ok(
-            sqlx::query_scalar("SELECT last FROM message_seq WHERE id = 1")
+            sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM central_messages")
                 .fetch_one(&self.pool)
                 .await?,
         )
     }
 
-    async fn messages_in_seq_range(&self, from: i64, to: i64) -> StoreResult<Vec<StoredMessage>> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM central_messages WHERE seq >= $1 AND seq <= $2 ORDER BY seq"
-        ))
-        .bind(from)
-        .bind(to)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(message_from_row).collect())
+    async fn channel_position(&self, channel: Uuid) -> StoreResult<Option<ChannelPosition>> {
+        let row: Option<ChannelSeqIdRow> = sqlx::query_as(statements::CHANNEL_POSITION)
+            .bind(channel.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| ChannelPosition {
+            epoch: r.seq.epoch,
+            last_offset: r.seq.last_offset,
+        }))
+    }
+
+    async fn messages_in_offset_range(
+        &self,
+        channel: Uuid,
+        after: i64,
+        upto: i64,
+    ) -> StoreResult<Vec<StoredMessage>> {
+        let rows: Vec<MessageRow> = sqlx::query_as(statements::MESSAGES_IN_OFFSET_RANGE)
+            .bind(channel.to_string())
+            .bind(after)
+            .bind(upto)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn find_reply(&self, to: Uuid, author: &str) -> StoreResult<Option<StoredMessage>> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM central_messages WHERE in_reply_to_root_message_id = $1 AND author_id = $2 \
-             ORDER BY seq LIMIT 1"
-        ))
-        .bind(to.to_string())
-        .bind(author)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.as_ref().map(message_from_row))
+        let row: Option<MessageRow> = sqlx::query_as(statements::FIND_REPLY)
+            .bind(to.to_string())
+            .bind(author)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(Into::into))
     }
 
     async fn put_agent(&self, agent: &AgentRecord) -> StoreResult<()> {
@@ -799,7 +720,7 @@ impl Store for PostgresStore {
     }
 
     async fn get_agent(&self, id: Uuid) -> StoreResult<Option<AgentRecord>> {
-        let row = sqlx::query(concat!(
+        let row = sqlx::query_as::<_, AgentRow>(concat!(
             "SELECT ",
             agent_columns!(),
             " FROM agents WHERE id = $1"
@@ -807,18 +728,18 @@ impl Store for PostgresStore {
         .bind(id.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.as_ref().map(agent_from_row))
+        Ok(row.map(Into::into))
     }
 
     async fn list_agents(&self) -> StoreResult<Vec<AgentRecord>> {
-        let rows = sqlx::query(concat!(
+        let rows = sqlx::query_as::<_, AgentRow>(concat!(
             "SELECT ",
             agent_columns!(),
             " FROM agents ORDER BY created_at, name"
         ))
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(agent_from_row).collect())
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn delete_agent(&self, id: Uuid) -> StoreResult<bool> {
@@ -854,7 +775,7 @@ impl Store for PostgresStore {
     }
 
     async fn get_session(&self, id: Uuid) -> StoreResult<Option<SessionRecord>> {
-        let row = sqlx::query(concat!(
+        let row = sqlx::query_as::<_, SessionRow>(concat!(
             "SELECT ",
             session_columns!(),
             " FROM sessions WHERE id = $1"
@@ -862,18 +783,18 @@ impl Store for PostgresStore {
         .bind(id.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.as_ref().map(session_from_row))
+        Ok(row.map(Into::into))
     }
 
     async fn list_sessions(&self) -> StoreResult<Vec<SessionRecord>> {
-        let rows = sqlx::query(concat!(
+        let rows = sqlx::query_as::<_, SessionRow>(concat!(
             "SELECT ",
             session_columns!(),
             " FROM sessions ORDER BY created_at"
         ))
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(session_from_row).collect())
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn delete_session(&self, id: Uuid) -> StoreResult<bool> {
@@ -906,7 +827,7 @@ impl Store for PostgresStore {
     }
 
     async fn get_job(&self, id: Uuid) -> StoreResult<Option<JobRecord>> {
-        let row = sqlx::query(concat!(
+        let row = sqlx::query_as::<_, JobRow>(concat!(
             "SELECT ",
             job_columns!(),
             " FROM jobs WHERE id = $1"
@@ -914,18 +835,18 @@ impl Store for PostgresStore {
         .bind(id.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.as_ref().map(job_from_row))
+        Ok(row.map(Into::into))
     }
 
     async fn list_jobs(&self) -> StoreResult<Vec<JobRecord>> {
-        let rows = sqlx::query(concat!(
+        let rows = sqlx::query_as::<_, JobRow>(concat!(
             "SELECT ",
             job_columns!(),
             " FROM jobs ORDER BY created_at DESC, id"
         ))
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(job_from_row).collect())
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn trim_jobs(&self, keep: u32) -> StoreResult<u64> {
@@ -957,46 +878,5 @@ impl Store for PostgresStore {
             .fetch_all(&self.pool)
             .await?;
         Ok(ids.iter().filter_map(|s| Uuid::parse_str(s).ok()).collect())
-    }
-}
-
-fn job_from_row(row: &PgRow) -> JobRecord {
-    JobRecord {
-        id: uuid_col(row, "id"),
-        agent_id: uuid_col(row, "agent_id"),
-        user_id: uuid_col(row, "user_id"),
-        prompt: row.get("prompt"),
-        status: row.get("status"),
-        result: json_col(row, "result"),
-        error: row.get("error"),
-        metadata: json_col(row, "metadata").unwrap_or(Value::Null),
-        created_at: row.get("created_at"),
-        expires_at: row.get("expires_at"),
-    }
-}
-
-fn agent_from_row(row: &PgRow) -> AgentRecord {
-    AgentRecord {
-        id: uuid_col(row, "id"),
-        name: row.get("name"),
-        enabled: row.get("enabled"),
-        character: json_col(row, "character").unwrap_or(Value::Null),
-        created_at: row.get("created_at"),
-        updated_at: row.get("updated_at"),
-    }
-}
-
-fn session_from_row(row: &PgRow) -> SessionRecord {
-    SessionRecord {
-        id: uuid_col(row, "id"),
-        channel_id: uuid_col(row, "channel_id"),
-        agent_id: uuid_col(row, "agent_id"),
-        user_id: uuid_col(row, "user_id"),
-        metadata: json_col(row, "metadata").unwrap_or(Value::Null),
-        timeout_config: json_col(row, "timeout_config").unwrap_or(Value::Null),
-        renewal_count: row.get("renewal_count"),
-        created_at: row.get("created_at"),
-        last_activity: row.get("last_activity"),
-        renewed_at: row.get("renewed_at"),
     }
 }

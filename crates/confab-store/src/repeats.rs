@@ -1,10 +1,10 @@
 //! Exactly-once publish, the part both backends share: which messages of a batch repeat a
 //! message already stored (or an earlier one of the same batch), decided before anything is
-//! inserted, so a repeat never fails the batch and sequence numbers stay without gaps.
+//! inserted, so a repeat never fails the batch and channel offsets stay without gaps.
 
 use std::collections::HashMap;
 
-use crate::{Appended, NewMessage, StoredMessage};
+use crate::{Appended, NewMessage, Position, StoredMessage};
 
 /// The (author, key) pairs of a batch to look up, each once.
 /// Appends `((author_id = ? AND client_key = ?) OR …)` for a chunk of [`keys`]: the lookup of
@@ -88,19 +88,21 @@ pub(crate) fn plan(batch: &[NewMessage], existing: Vec<(StoredMessage, String)>)
 }
 
 impl Plan {
-    /// The outcome of every message of the batch, once the fresh ones got sequence numbers
-    /// from `first_seq` on.
-    pub(crate) fn outcomes(self, batch: &[NewMessage], first_seq: i64) -> Vec<Appended> {
+    /// The messages to insert, in batch order.
+    pub(crate) fn fresh<'a>(&self, batch: &'a [NewMessage]) -> Vec<&'a NewMessage> {
+        self.fresh.iter().map(|&i| &batch[i]).collect()
+    }
+
+    /// The outcome of every message of the batch, once the fresh ones got their `positions`.
+    pub(crate) fn outcomes(self, batch: &[NewMessage], positions: &[Position]) -> Vec<Appended> {
         let mut first_use = vec![true; self.fresh.len()];
         self.slots
             .into_iter()
             .map(|slot| match slot {
-                Slot::Fresh(n) if std::mem::take(&mut first_use[n]) => {
-                    Appended::New(first_seq + n as i64)
-                }
+                Slot::Fresh(n) if std::mem::take(&mut first_use[n]) => Appended::New(positions[n]),
                 Slot::Fresh(n) => Appended::Repeat(Box::new(StoredMessage::from_new(
                     batch[self.fresh[n]].clone(),
-                    first_seq + n as i64,
+                    positions[n],
                 ))),
                 Slot::Stored(m) => Appended::Repeat(m),
             })
@@ -133,18 +135,24 @@ mod tests {
             msg("a", Some("old")),
         ];
         assert_eq!(keys(&batch), vec![("a", "1"), ("b", "1"), ("a", "old")]);
-        let old = StoredMessage::from_new(msg("a", Some("old")), 3);
+        let at = |seq: i64| Position {
+            seq,
+            offset: seq - 9,
+            epoch: 1,
+            created_at: 5,
+        };
+        let old = StoredMessage::from_new(msg("a", Some("old")), at(3));
         let plan = plan(&batch, vec![(old.clone(), "old".into())]);
         assert_eq!(plan.fresh, vec![0, 1, 2, 4]);
-        let out = plan.outcomes(&batch, 10);
-        assert_eq!(out[0], Appended::New(10));
-        assert_eq!(out[1], Appended::New(11));
-        assert_eq!(out[2], Appended::New(12));
+        let out = plan.outcomes(&batch, &[at(10), at(11), at(12), at(13)]);
+        assert_eq!(out[0], Appended::New(at(10)));
+        assert_eq!(out[1], Appended::New(at(11)));
+        assert_eq!(out[2], Appended::New(at(12)));
         match &out[3] {
-            Appended::Repeat(m) => assert_eq!((m.id, m.seq), (batch[0].id, 10)),
+            Appended::Repeat(m) => assert_eq!((m.id, m.seq, m.offset), (batch[0].id, 10, 1)),
             other => panic!("{other:?}"),
         }
-        assert_eq!(out[4], Appended::New(13));
+        assert_eq!(out[4], Appended::New(at(13)));
         assert_eq!(out[5], Appended::Repeat(Box::new(old)));
     }
 }

@@ -1,22 +1,22 @@
 //! The embedded default: one SQLite file in WAL mode.
 //!
-//! Writes of messages come from one caller at a time (the hub's sequencer), so sequence numbers
-//! are assigned here, under a lock, from the last one committed.
+//! Writes of messages come from one caller at a time (the hub's sequencer) through one writer
+//! connection, so row ids and channel offsets are assigned here, under that writer's lock, from
+//! the last ones committed. The queries both backends share live in [`crate::sql`].
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::Value;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
+use crate::sql::*;
 use crate::*;
 
 /// How the SQLite file is opened.
@@ -53,41 +53,7 @@ struct Writer {
     last_seq: i64,
 }
 
-/// Column lists as literals, so every query stays a `&'static str` for sqlx.
-macro_rules! message_columns {
-    () => {
-        "seq, id, channel_id, author_id, content, raw_message, in_reply_to_root_message_id, \
-         source_type, source_id, metadata, created_at, updated_at"
-    };
-}
-macro_rules! channel_columns {
-    () => {
-        "id, message_server_id, name, type, source_type, source_id, topic, metadata, alias, \
-         created_at, updated_at"
-    };
-}
-macro_rules! server_columns {
-    () => {
-        "id, name, source_type, source_id, metadata, created_at, updated_at"
-    };
-}
-macro_rules! job_columns {
-    () => {
-        "id, agent_id, user_id, prompt, status, result, error, metadata, created_at, expires_at"
-    };
-}
-macro_rules! agent_columns {
-    () => {
-        "id, name, enabled, character, created_at, updated_at"
-    };
-}
-macro_rules! session_columns {
-    () => {
-        "id, channel_id, agent_id, user_id, metadata, timeout_config, renewal_count, \
-         created_at, last_activity, renewed_at"
-    };
-}
-/// Rows per multi-row INSERT (12 bound values each, well under SQLite's variable limit).
+/// Rows per multi-row INSERT (15 bound values each, well under SQLite's variable limit).
 const INSERT_CHUNK: usize = 200;
 
 impl SqliteStore {
@@ -142,65 +108,6 @@ impl SqliteStore {
     }
 }
 
-fn json_text(v: &Option<Value>) -> Option<String> {
-    v.as_ref().and_then(|v| serde_json::to_string(v).ok())
-}
-
-fn json_col(row: &SqliteRow, col: &str) -> Option<Value> {
-    row.get::<Option<String>, _>(col)
-        .and_then(|s| serde_json::from_str(&s).ok())
-}
-
-fn uuid_col(row: &SqliteRow, col: &str) -> Uuid {
-    let s: String = row.get(col);
-    Uuid::parse_str(&s).unwrap_or_default()
-}
-
-fn message_from_row(row: &SqliteRow) -> StoredMessage {
-    StoredMessage {
-        seq: row.get("seq"),
-        id: uuid_col(row, "id"),
-        channel_id: uuid_col(row, "channel_id"),
-        author_id: row.get("author_id"),
-        content: row.get("content"),
-        raw_message: json_col(row, "raw_message"),
-        in_reply_to: row.get("in_reply_to_root_message_id"),
-        source_type: row.get("source_type"),
-        source_id: row.get("source_id"),
-        metadata: json_col(row, "metadata"),
-        created_at: row.get("created_at"),
-        updated_at: row.get("updated_at"),
-    }
-}
-
-fn channel_from_row(row: &SqliteRow) -> Channel {
-    Channel {
-        id: uuid_col(row, "id"),
-        message_server_id: uuid_col(row, "message_server_id"),
-        name: row.get("name"),
-        kind: row.get("type"),
-        source_type: row.get("source_type"),
-        source_id: row.get("source_id"),
-        topic: row.get("topic"),
-        metadata: json_col(row, "metadata"),
-        alias: row.get("alias"),
-        created_at: row.get("created_at"),
-        updated_at: row.get("updated_at"),
-    }
-}
-
-fn server_from_row(row: &SqliteRow) -> MessageServer {
-    MessageServer {
-        id: uuid_col(row, "id"),
-        name: row.get("name"),
-        source_type: row.get("source_type"),
-        source_id: row.get("source_id"),
-        metadata: json_col(row, "metadata"),
-        created_at: row.get("created_at"),
-        updated_at: row.get("updated_at"),
-    }
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
@@ -244,18 +151,18 @@ impl Store for SqliteStore {
     }
 
     async fn list_servers(&self) -> StoreResult<Vec<MessageServer>> {
-        let rows = sqlx::query(concat!(
+        let rows = sqlx::query_as::<_, ServerRow>(concat!(
             "SELECT ",
             server_columns!(),
             " FROM message_servers ORDER BY created_at, id"
         ))
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(server_from_row).collect())
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn get_server(&self, id: Uuid) -> StoreResult<Option<MessageServer>> {
-        let row = sqlx::query(concat!(
+        let row = sqlx::query_as::<_, ServerRow>(concat!(
             "SELECT ",
             server_columns!(),
             " FROM message_servers WHERE id = ?"
@@ -263,7 +170,7 @@ impl Store for SqliteStore {
         .bind(id.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.as_ref().map(server_from_row))
+        Ok(row.map(Into::into))
     }
 
     async fn server_agents(&self, server: Uuid) -> StoreResult<Vec<Uuid>> {
@@ -312,8 +219,8 @@ impl Store for SqliteStore {
     async fn create_channel(&self, c: &Channel, participants: &[String]) -> StoreResult<Channel> {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
-            "INSERT INTO channels (id, message_server_id, name, type, source_type, source_id, topic, metadata, alias, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+            "INSERT INTO channels (id, message_server_id, name, type, source_type, source_id, topic, metadata, alias, created_at, updated_at, epoch) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
         )
         .bind(c.id.to_string())
         .bind(c.message_server_id.to_string())
@@ -326,6 +233,8 @@ impl Store for SqliteStore {
         .bind(&c.alias)
         .bind(c.created_at)
         .bind(c.updated_at)
+        // A new epoch: a channel created again under a deleted one's id starts afresh.
+        .bind(confab_protocol::now_ms())
         .execute(&mut *tx)
         .await?
         .rows_affected()
@@ -341,7 +250,7 @@ impl Store for SqliteStore {
                 .await?;
             }
         }
-        let row = sqlx::query(concat!(
+        let row = sqlx::query_as::<_, ChannelRow>(concat!(
             "SELECT ",
             channel_columns!(),
             " FROM channels WHERE id = ?"
@@ -350,11 +259,11 @@ impl Store for SqliteStore {
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(channel_from_row(&row))
+        Ok(row.into())
     }
 
     async fn get_channel(&self, id: Uuid) -> StoreResult<Option<Channel>> {
-        let row = sqlx::query(concat!(
+        let row = sqlx::query_as::<_, ChannelRow>(concat!(
             "SELECT ",
             channel_columns!(),
             " FROM channels WHERE id = ?"
@@ -362,11 +271,11 @@ impl Store for SqliteStore {
         .bind(id.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.as_ref().map(channel_from_row))
+        Ok(row.map(Into::into))
     }
 
     async fn list_channels(&self, server: Uuid) -> StoreResult<Vec<Channel>> {
-        let rows = sqlx::query(concat!(
+        let rows = sqlx::query_as::<_, ChannelRow>(concat!(
             "SELECT ",
             channel_columns!(),
             " FROM channels WHERE message_server_id = ? ORDER BY created_at, id"
@@ -374,7 +283,7 @@ impl Store for SqliteStore {
         .bind(server.to_string())
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(channel_from_row).collect())
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn find_channel_by_name(
@@ -383,7 +292,7 @@ impl Store for SqliteStore {
         kind: &str,
         name: &str,
     ) -> StoreResult<Option<Channel>> {
-        let row = sqlx::query(concat!(
+        let row = sqlx::query_as::<_, ChannelRow>(concat!(
             "SELECT ",
             channel_columns!(),
             " FROM channels WHERE message_server_id = ? AND type = ? AND name = ? \
@@ -394,7 +303,7 @@ impl Store for SqliteStore {
         .bind(name)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.as_ref().map(channel_from_row))
+        Ok(row.map(Into::into))
     }
 
     async fn update_channel(&self, id: Uuid, u: &ChannelUpdate) -> StoreResult<Option<Channel>> {
@@ -430,7 +339,7 @@ impl Store for SqliteStore {
                 .await?;
             }
         }
-        let row = sqlx::query(concat!(
+        let row = sqlx::query_as::<_, ChannelRow>(concat!(
             "SELECT ",
             channel_columns!(),
             " FROM channels WHERE id = ?"
@@ -439,7 +348,7 @@ impl Store for SqliteStore {
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(Some(channel_from_row(&row)))
+        Ok(Some(row.into()))
     }
 
     async fn delete_server(&self, id: Uuid) -> StoreResult<bool> {
@@ -501,8 +410,9 @@ impl Store for SqliteStore {
         }
         let started = std::time::Instant::now();
         let mut writer = self.writer.lock().await;
-        // Every append goes through this writer, so what the lookup finds cannot change before
-        // the insert below: repeats are settled first and never reach the INSERT.
+        // Every append (and every clear, which moves a channel's epoch) goes through this
+        // writer, so what the lookups find cannot change before the insert below: repeats are
+        // settled first and never reach the INSERT, and the channels' offsets are the last ones.
         let keys = repeats::keys(batch);
         let mut existing = Vec::new();
         for chunk in keys.chunks(INSERT_CHUNK) {
@@ -512,28 +422,53 @@ impl Store for SqliteStore {
                 ", client_key FROM central_messages WHERE client_key IS NOT NULL AND "
             ));
             repeats::push_key_filter(&mut q, chunk);
-            for row in q.build().fetch_all(&mut writer.conn).await? {
-                existing.push((message_from_row(&row), row.get::<String, _>("client_key")));
-            }
+            let found: Vec<KeyedMessageRow> =
+                q.build_query_as().fetch_all(&mut writer.conn).await?;
+            existing.extend(found.into_iter().map(Into::into));
         }
         let plan = repeats::plan(batch, existing);
+        let fresh = plan.fresh(batch);
         let first_seq = writer.last_seq + 1;
-        let fresh: Vec<&NewMessage> = plan.fresh.iter().map(|&i| &batch[i]).collect();
+        let mut states = Vec::new();
+        for chunk in offsets::channels_of(fresh.iter().copied()).chunks(INSERT_CHUNK) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "SELECT id, epoch, last_offset, last_created_at FROM channels WHERE id IN ",
+            );
+            q.push_tuples(chunk, |mut t, id| {
+                t.push_bind(id.to_string());
+            });
+            let found: Vec<ChannelSeqIdRow> =
+                q.build_query_as().fetch_all(&mut writer.conn).await?;
+            states.extend(found.into_iter().map(|r| (r.channel(), r.seq)));
+        }
+        let assigned = offsets::assign(&fresh, |i| first_seq + i as i64, states)?;
         if !fresh.is_empty() {
             // The whole transaction is one statement list, run by sqlx's connection thread in
             // one go: `begin()`, `execute()` and `commit()` would be three round trips to that
             // thread, each a pair of thread switches, and on a busy core those switches cost
             // more than the commit itself.
             let mut sql: QueryBuilder<Sqlite> = QueryBuilder::new("BEGIN IMMEDIATE;");
-            for (chunk_index, chunk) in fresh.chunks(INSERT_CHUNK).enumerate() {
-                let base = first_seq + (chunk_index * INSERT_CHUNK) as i64;
+            for (id, state) in &assigned.channels {
+                sql.push(" UPDATE channels SET last_offset = ")
+                    .push_bind(state.last_offset)
+                    .push(", last_created_at = ")
+                    .push_bind(state.last_created_at)
+                    .push(" WHERE id = ")
+                    .push_bind(id.to_string())
+                    .push(";");
+            }
+            let rows: Vec<(&NewMessage, &Position)> =
+                fresh.iter().copied().zip(&assigned.positions).collect();
+            for chunk in rows.chunks(INSERT_CHUNK) {
                 sql.push(concat!(
                     " INSERT INTO central_messages (",
                     message_columns!(),
                     ", client_key) "
                 ));
-                sql.push_values(chunk.iter().enumerate(), |mut row, (i, m)| {
-                    row.push_bind(base + i as i64)
+                sql.push_values(chunk, |mut row, (m, at)| {
+                    row.push_bind(at.seq)
+                        .push_bind(at.offset)
+                        .push_bind(at.epoch)
                         .push_bind(m.id.to_string())
                         .push_bind(m.channel_id.to_string())
                         .push_bind(&m.author_id)
@@ -543,8 +478,8 @@ impl Store for SqliteStore {
                         .push_bind(&m.source_type)
                         .push_bind(&m.source_id)
                         .push_bind(json_text(&m.metadata))
-                        .push_bind(m.created_at)
-                        .push_bind(m.created_at)
+                        .push_bind(at.created_at)
+                        .push_bind(at.created_at)
                         .push_bind(&m.client_key);
                 });
                 sql.push(";");
@@ -563,7 +498,7 @@ impl Store for SqliteStore {
         // Names documented in confab-server's metrics module.
         metrics::histogram!("confab_store_commit_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("confab_store_batch_size").record(batch.len() as f64);
-        Ok(plan.outcomes(batch, first_seq))
+        Ok(plan.outcomes(batch, &assigned.positions))
     }
 
     async fn expire_client_keys(&self, before_ms: i64, limit: u32) -> StoreResult<u64> {
@@ -595,7 +530,7 @@ impl Store for SqliteStore {
             .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
             .collect::<Vec<_>>()
             .join(" ");
-        let rows = sqlx::query(concat!(
+        let rows = sqlx::query_as::<_, MessageRow>(concat!(
             "SELECT ",
             message_columns!(),
             " FROM (SELECT rowid AS hit, bm25(central_messages_fts) AS rank FROM central_messages_fts \
@@ -615,19 +550,15 @@ impl Store for SqliteStore {
         .bind(offset as i64)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(message_from_row).collect())
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn get_message(&self, id: Uuid) -> StoreResult<Option<StoredMessage>> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM central_messages WHERE id = ?"
-        ))
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.as_ref().map(message_from_row))
+        let row: Option<MessageRow> = sqlx::query_as(statements::GET_MESSAGE)
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(Into::into))
     }
 
     async fn update_message(
@@ -663,71 +594,35 @@ impl Store for SqliteStore {
         limit: u32,
         before_ms: Option<i64>,
     ) -> StoreResult<Vec<StoredMessage>> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM central_messages WHERE channel_id = ? AND created_at < ? \
-             ORDER BY created_at DESC, seq DESC LIMIT ?"
-        ))
-        .bind(channel.to_string())
-        .bind(before_ms.unwrap_or(i64::MAX))
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(message_from_row).collect())
+        let rows: Vec<MessageRow> = sqlx::query_as(statements::RECENT_MESSAGES)
+            .bind(channel.to_string())
+            .bind(before_ms.unwrap_or(i64::MAX))
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn messages_after(
         &self,
         channel: Uuid,
         after: Cursor,
-        upto_seq: i64,
+        upto: i64,
         limit: u32,
     ) -> StoreResult<Vec<StoredMessage>> {
-        // Both read `central_messages_by_channel_time` backwards: (created_at, seq) order is seq
-        // order (see migration 0005). A seq cursor starts at the creation time of the nearest
-        // message at or before it, found by rowid.
         let (sql, value) = match after {
-            Cursor::Seq(s) => (
-                concat!(
-                    "SELECT * FROM (SELECT ",
-                    message_columns!(),
-                    " FROM central_messages \
-                    WHERE channel_id = ?1 AND created_at >= COALESCE((SELECT created_at FROM central_messages \
-                    WHERE seq <= ?2 ORDER BY seq DESC LIMIT 1), 0) AND seq > ?2 AND seq <= ?3 \
-                    ORDER BY created_at DESC, seq DESC LIMIT ?4) ORDER BY seq"
-                ),
-                s,
-            ),
-            Cursor::Time(t) => (
-                concat!(
-                    "SELECT * FROM (SELECT ",
-                    message_columns!(),
-                    " FROM central_messages \
-                    WHERE channel_id = ?1 AND created_at > ?2 AND seq <= ?3 \
-                    ORDER BY created_at DESC, seq DESC LIMIT ?4) ORDER BY seq"
-                ),
-                t,
-            ),
-            Cursor::Since(t) => (
-                concat!(
-                    "SELECT * FROM (SELECT ",
-                    message_columns!(),
-                    " FROM central_messages \
-                    WHERE channel_id = ?1 AND created_at >= ?2 AND seq <= ?3 \
-                    ORDER BY created_at DESC, seq DESC LIMIT ?4) ORDER BY seq"
-                ),
-                t,
-            ),
+            Cursor::Offset(n) => (statements::MESSAGES_AFTER_OFFSET, n),
+            Cursor::Time(t) => (statements::MESSAGES_AFTER_TIME, t),
+            Cursor::Since(t) => (statements::MESSAGES_SINCE_TIME, t),
         };
-        let rows = sqlx::query(sql)
+        let rows: Vec<MessageRow> = sqlx::query_as(sql)
             .bind(channel.to_string())
             .bind(value)
-            .bind(upto_seq)
+            .bind(upto)
             .bind(limit as i64)
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.iter().map(message_from_row).collect())
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn delete_message(&self, channel: Uuid, id: Uuid) -> StoreResult<bool> {
@@ -741,13 +636,21 @@ impl Store for SqliteStore {
     }
 
     async fn clear_channel(&self, channel: Uuid) -> StoreResult<u64> {
-        Ok(
-            sqlx::query("DELETE FROM central_messages WHERE channel_id = ?")
-                .bind(channel.to_string())
-                .execute(&self.pool)
-                .await?
-                .rows_affected(),
-        )
+        // Through the writer, as appends: none reads the channel's epoch while it moves.
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.conn.begin().await?;
+        sqlx::query(statements::NEXT_EPOCH)
+            .bind(channel.to_string())
+            .bind(confab_protocol::now_ms())
+            .execute(&mut *tx)
+            .await?;
+        let n = sqlx::query(statements::CLEAR_CHANNEL)
+            .bind(channel.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n)
     }
 
     async fn last_seq(&self) -> StoreResult<i64> {
@@ -756,31 +659,39 @@ impl Store for SqliteStore {
             .load(std::sync::atomic::Ordering::Acquire))
     }
 
-    async fn messages_in_seq_range(&self, from: i64, to: i64) -> StoreResult<Vec<StoredMessage>> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM central_messages WHERE seq >= ? AND seq <= ? ORDER BY seq"
-        ))
-        .bind(from)
-        .bind(to)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(message_from_row).collect())
+    async fn channel_position(&self, channel: Uuid) -> StoreResult<Option<ChannelPosition>> {
+        let row: Option<ChannelSeqIdRow> = sqlx::query_as(statements::CHANNEL_POSITION)
+            .bind(channel.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| ChannelPosition {
+            epoch: r.seq.epoch,
+            last_offset: r.seq.last_offset,
+        }))
+    }
+
+    async fn messages_in_offset_range(
+        &self,
+        channel: Uuid,
+        after: i64,
+        upto: i64,
+    ) -> StoreResult<Vec<StoredMessage>> {
+        let rows: Vec<MessageRow> = sqlx::query_as(statements::MESSAGES_IN_OFFSET_RANGE)
+            .bind(channel.to_string())
+            .bind(after)
+            .bind(upto)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn find_reply(&self, to: Uuid, author: &str) -> StoreResult<Option<StoredMessage>> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM central_messages WHERE in_reply_to_root_message_id = ? AND author_id = ? \
-             ORDER BY seq LIMIT 1"
-        ))
-        .bind(to.to_string())
-        .bind(author)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.as_ref().map(message_from_row))
+        let row: Option<MessageRow> = sqlx::query_as(statements::FIND_REPLY)
+            .bind(to.to_string())
+            .bind(author)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(Into::into))
     }
 
     async fn put_agent(&self, agent: &AgentRecord) -> StoreResult<()> {
@@ -802,7 +713,7 @@ impl Store for SqliteStore {
     }
 
     async fn get_agent(&self, id: Uuid) -> StoreResult<Option<AgentRecord>> {
-        let row = sqlx::query(concat!(
+        let row = sqlx::query_as::<_, AgentRow>(concat!(
             "SELECT ",
             agent_columns!(),
             " FROM agents WHERE id = ?"
@@ -810,18 +721,18 @@ impl Store for SqliteStore {
         .bind(id.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.as_ref().map(agent_from_row))
+        Ok(row.map(Into::into))
     }
 
     async fn list_agents(&self) -> StoreResult<Vec<AgentRecord>> {
-        let rows = sqlx::query(concat!(
+        let rows = sqlx::query_as::<_, AgentRow>(concat!(
             "SELECT ",
             agent_columns!(),
             " FROM agents ORDER BY created_at, name"
         ))
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(agent_from_row).collect())
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn delete_agent(&self, id: Uuid) -> StoreResult<bool> {
@@ -857,7 +768,7 @@ impl Store for SqliteStore {
     }
 
     async fn get_session(&self, id: Uuid) -> StoreResult<Option<SessionRecord>> {
-        let row = sqlx::query(concat!(
+        let row = sqlx::query_as::<_, SessionRow>(concat!(
             "SELECT ",
             session_columns!(),
             " FROM sessions WHERE id = ?"
@@ -865,18 +776,18 @@ impl Store for SqliteStore {
         .bind(id.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.as_ref().map(session_from_row))
+        Ok(row.map(Into::into))
     }
 
     async fn list_sessions(&self) -> StoreResult<Vec<SessionRecord>> {
-        let rows = sqlx::query(concat!(
+        let rows = sqlx::query_as::<_, SessionRow>(concat!(
             "SELECT ",
             session_columns!(),
             " FROM sessions ORDER BY created_at"
         ))
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(session_from_row).collect())
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn delete_session(&self, id: Uuid) -> StoreResult<bool> {
@@ -909,7 +820,7 @@ impl Store for SqliteStore {
     }
 
     async fn get_job(&self, id: Uuid) -> StoreResult<Option<JobRecord>> {
-        let row = sqlx::query(concat!(
+        let row = sqlx::query_as::<_, JobRow>(concat!(
             "SELECT ",
             job_columns!(),
             " FROM jobs WHERE id = ?"
@@ -917,18 +828,18 @@ impl Store for SqliteStore {
         .bind(id.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.as_ref().map(job_from_row))
+        Ok(row.map(Into::into))
     }
 
     async fn list_jobs(&self) -> StoreResult<Vec<JobRecord>> {
-        let rows = sqlx::query(concat!(
+        let rows = sqlx::query_as::<_, JobRow>(concat!(
             "SELECT ",
             job_columns!(),
             " FROM jobs ORDER BY created_at DESC, id"
         ))
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(job_from_row).collect())
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn trim_jobs(&self, keep: u32) -> StoreResult<u64> {
@@ -960,46 +871,5 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await?;
         Ok(ids.iter().filter_map(|s| Uuid::parse_str(s).ok()).collect())
-    }
-}
-
-fn job_from_row(row: &SqliteRow) -> JobRecord {
-    JobRecord {
-        id: uuid_col(row, "id"),
-        agent_id: uuid_col(row, "agent_id"),
-        user_id: uuid_col(row, "user_id"),
-        prompt: row.get("prompt"),
-        status: row.get("status"),
-        result: json_col(row, "result"),
-        error: row.get("error"),
-        metadata: json_col(row, "metadata").unwrap_or(Value::Null),
-        created_at: row.get("created_at"),
-        expires_at: row.get("expires_at"),
-    }
-}
-
-fn agent_from_row(row: &SqliteRow) -> AgentRecord {
-    AgentRecord {
-        id: uuid_col(row, "id"),
-        name: row.get("name"),
-        enabled: row.get("enabled"),
-        character: json_col(row, "character").unwrap_or(Value::Null),
-        created_at: row.get("created_at"),
-        updated_at: row.get("updated_at"),
-    }
-}
-
-fn session_from_row(row: &SqliteRow) -> SessionRecord {
-    SessionRecord {
-        id: uuid_col(row, "id"),
-        channel_id: uuid_col(row, "channel_id"),
-        agent_id: uuid_col(row, "agent_id"),
-        user_id: uuid_col(row, "user_id"),
-        metadata: json_col(row, "metadata").unwrap_or(Value::Null),
-        timeout_config: json_col(row, "timeout_config").unwrap_or(Value::Null),
-        renewal_count: row.get("renewal_count"),
-        created_at: row.get("created_at"),
-        last_activity: row.get("last_activity"),
-        renewed_at: row.get("renewed_at"),
     }
 }

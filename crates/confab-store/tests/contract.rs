@@ -2,7 +2,10 @@
 //! directory, and the real PostgreSQL server (a fresh schema per test; `CONFAB_TEST_DATABASE_URL`,
 //! default `postgres://postgres@127.0.0.1:5432/test`).
 
+use std::borrow::Cow;
 use std::sync::Arc;
+
+use sqlx::Connection;
 
 use confab_store::*;
 use serde_json::json;
@@ -103,7 +106,17 @@ contract!(
     since_includes_the_same_millisecond,
     deleting_a_server_takes_its_channels,
     full_text_search,
+    each_channel_has_its_own_order,
+    an_old_database_is_upgraded_in_order,
 );
+
+/// Where a new message was stored.
+fn at(outcome: &Appended) -> Position {
+    match outcome {
+        Appended::New(at) => *at,
+        other => panic!("expected a new message, got {other:?}"),
+    }
+}
 
 fn server() -> MessageServer {
     MessageServer {
@@ -385,7 +398,7 @@ async fn full_text_search(db: &TestDb) {
 }
 
 /// A batch is one transaction: when one of its messages cannot be stored (here a duplicate id,
-/// spread over two insert chunks), none is, and the next batch is stored with the next seqs.
+/// spread over two insert chunks), none is, and the next batch is stored with the next offsets.
 async fn failed_batch_leaves_nothing(db: &TestDb) {
     let store = db.open().await;
     store.ensure_server(&server()).await.unwrap();
@@ -402,14 +415,24 @@ async fn failed_batch_leaves_nothing(db: &TestDb) {
     bad[299].id = bad[0].id;
     assert!(store.append_messages(&bad).await.is_err());
     assert_eq!(store.last_seq().await.unwrap(), first[0].seq);
+    assert_eq!(
+        store
+            .channel_position(ch)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_offset,
+        first[0].offset
+    );
     assert!(store.get_message(bad[0].id).await.unwrap().is_none());
 
     let next = store
         .append_messages(&[message(ch, "next", 1002), message(ch, "after", 1002)])
         .await
         .unwrap();
-    assert_eq!(next[0].seq, first[0].seq + 1);
-    assert_eq!(next[1].seq, first[0].seq + 2);
+    assert_eq!(next[0].offset, first[0].offset + 1);
+    assert_eq!(next[1].offset, first[0].offset + 2);
+    assert!(first[0].seq < next[0].seq && next[0].seq < next[1].seq);
     let recent = store.recent_messages(ch, 10, None).await.unwrap();
     assert_eq!(texts(&recent), ["after", "next", "first"]);
 }
@@ -425,7 +448,9 @@ async fn messages_in_order_with_cursors(db: &TestDb) {
         .collect();
     let stored = store.append_messages(&batch).await.unwrap();
     assert_eq!(stored.len(), 450);
-    assert!(stored.windows(2).all(|w| w[1].seq == w[0].seq + 1));
+    assert_eq!(stored[0].offset, 1);
+    assert!(stored.windows(2).all(|w| w[1].offset == w[0].offset + 1));
+    assert!(stored.windows(2).all(|w| w[1].seq > w[0].seq));
     assert_eq!(store.last_seq().await.unwrap(), stored[449].seq);
 
     let recent = store.recent_messages(ch, 3, None).await.unwrap();
@@ -434,7 +459,12 @@ async fn messages_in_order_with_cursors(db: &TestDb) {
     assert_eq!(texts(&older), ["m1", "m0"]);
 
     let after = store
-        .messages_after(ch, Cursor::Seq(stored[10].seq), stored[14].seq, 100)
+        .messages_after(
+            ch,
+            Cursor::Offset(stored[10].offset),
+            stored[14].offset,
+            100,
+        )
         .await
         .unwrap();
     assert_eq!(texts(&after), ["m11", "m12", "m13", "m14"]);
@@ -473,9 +503,17 @@ async fn messages_in_order_with_cursors(db: &TestDb) {
 
     assert!(store.delete_message(ch, stored[0].id).await.unwrap());
     assert!(!store.delete_message(ch, stored[0].id).await.unwrap());
+    let before_clear = store.channel_position(ch).await.unwrap().unwrap();
+    assert_eq!(before_clear.last_offset, 451);
     assert_eq!(store.clear_channel(ch).await.unwrap(), 449);
+    let cleared = store.channel_position(ch).await.unwrap().unwrap();
+    assert!(
+        cleared.epoch > before_clear.epoch,
+        "a clear starts a new epoch"
+    );
+    assert_eq!(cleared.last_offset, 451, "offsets go on");
 
-    // Sequence numbers survive a reopen.
+    // Sequence numbers and offsets survive a reopen.
     let last = store.last_seq().await.unwrap();
     drop(store);
     let reopened = db.open().await;
@@ -485,6 +523,11 @@ async fn messages_in_order_with_cursors(db: &TestDb) {
         .await
         .unwrap();
     assert!(next[0].seq > 0);
+    assert_eq!((next[0].offset, next[0].epoch), (452, cleared.epoch));
+    assert_eq!(
+        next[0].created_at, 6000,
+        "never earlier than the channel's last message"
+    );
 }
 
 async fn agents_round_trip_and_survive_reopen(db: &TestDb) {
@@ -583,10 +626,11 @@ async fn find_reply_by_author(db: &TestDb) {
     );
 }
 
-/// Two nodes appending to one PostgreSQL database at once: every sequence number is used once,
-/// with no gap, and within each node's batches in the order given.
+/// Two nodes appending to one channel of one PostgreSQL database at once: every offset of the
+/// channel is used once, with no gap, within each node's batches in the order given; offset
+/// order is row id order and creation times never go backwards.
 #[tokio::test]
-async fn postgres_nodes_share_one_sequence() {
+async fn postgres_nodes_share_one_channel_sequence() {
     let db = TestDb::new(Backend::Postgres);
     let a = db.open().await;
     let b = db.open().await;
@@ -594,16 +638,16 @@ async fn postgres_nodes_share_one_sequence() {
     let ch = Uuid::new_v4();
     a.create_channel(&channel(ch), &[]).await.unwrap();
     let node = |store: Arc<dyn Store>, name: &'static str| async move {
-        let mut seqs = Vec::new();
+        let mut offsets = Vec::new();
         for round in 0..40 {
             let batch: Vec<_> = (0..5)
                 .map(|i| message(ch, &format!("{name}-{round}-{i}"), 1))
                 .collect();
             for m in store.append_messages(&batch).await.unwrap() {
-                seqs.push(m.seq);
+                offsets.push(m.offset);
             }
         }
-        seqs
+        offsets
     };
     let (sa, sb) = tokio::join!(
         tokio::spawn(node(a.clone(), "a")),
@@ -615,12 +659,73 @@ async fn postgres_nodes_share_one_sequence() {
     let mut all: Vec<i64> = sa.into_iter().chain(sb).collect();
     all.sort();
     assert_eq!(all, (1..=400).collect::<Vec<i64>>());
-    assert_eq!(b.last_seq().await.unwrap(), 400);
+    assert_eq!(
+        b.channel_position(ch).await.unwrap().unwrap().last_offset,
+        400
+    );
     let stored = a
-        .messages_after(ch, Cursor::Seq(0), i64::MAX, 1000)
+        .messages_after(ch, Cursor::Offset(0), i64::MAX, 1000)
         .await
         .unwrap();
     assert_eq!(stored.len(), 400);
+    assert!(stored.windows(2).all(|w| w[0].offset + 1 == w[1].offset));
+    assert!(stored.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert!(
+        stored
+            .windows(2)
+            .all(|w| w[0].created_at <= w[1].created_at)
+    );
+    db.drop_schema().await;
+}
+
+/// No lock is shared between channels: while another session holds channel A's row (as an
+/// append to A does until it commits), an append to channel B commits, and A's waits.
+#[tokio::test]
+async fn postgres_appends_to_other_channels_do_not_wait() {
+    let db = TestDb::new(Backend::Postgres);
+    let store = db.open().await;
+    store.ensure_server(&server()).await.unwrap();
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    store.create_channel(&channel(a), &[]).await.unwrap();
+    store.create_channel(&channel(b), &[]).await.unwrap();
+
+    let mut other = sqlx::PgConnection::connect(&pg_url()).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SET search_path = {}",
+        db.schema
+    )))
+    .execute(&mut other)
+    .await
+    .unwrap();
+    sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+    sqlx::query("SELECT last_offset FROM channels WHERE id = $1 FOR NO KEY UPDATE")
+        .bind(a.to_string())
+        .execute(&mut other)
+        .await
+        .unwrap();
+
+    let to_b = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        store.append_messages(&[message(b, "b goes through", 1)]),
+    )
+    .await
+    .expect("an append to B must not wait for A's lock")
+    .unwrap();
+    assert_eq!(to_b[0].offset, 1);
+
+    let waiting = tokio::spawn({
+        let store = store.clone();
+        async move { store.append_messages(&[message(a, "a waits", 1)]).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "an append to A waits for A's lock");
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    let to_a = tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+        .await
+        .expect("A's append goes on once the lock is released")
+        .unwrap()
+        .unwrap();
+    assert_eq!(to_a[0].offset, 1);
     db.drop_schema().await;
 }
 
@@ -689,21 +794,21 @@ async fn client_keys_make_repeats(db: &TestDb) {
     ];
     let outcomes = store.insert_messages(&batch).await.unwrap();
     assert_eq!(outcomes[0], Appended::Repeat(Box::new(first.clone())));
-    assert_eq!(outcomes[1], Appended::New(first.seq + 1));
-    assert_eq!(outcomes[2], Appended::New(first.seq + 2));
-    assert_eq!(outcomes[3], Appended::New(first.seq + 3));
+    assert_eq!(at(&outcomes[1]).offset, first.offset + 1);
+    assert_eq!(at(&outcomes[2]).offset, first.offset + 2);
+    assert_eq!(at(&outcomes[3]).offset, first.offset + 3);
     match &outcomes[4] {
         Appended::Repeat(m) => {
             assert_eq!(
-                (m.id, m.seq, m.content.as_str()),
-                (batch[2].id, first.seq + 2, "new")
+                (m.id, m.offset, m.content.as_str()),
+                (batch[2].id, first.offset + 2, "new")
             )
         }
         other => panic!("expected a repeat of the batch's own k2, got {other:?}"),
     }
-    assert_eq!(store.last_seq().await.unwrap(), first.seq + 3);
+    assert_eq!(store.last_seq().await.unwrap(), at(&outcomes[3]).seq);
     let stored = store
-        .messages_after(ch, Cursor::Seq(0), i64::MAX, 100)
+        .messages_after(ch, Cursor::Offset(0), i64::MAX, 100)
         .await
         .unwrap();
     assert_eq!(texts(&stored), ["first", "bob's own k1", "new", "no key"]);
@@ -716,7 +821,15 @@ async fn client_keys_make_repeats(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(again[0], first);
-    assert_eq!(store.last_seq().await.unwrap(), first.seq + 3);
+    assert_eq!(
+        store
+            .channel_position(ch)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_offset,
+        first.offset + 3
+    );
 
     // Keys older than the window are forgotten in bounded steps; then the id is new again.
     assert_eq!(store.expire_client_keys(1500, 100).await.unwrap(), 1);
@@ -728,7 +841,7 @@ async fn client_keys_make_repeats(db: &TestDb) {
         ])
         .await
         .unwrap();
-    assert_eq!(fresh[0], Appended::New(first.seq + 4));
+    assert_eq!(at(&fresh[0]).offset, first.offset + 4);
     assert!(matches!(&fresh[1], Appended::Repeat(m) if m.id == batch[2].id));
 }
 
@@ -783,10 +896,262 @@ async fn postgres_nodes_agree_on_repeats() {
         assert_eq!(x.unwrap(), y.unwrap());
     }
     let stored = a
-        .messages_after(ch, Cursor::Seq(0), i64::MAX, 1000)
+        .messages_after(ch, Cursor::Offset(0), i64::MAX, 1000)
         .await
         .unwrap();
     assert_eq!(stored.len(), 20);
-    assert_eq!(a.last_seq().await.unwrap(), 20);
+    assert_eq!(
+        a.channel_position(ch).await.unwrap().unwrap().last_offset,
+        20
+    );
     db.drop_schema().await;
+}
+
+/// Each channel counts its own offsets, whatever else is appended in between; a message is
+/// never stamped earlier than its channel's previous one; gap filling reads one channel's range;
+/// a channel deleted and created again under the same id starts over in a later epoch.
+async fn each_channel_has_its_own_order(db: &TestDb) {
+    let store = db.open().await;
+    store.ensure_server(&server()).await.unwrap();
+    let (x, y) = (Uuid::new_v4(), Uuid::new_v4());
+    store.create_channel(&channel(x), &[]).await.unwrap();
+    store.create_channel(&channel(y), &[]).await.unwrap();
+    let stored = store
+        .append_messages(&[
+            message(x, "x1", 5000),
+            message(y, "y1", 100),
+            message(x, "x2", 4000),
+            message(y, "y2", 200),
+        ])
+        .await
+        .unwrap();
+    let got: Vec<(&str, i64, i64)> = stored
+        .iter()
+        .map(|m| (m.content.as_str(), m.offset, m.created_at))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("x1", 1, 5000),
+            ("y1", 1, 100),
+            ("x2", 2, 5000),
+            ("y2", 2, 200)
+        ]
+    );
+    let x3 = store
+        .append_messages(&[message(x, "x3", 10)])
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!((x3.offset, x3.created_at), (3, 5000));
+    assert_eq!(
+        store.get_message(x3.id).await.unwrap().unwrap().position(),
+        x3.position()
+    );
+
+    assert_eq!(
+        texts(&store.messages_in_offset_range(x, 1, 3).await.unwrap()),
+        ["x2", "x3"]
+    );
+    assert_eq!(
+        texts(&store.messages_in_offset_range(y, 0, 9).await.unwrap()),
+        ["y1", "y2"]
+    );
+    let px = store.channel_position(x).await.unwrap().unwrap();
+    assert_eq!(px.last_offset, 3);
+    assert_eq!(px.epoch, x3.epoch);
+    assert!(
+        store
+            .channel_position(Uuid::new_v4())
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // History lists the channel in offset order, newest first.
+    assert_eq!(
+        texts(&store.recent_messages(x, 10, None).await.unwrap()),
+        ["x3", "x2", "x1"]
+    );
+
+    assert!(store.delete_channel(x).await.unwrap());
+    store.create_channel(&channel(x), &[]).await.unwrap();
+    let again = store
+        .append_messages(&[message(x, "x again", 1)])
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(again.offset, 1);
+    assert!(again.epoch > x3.epoch, "a new channel, a new epoch");
+}
+
+/// A database written by the previous schema (migrations up to 0007, one global `seq` order,
+/// creation times that went backwards between nodes) is upgraded in place: each channel's
+/// offsets follow the old commit order, creation times no longer go backwards, and new
+/// messages continue both.
+async fn an_old_database_is_upgraded_in_order(db: &TestDb) {
+    let (x, y) = (Uuid::new_v4(), Uuid::new_v4());
+    // (seq, channel, text, created_at): x's third message was stamped before its second.
+    let old = [
+        (1, x, "x1", 1000),
+        (2, y, "y1", 1001),
+        (3, x, "x2", 1005),
+        (4, x, "x3", 1003),
+        (5, y, "y2", 1002),
+        (6, x, "x4", 1006),
+    ];
+    let insert_old = |channel_insert: &'static str, message_insert: &'static str| {
+        let mut statements = vec![
+            "INSERT INTO message_servers (id, name, source_type, created_at, updated_at) \
+             VALUES ('00000000-0000-0000-0000-000000000000', 'Default Server', 'eliza_default', 1, 1)"
+                .to_string(),
+        ];
+        for c in [x, y] {
+            statements.push(channel_insert.replace("{id}", &c.to_string()));
+        }
+        for (seq, c, text, t) in old {
+            statements.push(
+                message_insert
+                    .replace("{seq}", &seq.to_string())
+                    .replace("{id}", &Uuid::new_v4().to_string())
+                    .replace("{channel}", &c.to_string())
+                    .replace("{text}", text)
+                    .replace("{t}", &t.to_string()),
+            );
+        }
+        statements
+    };
+    match db.backend {
+        Backend::Sqlite => {
+            let path = db.dir.path().join("confab.db");
+            let pool = sqlx::SqlitePool::connect_with(
+                sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(&path)
+                    .create_if_missing(true),
+            )
+            .await
+            .unwrap();
+            up_to_0007(sqlx::migrate!("./migrations/sqlite"))
+                .run(&pool)
+                .await
+                .unwrap();
+            for sql in insert_old(
+                "INSERT INTO channels (id, message_server_id, name, type, created_at, updated_at) \
+                 VALUES ('{id}', '00000000-0000-0000-0000-000000000000', 'c', 'GROUP', 1, 1)",
+                "INSERT INTO central_messages (seq, id, channel_id, author_id, content, created_at, updated_at) \
+                 VALUES ({seq}, '{id}', '{channel}', 'a', '{text}', {t}, {t})",
+            ) {
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            pool.close().await;
+        }
+        Backend::Postgres => {
+            let admin = sqlx::PgPool::connect(&pg_url()).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {}", db.schema)))
+                .execute(&admin)
+                .await
+                .unwrap();
+            admin.close().await;
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(
+                    pg_url()
+                        .parse::<sqlx::postgres::PgConnectOptions>()
+                        .unwrap()
+                        .options([("search_path", db.schema.as_str())]),
+                )
+                .await
+                .unwrap();
+            up_to_0007(sqlx::migrate!("./migrations/postgres"))
+                .run(&pool)
+                .await
+                .unwrap();
+            for sql in insert_old(
+                "INSERT INTO channels (id, message_server_id, name, type, created_at, updated_at) \
+                 VALUES ('{id}', '00000000-0000-0000-0000-000000000000', 'c', 'GROUP', 1, 1)",
+                "INSERT INTO central_messages (seq, id, channel_id, author_id, content, created_at, updated_at) \
+                 VALUES ({seq}, '{id}', '{channel}', 'a', convert_to('{text}', 'UTF8'), {t}, {t})",
+            ) {
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            sqlx::query("UPDATE message_seq SET last = 6")
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+    }
+
+    let store = db.open().await;
+    let xs = store
+        .messages_after(x, Cursor::Offset(0), i64::MAX, 100)
+        .await
+        .unwrap();
+    let got: Vec<(&str, i64, i64, i64)> = xs
+        .iter()
+        .map(|m| (m.content.as_str(), m.seq, m.offset, m.created_at))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("x1", 1, 1, 1000),
+            ("x2", 3, 2, 1005),
+            ("x3", 4, 3, 1005),
+            ("x4", 6, 4, 1006)
+        ]
+    );
+    assert_eq!(
+        texts(&store.recent_messages(x, 10, None).await.unwrap()),
+        ["x4", "x3", "x2", "x1"]
+    );
+    assert_eq!(
+        texts(&store.recent_messages(y, 10, None).await.unwrap()),
+        ["y2", "y1"]
+    );
+    assert_eq!(
+        texts(
+            &store
+                .messages_after(y, Cursor::Offset(1), i64::MAX, 100)
+                .await
+                .unwrap()
+        ),
+        ["y2"]
+    );
+    assert_eq!(
+        store
+            .channel_position(x)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_offset,
+        4
+    );
+    let next = store
+        .append_messages(&[message(x, "x5", 1004), message(y, "y3", 1)])
+        .await
+        .unwrap();
+    assert_eq!((next[0].offset, next[0].created_at), (5, 1006));
+    assert_eq!((next[1].offset, next[1].created_at), (3, 1002));
+    assert!(next[0].seq > 6 && next[1].seq > next[0].seq);
+    assert_eq!(next[0].epoch, xs[0].epoch);
+}
+
+/// The migrations of the schema before per-channel order.
+fn up_to_0007(full: sqlx::migrate::Migrator) -> sqlx::migrate::Migrator {
+    sqlx::migrate::Migrator {
+        migrations: Cow::Owned(
+            full.migrations
+                .iter()
+                .filter(|m| m.version <= 7)
+                .cloned()
+                .collect(),
+        ),
+        ..full
+    }
 }

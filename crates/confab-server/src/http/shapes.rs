@@ -174,6 +174,8 @@ mod tests {
     fn stored() -> StoredMessage {
         StoredMessage {
             seq: 1,
+            offset: 1,
+            epoch: 1,
             id: Uuid::nil(),
             channel_id: Uuid::nil(),
             author_id: "a".into(),
