@@ -287,9 +287,9 @@ async fn presence_join_leave_disconnect() {
     };
     hub.join(&a, ea, &join, false).await.unwrap();
     hub.join(&b, eb, &join, false).await.unwrap();
-    assert_eq!(hub.present(ch).len(), 2);
+    assert_eq!(hub.present(ch).await.unwrap().len(), 2);
     hub.disconnect(&b, eb).await;
-    assert_eq!(hub.present(ch), vec![(ea, 1)]);
+    assert_eq!(hub.present(ch).await.unwrap(), vec![(ea, 1)]);
     let events: Vec<_> = rec
         .take()
         .into_iter()

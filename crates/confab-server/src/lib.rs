@@ -84,6 +84,7 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
             Some(
                 confab_cluster::RedisCluster::new(confab_cluster::ClusterConfig {
                     redis_url: url.clone(),
+                    redis_cluster: config.redis_cluster,
                     prefix: config.redis_prefix.clone(),
                     node_id: config.node_id.clone(),
                 })
@@ -100,6 +101,11 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
                 cluster.fanout(local.clone()),
                 config.hub.clone(),
                 Some(cluster.clone() as Arc<dyn confab_hub::ClusterLink>),
+                confab_cluster::RedisPresence::start(
+                    cluster.clone(),
+                    config.hub.rejoin_grace,
+                    config.presence_ttl,
+                ),
             )
             .await
         }

@@ -394,6 +394,8 @@ async fn presence(
     let entities: Vec<Value> = state
         .hub
         .present(channel.id)
+        .await
+        .map_err(failed("Failed to read presence"))?
         .into_iter()
         .map(|(entity, connections)| json!({ "entityId": entity, "connections": connections }))
         .collect();
