@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { startServer, waitFor, until, uuid, DEFAULT_SERVER } from './harness.mjs';
+import { startServer, until, uuid, emitAck, DEFAULT_SERVER } from './harness.mjs';
 import { joinChannel, send } from './socket-util.mjs';
 import { ELIZA } from './agent-util.mjs';
 
@@ -115,9 +115,9 @@ test('kill -9 of a node mid-traffic: its client recovers on another node, nothin
     const again = await a.connected({ auth: { entityId: watcher.entity } });
     const got = [];
     again.on('messageBroadcast', (m) => { if (m.channelId === ch) got.push(m); });
-    const joined = waitFor(again, 'channel_joined', (d) => d.channelId === ch);
-    again.emit('message', { type: 1, payload: { channelId: ch, entityId: watcher.entity, messageServerId: DEFAULT_SERVER, lastMessageId: seen.at(-1).id } });
-    const j = await joined;
+    // The server may put it back by itself first (its departure is known cluster-wide, and
+    // announced with its own `channel_joined`); the join's acknowledgement answers the resume.
+    const j = await emitAck(again, 'message', { type: 1, payload: { channelId: ch, entityId: watcher.entity, messageServerId: DEFAULT_SERVER, lastMessageId: seen.at(-1).id } });
     assert.equal(j.recovery.complete, true);
     await until(again, () => got.length >= 20, 10000);
     stop = true;
