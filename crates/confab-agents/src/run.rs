@@ -32,6 +32,8 @@ pub(crate) struct RunContext {
     pub hub: Hub,
     pub events: broadcast::Sender<AgentEvent>,
     pub history: u32,
+    /// Cluster mode: the lease each run holds while it lives.
+    pub leases: Option<Arc<dyn crate::RunLeases>>,
 }
 
 impl RunContext {

@@ -27,6 +27,7 @@
 //! database delivers what other nodes committed meanwhile. The subscriber reconnects with
 //! backoff and subscribes again to every channel it wants.
 
+pub mod lease;
 pub mod presence;
 mod redis_io;
 
@@ -46,6 +47,7 @@ use serde_json::Value;
 use tokio::sync::{Notify, OnceCell, mpsc, watch};
 use uuid::Uuid;
 
+pub use lease::RedisRunLeases;
 pub use presence::RedisPresence;
 use redis_io::{Conn, Subscriber, Target};
 

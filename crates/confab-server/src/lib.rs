@@ -115,7 +115,11 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
         cluster.start_receiving(hub.clone(), local.clone());
         tracing::info!(node = %config.node_id, prefix = %config.redis_prefix, "cluster node");
     }
-    let agents = confab_agents::AgentSystem::start(hub.clone(), config.agents.clone())
+    let leases = cluster.as_ref().map(|c| {
+        confab_cluster::RedisRunLeases::new(c.clone(), config.run_lease)
+            as Arc<dyn confab_agents::RunLeases>
+    });
+    let agents = confab_agents::AgentSystem::start(hub.clone(), config.agents.clone(), leases)
         .await
         .context("starting the agents")?;
     let security = security::Security::new(config.security.clone(), hub.clone(), Some(io.clone()))
