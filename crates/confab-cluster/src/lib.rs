@@ -307,7 +307,12 @@ impl RedisCluster {
                     .difference(&i.subscribed)
                     .next()
                     .map(|c| (*c, true))
-                    .or_else(|| i.subscribed.difference(&i.wanted).next().map(|c| (*c, false)))
+                    .or_else(|| {
+                        i.subscribed
+                            .difference(&i.wanted)
+                            .next()
+                            .map(|c| (*c, false))
+                    })
             };
             let Some((channel, subscribe)) = next else {
                 return Ok(());
@@ -468,13 +473,16 @@ impl ClusterFanOut {
             }
         };
         self.cluster
-            .publish(channel, &Envelope::Event {
-                node: self.cluster.config.node_id.clone(),
+            .publish(
                 channel,
-                legacy,
-                name: event.name().to_owned(),
-                payload,
-            })
+                &Envelope::Event {
+                    node: self.cluster.config.node_id.clone(),
+                    channel,
+                    legacy,
+                    name: event.name().to_owned(),
+                    payload,
+                },
+            )
             .await;
     }
 }

@@ -383,7 +383,9 @@ impl Hub {
             // Other nodes' messages in this channel reach this node from now on.
             self.want(channel.id).await;
         }
-        let joined = self.join_as(conn, entity, req, legacy, channel, existing, feed).await;
+        let joined = self
+            .join_as(conn, entity, req, legacy, channel, existing, feed)
+            .await;
         if joined.is_err() {
             self.settle_interest(req.channel.id);
         }
