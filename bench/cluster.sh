@@ -4,7 +4,7 @@
 #   relay-tax  three nodes, each node's clients in their own channels: each node's CPU seconds
 #              per 1,000 messages committed cluster-wide, for BEFORE_BIN and AFTER_BIN (e.g. a
 #              build of main and of this branch). A node with no members in a channel should
-#              spend close to nothing on it.
+#              spend close to nothing on it. RT_LOADED=2: node 3 has no client at all.
 BIN=${BIN:-/work/main/target/release/confab}
 PG=postgres://postgres@127.0.0.1:5432/test
 run_nodes() { # bin n schema prefix
@@ -44,7 +44,8 @@ relay_tax_once() { # label bin
   for p in "${pids[@]}"; do before+=($(cpu_seconds $p)); done
   # One load generator per node, each with its own channels (every client of a channel on the
   # same node), so no channel has members on two nodes.
-  for i in 1 2 3; do
+  # RT_LOADED=2 leaves node 3 without any client: what it spends is the relay tax alone.
+  for i in $(seq 1 ${RT_LOADED:-3}); do
     timeout 120 taskset -c 1 ${GEN:-$bin} bench fanout --url http://127.0.0.1:$((3800+i)) \
       -c ${RT_CLIENTS:-40} -k ${RT_CHANNELS:-4} --rate ${RT_RATE:-100} -d ${RT_SECONDS:-10} --drain 3 -q \
       > /tmp/rt-$i.out 2>&1 &
