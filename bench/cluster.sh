@@ -5,6 +5,8 @@
 #              per 1,000 messages committed cluster-wide, for BEFORE_BIN and AFTER_BIN (e.g. a
 #              build of main and of this branch). A node with no members in a channel should
 #              spend close to nothing on it. RT_LOADED=2: node 3 has no client at all.
+#   spread     three nodes, clients spread over nodes and channels: lost / duplicated (the bench
+#              does not check per-channel order; tests/e2e/cluster.test.mjs does).
 BIN=${BIN:-/work/main/target/release/confab}
 PG=postgres://postgres@127.0.0.1:5432/test
 run_nodes() { # bin n schema prefix
@@ -62,6 +64,18 @@ relay_tax_once() { # label bin
   kill "${pids[@]}"; sleep 1
   psql -h 127.0.0.1 -U postgres -d test -qc "drop schema $schema cascade" 2>/dev/null
 }
+spread() { # correctness under spread: clients round-robin over three nodes; -k 5 puts every
+  # channel's members on all three nodes (-k 6 would make every channel node-local)
+  for bin in ${BEFORE_BIN:?set BEFORE_BIN} ${AFTER_BIN:?set AFTER_BIN}; do
+    local schema=sp_$RANDOM pids
+    pids=$(run_nodes $bin 3 $schema sp$RANDOM)
+    echo "== spread $bin -k ${SP_CHANNELS:-5}"
+    timeout 120 taskset -c 1 ${GEN:-$bin} bench fanout --url http://127.0.0.1:3801 --spread http://127.0.0.1:3802,http://127.0.0.1:3803 \
+      -c 60 -k ${SP_CHANNELS:-5} --senders-per-channel 3 --rate 150 -d 8 --drain 4 -q 2>&1 | grep -E 'delivered|^  latency ms:'
+    kill $pids; sleep 1
+    psql -h 127.0.0.1 -U postgres -d test -qc "drop schema $schema cascade" 2>/dev/null
+  done
+}
 relay_tax() {
   for rep in 1 2; do
     relay_tax_once "before ($BEFORE_BIN)" ${BEFORE_BIN:?set BEFORE_BIN}
@@ -71,5 +85,6 @@ relay_tax() {
 case ${1:-fanout} in
   fanout) fanout ;;
   relay-tax) relay_tax ;;
-  all) fanout; relay_tax ;;
+  spread) spread ;;
+  all) fanout; relay_tax; spread ;;
 esac
