@@ -395,7 +395,14 @@ async fn presence(
         .hub
         .present(channel.id)
         .await
-        .map_err(failed("Failed to read presence"))?
+        .map_err(|e| {
+            // Redis (cluster presence) is unreachable: a dependency, not this request, failed.
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "Presence is unavailable",
+            )
+            .details(e)
+        })?
         .into_iter()
         .map(|(entity, connections)| json!({ "entityId": entity, "connections": connections }))
         .collect();
