@@ -12,11 +12,13 @@
 pub mod brain;
 pub mod breaker;
 pub mod character;
+pub mod lease;
 pub mod registry;
 mod run;
 pub mod runtime;
 
 pub use character::Character;
+pub use lease::{RunKey, RunLeases};
 pub use registry::{Agent, AgentError, Agents, Brains, ModelDefaults};
 pub use runtime::{AgentEvent, AgentEventKind, Runtime, RuntimeConfig};
 pub mod jobs;
@@ -55,10 +57,15 @@ pub struct AgentSystem {
 }
 
 impl AgentSystem {
-    pub async fn start(hub: Hub, config: AgentsConfig) -> Result<AgentSystem, AgentError> {
+    /// `leases`: in a cluster, where run leases live (runs of a dead node are taken over).
+    pub async fn start(
+        hub: Hub,
+        config: AgentsConfig,
+        leases: Option<Arc<dyn RunLeases>>,
+    ) -> Result<AgentSystem, AgentError> {
         let brains = Brains::new(config.eliza_seed, config.model, config.breaker);
         let agents = Agents::load(hub.clone(), brains, config.characters).await?;
-        let runtime = Runtime::start(hub.clone(), agents.clone(), config.runtime);
+        let runtime = Runtime::start(hub.clone(), agents.clone(), config.runtime, leases);
         let sessions = Sessions::new(hub.clone(), agents.clone(), config.sessions);
         sessions.start_sweeper();
         let jobs = Jobs::new(hub, runtime.clone());

@@ -33,6 +33,8 @@ pub(crate) struct RunContext {
     pub events: broadcast::Sender<AgentEvent>,
     pub history: u32,
     pub media: Option<std::sync::Arc<dyn confab_store::media::MediaStore>>,
+    /// Cluster mode: the lease each run holds while it lives.
+    pub leases: Option<Arc<dyn crate::RunLeases>>,
 }
 
 impl RunContext {

@@ -10,6 +10,8 @@
 //! is answered only while the chain of agent-only turns leading to it is shorter than the loop
 //! guard (each agent reply records its depth in `metadata.agentTurn`). Each message is answered
 //! at most once per agent: remembered in memory, and checked against storage.
+//!
+//! In a cluster each run holds a lease ([`crate::lease`]); runs whose node died are taken over.
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
@@ -23,6 +25,7 @@ use serde_json::Value;
 use tokio::sync::{broadcast, mpsc};
 use uuid::Uuid;
 
+use crate::lease::{RunKey, RunLeases};
 use crate::registry::{Agent, Agents};
 use crate::run::{self, RunContext};
 
@@ -97,14 +100,29 @@ pub struct Runtime {
 
 impl Runtime {
     /// Starts the dispatcher. It runs until the hub stops.
-    pub fn start(hub: Hub, agents: Arc<Agents>, config: RuntimeConfig) -> Runtime {
+    pub fn start(
+        hub: Hub,
+        agents: Arc<Agents>,
+        config: RuntimeConfig,
+        leases: Option<Arc<dyn RunLeases>>,
+    ) -> Runtime {
         let (events, _) = broadcast::channel(16 * 1024);
         let committed = hub.subscribe();
+        let (takeover_tx, takeovers) = mpsc::unbounded_channel();
+        if let Some(leases) = &leases {
+            tokio::spawn(take_over(
+                hub.clone(),
+                agents.clone(),
+                leases.clone(),
+                takeover_tx,
+            ));
+        }
         let ctx = Arc::new(RunContext {
             hub,
             events: events.clone(),
             history: config.history,
             media: config.media.clone(),
+            leases,
         });
         tokio::spawn(
             Dispatcher {
@@ -114,7 +132,7 @@ impl Runtime {
                 answered: LruCache::new(NonZeroUsize::new(100_000).expect("non-zero")),
                 config,
             }
-            .run(committed),
+            .run(committed, takeovers),
         );
         Runtime { agents, events }
     }
@@ -145,9 +163,22 @@ struct Dispatcher {
 }
 
 impl Dispatcher {
-    async fn run(mut self, mut committed: broadcast::Receiver<Arc<Committed>>) {
+    async fn run(
+        mut self,
+        mut committed: broadcast::Receiver<Arc<Committed>>,
+        mut takeovers: mpsc::UnboundedReceiver<RunRequest>,
+    ) {
         loop {
-            match committed.recv().await {
+            let next = tokio::select! {
+                next = committed.recv() => next,
+                Some(req) = takeovers.recv() => {
+                    // Taken over from a node that died: answered here, once.
+                    self.answered.put((req.agent.id, req.message.message.id), ());
+                    self.hand_to_lane(req);
+                    continue;
+                }
+            };
+            match next {
                 Ok(message) => self.dispatch(message).await,
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     tracing::error!(missed = n, "agent dispatcher fell behind; messages skipped");
@@ -295,7 +326,83 @@ async fn decide_and_run(ctx: &RunContext, req: RunRequest) {
         Ok(None) => {}
         Err(e) => tracing::warn!(error = %e, "cannot check for an earlier answer"),
     }
+    let Some(leases) = &ctx.leases else {
+        run::run(ctx, &agent, &message).await;
+        return;
+    };
+    let key = RunKey {
+        agent: agent.id,
+        message: m.id,
+        channel: message.channel.id,
+    };
+    if !leases.claim(key).await {
+        tracing::debug!(agent = %agent.id, message = %m.id, "another node runs this");
+        ctx.skipped(&agent, &message);
+        return;
+    }
+    let renewing = {
+        let leases = leases.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(leases.period());
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if !leases.renew(key).await {
+                    tracing::warn!(agent = %key.agent, message = %key.message, "lost the run's lease");
+                }
+            }
+        })
+    };
     run::run(ctx, &agent, &message).await;
+    renewing.abort();
+    leases.release(key).await;
+}
+
+/// Cluster mode: claims the runs whose lease ran out and hands them to this node's lanes.
+async fn take_over(
+    hub: Hub,
+    agents: Arc<Agents>,
+    leases: Arc<dyn RunLeases>,
+    lanes: mpsc::UnboundedSender<RunRequest>,
+) {
+    let mut tick = tokio::time::interval(leases.period());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        for key in leases.take_expired().await {
+            let Some(agent) = agents.running(key.agent) else {
+                // Not running here: its lease runs out again for a node that runs it.
+                continue;
+            };
+            let message = match hub.store().get_message(key.message).await {
+                Ok(Some(m)) => m,
+                Ok(None) => {
+                    leases.release(key).await;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read a run to take over");
+                    continue;
+                }
+            };
+            let Ok(Some(channel)) = hub.directory().find(key.channel).await else {
+                leases.release(key).await;
+                continue;
+            };
+            tracing::info!(agent = %key.agent, message = %key.message, "taking over a run whose node stopped");
+            let req = RunRequest {
+                agent,
+                message: Arc::new(Committed {
+                    message,
+                    channel,
+                    repeat: false,
+                }),
+            };
+            if lanes.send(req).is_err() {
+                return;
+            }
+        }
+    }
 }
 
 /// Whether a group-channel message is meant for the agent.

@@ -46,10 +46,19 @@ pub trait FanOut: Send + Sync + 'static {
     async fn leave(&self, conn: &ConnId, channel: Uuid);
 }
 
-/// The link between the nodes of a cluster: tells the others what this node committed.
+/// The link between the nodes of a cluster: tells the others what this node committed, and
+/// receives what they committed in the channels this node has members in.
 #[async_trait]
 pub trait ClusterLink: Send + Sync + 'static {
-    /// Called by the sequencer right after each commit, with this node's messages in `seq`
+    /// Called by the sequencer right after each commit, with this node's messages in commit
     /// order. Must not block for long: the sequencer waits.
     async fn publish_commits(&self, commits: &[std::sync::Arc<crate::Committed>]);
+    /// Whether this node wants other nodes' commits and events of `channel`: true when its
+    /// first local member joins (or is about to), false when its last one left. The hub calls
+    /// it in order, under its membership lock, so the last call is the truth: it must not
+    /// block.
+    fn interest(&self, channel: Uuid, wanted: bool);
+    /// Resolves once the interest in `channel` has taken effect, or after a short bound (a
+    /// link that is down does not hold a join back; storage covers what it misses).
+    async fn ready(&self, _channel: Uuid) {}
 }

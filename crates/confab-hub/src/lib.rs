@@ -1,7 +1,8 @@
 //! The hub: where a validated command becomes state and deliveries.
 //!
 //! * [`directory`]: servers and channels as the hot path needs them; auto-creation.
-//! * [`presence`]: who is connected where; departures kept for the rejoin grace period.
+//! * [`presence`]: this node's connections; cluster-wide presence and departures (kept for the
+//!   rejoin grace period) behind the [`Presence`] trait.
 //! * [`sequencer`]: group commit, then ordered fan-out; replay for resuming joins.
 //! * [`delivery`]: stored message → wire payloads.
 //! * [`fanout`]: the delivery trait the transport implements.
@@ -32,7 +33,8 @@ use uuid::Uuid;
 
 pub use directory::{AutoCreate, ChannelInfo, Directory};
 pub use fanout::{ClusterLink, ConnId, FanOut};
-use presence::Feed;
+use presence::{Connections, Feed};
+pub use presence::{MemoryPresence, Presence, PresenceError};
 pub use sequencer::{CommitCallback, Delivery, Reply};
 use sequencer::{Delivered, InOrder, Job, Resume, Resumed, Sequencer};
 
@@ -130,7 +132,12 @@ struct Inner {
     store: Arc<dyn Store>,
     fanout: Arc<dyn FanOut>,
     directory: Directory,
-    presence: Arc<Mutex<presence::Presence>>,
+    /// This node's connections and what each has been sent.
+    presence: Arc<Mutex<Connections>>,
+    /// Who is present where, cluster-wide; departures for the automatic rejoin.
+    members: Arc<dyn Presence>,
+    /// The other nodes, in a cluster: told which channels this node has members in.
+    cluster: Option<Arc<dyn ClusterLink>>,
     jobs: mpsc::Sender<Job>,
     /// How far delivery has gone in each channel.
     delivered: Arc<Delivered>,
@@ -160,18 +167,21 @@ impl Hub {
         fanout: Arc<dyn FanOut>,
         config: HubConfig,
     ) -> Result<Hub, HubError> {
-        Self::start_clustered(store, fanout.clone(), fanout, config, None).await
+        let members = Arc::new(MemoryPresence::new(config.rejoin_grace));
+        Self::start_clustered(store, fanout.clone(), fanout, config, None, members).await
     }
 
     /// Starts a hub that is one node of a cluster: `local` reaches this node's connections
     /// (the sequencer delivers messages through it), `fanout` reaches every node's (events);
-    /// `cluster` carries committed messages between nodes.
+    /// `cluster` carries committed messages between nodes and learns which channels this node
+    /// has members in; `members` is the cluster-wide presence.
     pub async fn start_clustered(
         store: Arc<dyn Store>,
         local: Arc<dyn FanOut>,
         fanout: Arc<dyn FanOut>,
         config: HubConfig,
         cluster: Option<Arc<dyn ClusterLink>>,
+        members: Arc<dyn Presence>,
     ) -> Result<Hub, HubError> {
         let now = now_ms();
         store
@@ -189,12 +199,12 @@ impl Hub {
         let delivered = Arc::new(Delivered::default());
         let (jobs, rx) = mpsc::channel(config.queue_capacity.max(1));
         let (committed, _) = broadcast::channel(4096);
-        let presence = Arc::new(Mutex::new(presence::Presence::default()));
+        let presence = Arc::new(Mutex::new(Connections::default()));
         tokio::spawn(
             Sequencer {
                 store: store.clone(),
                 fanout: local,
-                cluster,
+                cluster: cluster.clone(),
                 delivered: delivered.clone(),
                 max_batch: config.max_batch.max(1),
                 committed_tx: committed.clone(),
@@ -215,6 +225,8 @@ impl Hub {
                 fanout,
                 directory,
                 presence,
+                members,
+                cluster,
                 jobs,
                 delivered,
                 committed,
@@ -295,16 +307,12 @@ impl Hub {
     /// left within the grace period, the connection is put back into its channels, with the
     /// messages it missed replayed first.
     pub async fn connect(&self, conn: &ConnId, entity: Uuid, may_rejoin: bool) -> Vec<Rejoined> {
-        let departure = {
-            let mut presence = self.inner.presence.lock().unwrap();
-            presence.connect(conn, entity);
-            if may_rejoin {
-                presence.take_departure(entity, self.inner.config.rejoin_grace)
-            } else {
-                None
-            }
-        };
-        let Some(departure) = departure else {
+        self.inner.presence.lock().unwrap().connect(conn, entity);
+        if !may_rejoin {
+            return Vec::new();
+        }
+        // The entity may have left from another node: departures are cluster-wide.
+        let Some(departure) = self.inner.members.take_departure(entity).await else {
             return Vec::new();
         };
         let mut rejoined = Vec::new();
@@ -324,6 +332,7 @@ impl Hub {
                     RecoveryReason::Unconfirmed
                 }),
             };
+            self.want(channel_id).await;
             match self.resume(conn, channel.clone(), resume, false).await {
                 Ok(Resumed { report, sent_after }) => {
                     let feed = Feed {
@@ -336,7 +345,10 @@ impl Hub {
                         recovery: report,
                     });
                 }
-                Err(e) => tracing::warn!(%conn, channel = %channel_id, error = %e, "rejoin failed"),
+                Err(e) => {
+                    self.settle_interest(channel_id);
+                    tracing::warn!(%conn, channel = %channel_id, error = %e, "rejoin failed");
+                }
             }
         }
         rejoined
@@ -349,11 +361,20 @@ impl Hub {
         let (left, all) = {
             let mut presence = self.inner.presence.lock().unwrap();
             let (left, all) = presence.disconnect(conn, |c| delivered.upto(c));
-            presence.remember_departure(entity, all.clone());
+            if let Some(cluster) = &self.inner.cluster {
+                for (channel, _) in &all {
+                    cluster.interest(*channel, presence.occupied(*channel));
+                }
+            }
             (left, all)
         };
         tracing::debug!(%conn, channels = all.len(), "disconnected");
+        self.inner.members.depart(entity, all).await;
         for channel_id in left {
+            if self.inner.members.set(channel_id, entity, 0).await {
+                // Still present through another node.
+                continue;
+            }
             let scope = self.info_or_bare(channel_id).await;
             self.event_to_channel(
                 channel_id,
@@ -385,6 +406,30 @@ impl Hub {
             },
         };
         let feed = self.inner.presence.lock().unwrap().feed(conn, channel.id);
+        if feed.is_none() {
+            // Other nodes' messages in this channel reach this node from now on.
+            self.want(channel.id).await;
+        }
+        let joined = self
+            .join_as(conn, entity, req, legacy, channel, existing, feed)
+            .await;
+        if joined.is_err() {
+            self.settle_interest(req.channel.id);
+        }
+        joined
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn join_as(
+        &self,
+        conn: &ConnId,
+        entity: Uuid,
+        req: &JoinRequest,
+        legacy: bool,
+        channel: ChannelInfo,
+        existing: Option<Arc<ChannelInfo>>,
+        feed: Option<Feed>,
+    ) -> Result<Joined, HubError> {
         let (recovery, sent_after) = match (req.resume, existing) {
             (None, _) => (None, None),
             (Some(point), Some(existing)) => {
@@ -473,15 +518,19 @@ impl Hub {
         name: Option<String>,
         feed: Feed,
     ) {
-        let first = {
+        let (first, count) = {
             let mut presence = self.inner.presence.lock().unwrap();
             let first = presence.join(conn, channel.id, feed);
             if let Some(name) = &channel.alias {
                 presence.name_channel(channel.id, name);
             }
-            first
+            if let Some(cluster) = &self.inner.cluster {
+                cluster.interest(channel.id, true);
+            }
+            (first, presence.count(channel.id, entity))
         };
-        if first {
+        let elsewhere = self.inner.members.set(channel.id, entity, count).await;
+        if first && !elsewhere {
             self.event_to_channel(
                 channel.id,
                 &ServerEvent::UserJoined(presence_event(entity, name, channel)),
@@ -498,20 +547,27 @@ impl Hub {
         entity: Uuid,
         channel: &ChannelRef,
     ) -> Result<ChannelInfo, HubError> {
-        let (was_member, gone) = {
+        let (was_member, gone, count) = {
             let mut presence = self.inner.presence.lock().unwrap();
             let member = presence.is_member(conn, channel.id);
-            (member, presence.leave(conn, channel.id))
+            let gone = presence.leave(conn, channel.id);
+            if let Some(cluster) = &self.inner.cluster
+                && member
+            {
+                cluster.interest(channel.id, presence.occupied(channel.id));
+            }
+            (member, gone, presence.count(channel.id, entity))
         };
         if !was_member {
             return Err(HubError::ChannelNotFound);
         }
+        let elsewhere = self.inner.members.set(channel.id, entity, count).await;
         self.inner.fanout.leave(conn, channel.id).await;
         let mut info = self.info_or_bare(channel.id).await;
         if info.alias.is_none() {
             info.alias = channel.spelled.clone();
         }
-        if gone {
+        if gone && !elsewhere {
             self.event_to_channel(
                 channel.id,
                 &ServerEvent::UserLeft(presence_event(entity, None, &info)),
@@ -537,9 +593,27 @@ impl Hub {
         self.event_to_channel(info.id, &event, Some(conn)).await;
     }
 
-    /// Entities connected to a channel, with how many connections each.
-    pub fn present(&self, channel: Uuid) -> Vec<(Uuid, usize)> {
-        self.inner.presence.lock().unwrap().present(channel)
+    /// Entities connected to a channel on any node, with how many connections each.
+    pub async fn present(&self, channel: Uuid) -> Result<Vec<(Uuid, usize)>, PresenceError> {
+        self.inner.members.members(channel).await
+    }
+
+    /// Cluster mode: makes sure other nodes' messages and events of the channel reach this
+    /// node before a connection joins it (the subscription is in place, or its bound passed).
+    async fn want(&self, channel: Uuid) {
+        if let Some(cluster) = &self.inner.cluster {
+            cluster.interest(channel, true);
+            cluster.ready(channel).await;
+        }
+    }
+
+    /// Cluster mode: after a join that failed, keeps the channel's interest only if someone
+    /// on this node is in it.
+    fn settle_interest(&self, channel: Uuid) {
+        if let Some(cluster) = &self.inner.cluster {
+            let presence = self.inner.presence.lock().unwrap();
+            cluster.interest(channel, presence.occupied(channel));
+        }
     }
 
     // ---- messages ------------------------------------------------------------------------

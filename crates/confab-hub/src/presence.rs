@@ -1,6 +1,13 @@
-//! Who is connected where: channel → entity → connections, and connection → its channels.
+//! Who is connected where.
+//!
+//! * [`Connections`]: this node's connections: channel → entity → connections, connection →
+//!   its channels and what it has been sent in each.
+//! * [`Presence`]: who is present in each channel across the whole cluster, and where departed
+//!   entities stopped (kept for the rejoin grace period, so a reconnect, to any node, can be
+//!   put back). [`MemoryPresence`] serves one node; a cluster keeps it in Redis
+//!   (`confab-cluster`), as Centrifugo separates its PresenceManager from its Broker.
+//!
 //! An entity is "present" in a channel while at least one of its connections is joined.
-//! Departed entities are remembered for a grace period so a reconnect can be put back.
 //!
 //! Each connection also keeps, per channel, its [`Feed`]: the point after which every message
 //! of the channel has been handed to it, and, once a delivery to it was refused (its outgoing
@@ -8,17 +15,111 @@
 //! connection skips, and where the automatic rejoin of its successor starts.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::fanout::ConnId;
 
+/// Channel membership as the whole cluster sees it, and departures for the automatic rejoin.
+/// The hub calls it outside its own locks; calls about one (channel, entity) come in order.
+#[async_trait]
+pub trait Presence: Send + Sync + 'static {
+    /// This node now has `connections` connections of `entity` in `channel` (0: none left).
+    /// Returns whether the entity is present in the channel through another node, so that
+    /// `userJoined` / `userLeft` are announced once cluster-wide.
+    async fn set(&self, channel: Uuid, entity: Uuid, connections: usize) -> bool;
+    /// Everyone present in the channel on any live node, with their connection counts, sorted
+    /// by entity.
+    async fn members(&self, channel: Uuid) -> Result<Vec<(Uuid, usize)>, PresenceError>;
+    /// Remembers where a departed connection of the entity stopped; for a channel two of its
+    /// connections were in, the earlier point (and lossy if either was).
+    async fn depart(&self, entity: Uuid, channels: Vec<(Uuid, StopPoint)>);
+    /// Takes the departure record of a reconnecting entity, if it is recent enough (within the
+    /// rejoin grace period).
+    async fn take_departure(&self, entity: Uuid) -> Option<Departure>;
+}
+
+/// Presence could not be read (its backing service is unreachable).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("presence unavailable: {0}")]
+pub struct PresenceError(pub String);
+
+/// Presence for one node, in memory.
+pub struct MemoryPresence {
+    grace: Duration,
+    channels: Mutex<HashMap<Uuid, BTreeMap<Uuid, usize>>>,
+    departed: Mutex<HashMap<Uuid, (Departure, Instant)>>,
+}
+
+impl MemoryPresence {
+    /// Departures are kept for `grace`.
+    pub fn new(grace: Duration) -> Self {
+        MemoryPresence {
+            grace,
+            channels: Mutex::default(),
+            departed: Mutex::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl Presence for MemoryPresence {
+    async fn set(&self, channel: Uuid, entity: Uuid, connections: usize) -> bool {
+        let mut channels = self.channels.lock().unwrap();
+        if connections == 0 {
+            if let Some(entities) = channels.get_mut(&channel) {
+                entities.remove(&entity);
+                if entities.is_empty() {
+                    channels.remove(&channel);
+                }
+            }
+        } else {
+            channels
+                .entry(channel)
+                .or_default()
+                .insert(entity, connections);
+        }
+        false
+    }
+
+    async fn members(&self, channel: Uuid) -> Result<Vec<(Uuid, usize)>, PresenceError> {
+        Ok(self
+            .channels
+            .lock()
+            .unwrap()
+            .get(&channel)
+            .map(|e| e.iter().map(|(id, n)| (*id, *n)).collect())
+            .unwrap_or_default())
+    }
+
+    async fn depart(&self, entity: Uuid, channels: Vec<(Uuid, StopPoint)>) {
+        if channels.is_empty() {
+            return;
+        }
+        let mut departed = self.departed.lock().unwrap();
+        let (entry, at) = departed
+            .entry(entity)
+            .or_insert_with(|| (Departure::default(), Instant::now()));
+        entry.merge(channels);
+        *at = Instant::now();
+    }
+
+    async fn take_departure(&self, entity: Uuid) -> Option<Departure> {
+        let mut departed = self.departed.lock().unwrap();
+        departed.retain(|_, (_, at)| at.elapsed() <= self.grace);
+        departed.remove(&entity).map(|(d, _)| d)
+    }
+}
+
+/// This node's connections and what each has been sent.
 #[derive(Default)]
-pub struct Presence {
+pub struct Connections {
     channels: HashMap<Uuid, HashMap<Uuid, HashSet<ConnId>>>,
     conns: HashMap<ConnId, Membership>,
-    departed: HashMap<Uuid, Departure>,
     /// The name a channel was joined by when it is not a UUID, kept while anyone is present, so
     /// events about a channel not stored yet still echo that name as `roomId`.
     names: HashMap<Uuid, String>,
@@ -43,7 +144,7 @@ pub struct Feed {
 }
 
 /// Where a departed connection stopped in one channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StopPoint {
     /// The offset in this channel of the last message handed to the connection.
     pub offset: i64,
@@ -52,13 +153,27 @@ pub struct StopPoint {
 }
 
 /// What a disconnected entity was in, and where each of its channels stopped.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Departure {
     pub channels: Vec<(Uuid, StopPoint)>,
-    at: Instant,
 }
 
-impl Presence {
+impl Departure {
+    /// Adds another connection's stop points: per channel the earlier point, lossy if either.
+    pub fn merge(&mut self, channels: Vec<(Uuid, StopPoint)>) {
+        for (c, stop) in channels {
+            match self.channels.iter_mut().find(|(id, _)| *id == c) {
+                Some((_, known)) => {
+                    known.offset = known.offset.min(stop.offset);
+                    known.lossy |= stop.lossy;
+                }
+                None => self.channels.push((c, stop)),
+            }
+        }
+    }
+}
+
+impl Connections {
     pub fn connect(&mut self, conn: &ConnId, entity: Uuid) {
         self.conns.insert(
             conn.clone(),
@@ -212,33 +327,17 @@ impl Presence {
         self.conns.len()
     }
 
-    /// Remembers where a departed connection of the entity stopped; for a channel two of its
-    /// connections were in, the earlier point (and lossy if either was).
-    pub fn remember_departure(&mut self, entity: Uuid, channels: Vec<(Uuid, StopPoint)>) {
-        if channels.is_empty() {
-            return;
-        }
-        let entry = self.departed.entry(entity).or_insert(Departure {
-            channels: Vec::new(),
-            at: Instant::now(),
-        });
-        for (c, stop) in channels {
-            match entry.channels.iter_mut().find(|(id, _)| *id == c) {
-                Some((_, known)) => {
-                    known.offset = known.offset.min(stop.offset);
-                    known.lossy |= stop.lossy;
-                }
-                None => entry.channels.push((c, stop)),
-            }
-        }
-        entry.at = Instant::now();
+    /// How many of the entity's connections on this node are in the channel.
+    pub fn count(&self, channel: Uuid, entity: Uuid) -> usize {
+        self.channels
+            .get(&channel)
+            .and_then(|e| e.get(&entity))
+            .map_or(0, HashSet::len)
     }
 
-    /// Takes the departure record of a reconnecting entity, if it is recent enough. Expired
-    /// records are swept on the way.
-    pub fn take_departure(&mut self, entity: Uuid, grace: Duration) -> Option<Departure> {
-        self.departed.retain(|_, d| d.at.elapsed() <= grace);
-        self.departed.remove(&entity)
+    /// Whether anyone on this node is in the channel.
+    pub fn occupied(&self, channel: Uuid) -> bool {
+        self.channels.contains_key(&channel)
     }
 }
 
@@ -248,7 +347,7 @@ mod tests {
 
     #[test]
     fn entity_presence_counts_connections() {
-        let mut p = Presence::default();
+        let mut p = Connections::default();
         let (a1, a2, b) = (ConnId("a1".into()), ConnId("a2".into()), ConnId("b".into()));
         let (ea, eb, ch) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
         p.connect(&a1, ea);
@@ -277,7 +376,7 @@ mod tests {
 
     #[test]
     fn channel_names_live_while_someone_is_present() {
-        let mut p = Presence::default();
+        let mut p = Connections::default();
         let (a, ch) = (ConnId("a".into()), Uuid::new_v4());
         p.connect(&a, Uuid::new_v4());
         p.name_channel(ch, "ignored: nobody present");
@@ -295,27 +394,44 @@ mod tests {
         automatic: false,
     };
 
-    #[test]
-    fn departures_expire() {
-        let mut p = Presence::default();
+    #[tokio::test]
+    async fn departures_expire() {
+        let p = MemoryPresence::new(Duration::from_secs(60));
         let e = Uuid::new_v4();
         let stop = StopPoint {
             offset: 5,
             lossy: false,
         };
-        p.remember_departure(e, vec![(Uuid::new_v4(), stop)]);
-        assert!(p.take_departure(e, Duration::from_secs(60)).is_some());
-        assert!(p.take_departure(e, Duration::from_secs(60)).is_none());
-        p.remember_departure(e, vec![(Uuid::new_v4(), stop)]);
-        assert!(p.take_departure(e, Duration::ZERO).is_none());
+        p.depart(e, vec![(Uuid::new_v4(), stop)]).await;
+        assert!(p.take_departure(e).await.is_some());
+        assert!(p.take_departure(e).await.is_none());
+        let p = MemoryPresence::new(Duration::ZERO);
+        p.depart(e, vec![(Uuid::new_v4(), stop)]).await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        assert!(p.take_departure(e).await.is_none());
     }
 
-    /// A refused delivery stops the connection's point, in each of its channels, where that
-    /// channel stood at the first refusal, however far delivery went on; two connections of one
-    /// entity keep the earlier point.
-    #[test]
-    fn a_refusal_cuts_the_stop_point() {
-        let mut p = Presence::default();
+    #[tokio::test]
+    async fn memory_presence_counts_and_forgets() {
+        let p = MemoryPresence::new(Duration::from_secs(60));
+        let (ch, a, b) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        assert!(!p.set(ch, a, 2).await, "one node: never elsewhere");
+        p.set(ch, b, 1).await;
+        let mut want = vec![(a, 2), (b, 1)];
+        want.sort();
+        assert_eq!(p.members(ch).await.unwrap(), want);
+        p.set(ch, a, 0).await;
+        assert_eq!(p.members(ch).await.unwrap(), vec![(b, 1)]);
+        p.set(ch, b, 0).await;
+        assert!(p.members(ch).await.unwrap().is_empty());
+    }
+
+    /// A refused delivery stops the connection's point before it, for every channel, however
+    /// far delivery went on; two connections of one entity keep the earlier point.
+    #[tokio::test]
+    async fn a_refusal_cuts_the_stop_point() {
+        let departures = MemoryPresence::new(Duration::from_secs(60));
+        let mut p = Connections::default();
         let (slow, fine) = (ConnId("slow".into()), ConnId("fine".into()));
         let (e, ch1, ch2) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
         p.connect(&slow, e);
@@ -334,17 +450,17 @@ mod tests {
         let mut expected = vec![(ch1, cut(39)), (ch2, cut(7))];
         expected.sort_by_key(|(c, _)| *c);
         assert_eq!(stops, expected);
-        p.remember_departure(e, stops);
+        departures.depart(e, stops).await;
         let (_, stops) = p.disconnect(&fine, |_| 90);
-        p.remember_departure(e, stops);
-        let mut d = p.take_departure(e, Duration::from_secs(60)).unwrap();
+        departures.depart(e, stops).await;
+        let mut d = departures.take_departure(e).await.unwrap();
         d.channels.sort_by_key(|(c, _)| *c);
         assert_eq!(d.channels, expected);
     }
 
     #[test]
     fn a_resume_on_the_same_connection_moves_the_feed_back() {
-        let mut p = Presence::default();
+        let mut p = Connections::default();
         let (a, ch) = (ConnId("a".into()), Uuid::new_v4());
         p.connect(&a, Uuid::new_v4());
         p.join(

@@ -40,7 +40,7 @@ use uuid::Uuid;
 use crate::delivery;
 use crate::directory::ChannelInfo;
 use crate::fanout::{ConnId, FanOut};
-use crate::presence::Presence;
+use crate::presence::Connections as Presence;
 use crate::{ClusterLink, Committed, HubError};
 
 /// Who gets what once a message is committed.

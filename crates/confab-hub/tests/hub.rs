@@ -287,9 +287,9 @@ async fn presence_join_leave_disconnect() {
     };
     hub.join(&a, ea, &join, false).await.unwrap();
     hub.join(&b, eb, &join, false).await.unwrap();
-    assert_eq!(hub.present(ch).len(), 2);
+    assert_eq!(hub.present(ch).await.unwrap().len(), 2);
     hub.disconnect(&b, eb).await;
-    assert_eq!(hub.present(ch), vec![(ea, 1)]);
+    assert_eq!(hub.present(ch).await.unwrap(), vec![(ea, 1)]);
     let events: Vec<_> = rec
         .take()
         .into_iter()
@@ -354,6 +354,7 @@ struct NoLink;
 #[async_trait]
 impl ClusterLink for NoLink {
     async fn publish_commits(&self, _: &[Arc<Committed>]) {}
+    fn interest(&self, _: Uuid, _: bool) {}
 }
 
 /// The broadcasts a channel got so far, as message texts in delivery order.
@@ -390,6 +391,7 @@ async fn a_gap_in_one_channel_does_not_delay_another() {
         rec.clone(),
         HubConfig::default(),
         Some(Arc::new(NoLink)),
+        Arc::new(MemoryPresence::new(std::time::Duration::from_secs(60))),
     )
     .await
     .unwrap();

@@ -15,8 +15,14 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Redis for fan-out between nodes (`REDIS_URL`); needs a shared PostgreSQL.
     pub redis_url: Option<String>,
-    /// Namespace of this cluster's Redis channel.
+    /// Namespace of this cluster's Redis keys and channels.
     pub redis_prefix: String,
+    /// `redis_url` is a Redis Cluster (also when it lists several seed URLs).
+    pub redis_cluster: bool,
+    /// How long a node's members stay present after its last refresh (cluster mode).
+    pub presence_ttl: Duration,
+    /// How long an agent run's lease lasts without renewal (cluster mode).
+    pub run_lease: Duration,
     /// This node's name in logs and health output.
     pub node_id: String,
     /// The PostgreSQL schema to use (created if missing); `None`: the default search path.
@@ -70,6 +76,9 @@ impl Default for Config {
             database_schema: None,
             redis_url: None,
             redis_prefix: "confab".into(),
+            redis_cluster: false,
+            presence_ttl: Duration::from_secs(15),
+            run_lease: Duration::from_secs(15),
             node_id: "confab".into(),
             cors_origin: None,
             max_http_body: 2 * 1024 * 1024,

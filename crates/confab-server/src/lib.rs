@@ -86,6 +86,7 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
             Some(
                 confab_cluster::RedisCluster::new(confab_cluster::ClusterConfig {
                     redis_url: url.clone(),
+                    redis_cluster: config.redis_cluster,
                     prefix: config.redis_prefix.clone(),
                     node_id: config.node_id.clone(),
                 })
@@ -102,6 +103,11 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
                 cluster.fanout(local.clone()),
                 config.hub.clone(),
                 Some(cluster.clone() as Arc<dyn confab_hub::ClusterLink>),
+                confab_cluster::RedisPresence::start(
+                    cluster.clone(),
+                    config.hub.rejoin_grace,
+                    config.presence_ttl,
+                ),
             )
             .await
         }
@@ -115,7 +121,11 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
     hub.on_removal(http::media::removal_hook(media.clone()));
     let mut agents_config = config.agents.clone();
     agents_config.runtime.media = Some(media.clone());
-    let agents = confab_agents::AgentSystem::start(hub.clone(), agents_config)
+    let leases = cluster.as_ref().map(|c| {
+        confab_cluster::RedisRunLeases::new(c.clone(), config.run_lease)
+            as Arc<dyn confab_agents::RunLeases>
+    });
+    let agents = confab_agents::AgentSystem::start(hub.clone(), agents_config, leases)
         .await
         .context("starting the agents")?;
     let security = security::Security::new(config.security.clone(), hub.clone(), Some(io.clone()))

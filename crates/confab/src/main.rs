@@ -53,11 +53,24 @@ struct ServeArgs {
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
     /// Redis URL: join the other nodes that use the same Redis and PostgreSQL into a cluster.
+    /// For a Redis Cluster, several seed node URLs separated by commas (or one with
+    /// `--redis-cluster`).
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     redis_url: Option<String>,
-    /// Namespace of the cluster's Redis channel (several clusters can share one Redis).
+    /// The Redis URL is a Redis Cluster node (implied by several comma-separated URLs).
+    #[arg(long, env = "CONFAB_REDIS_CLUSTER", default_value_t = false)]
+    redis_cluster: bool,
+    /// Namespace of the cluster's Redis keys and channels (several clusters can share one Redis).
     #[arg(long, env = "CONFAB_REDIS_PREFIX", default_value = "confab")]
     redis_prefix: String,
+    /// Cluster mode: milliseconds a node's members stay present after its last refresh (it
+    /// refreshes every third of that); a node killed outright loses its members within this.
+    #[arg(long, env = "CONFAB_PRESENCE_TTL_MS", default_value_t = 15_000)]
+    presence_ttl_ms: u64,
+    /// Cluster mode: milliseconds an agent run's lease lasts without renewal (renewed every
+    /// third of that); a run whose node died is taken over by another node within this.
+    #[arg(long, env = "CONFAB_RUN_LEASE_MS", default_value_t = 15_000)]
+    run_lease_ms: u64,
     /// This node's name in logs and health output; must differ between nodes (default: random).
     #[arg(long, env = "CONFAB_NODE_ID")]
     node_id: Option<String>,
@@ -167,6 +180,9 @@ impl ServeArgs {
             database_schema: self.pg_schema,
             redis_url: self.redis_url.filter(|u| !u.trim().is_empty()),
             redis_prefix: self.redis_prefix,
+            redis_cluster: self.redis_cluster,
+            presence_ttl: Duration::from_millis(self.presence_ttl_ms),
+            run_lease: Duration::from_millis(self.run_lease_ms),
             node_id: self.node_id.unwrap_or_else(|| {
                 format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
             }),

@@ -394,6 +394,15 @@ async fn presence(
     let entities: Vec<Value> = state
         .hub
         .present(channel.id)
+        .await
+        .map_err(|e| {
+            // Redis (cluster presence) is unreachable: a dependency, not this request, failed.
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "Presence is unavailable",
+            )
+            .details(e)
+        })?
         .into_iter()
         .map(|(entity, connections)| json!({ "entityId": entity, "connections": connections }))
         .collect();
