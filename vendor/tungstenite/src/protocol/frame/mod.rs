@@ -99,6 +99,9 @@ where
     }
 }
 
+/// The most a read takes from the stream through the stack (see [`FrameCodec::read_in`]).
+const STACK_READ: usize = 8 * 1024;
+
 /// A codec for WebSocket frames.
 #[derive(Debug)]
 pub(super) struct FrameCodec {
@@ -123,7 +126,8 @@ impl FrameCodec {
     /// Create a new frame codec.
     pub(super) fn new(in_buf_len: usize) -> Self {
         Self {
-            in_buffer: BytesMut::with_capacity(in_buf_len),
+            // Allocated when bytes arrive, released once they are all consumed (see `read_in`).
+            in_buffer: BytesMut::new(),
             in_buf_max_read: in_buf_len.max(FrameHeader::MAX_SIZE),
             out_buffer: <_>::default(),
             max_out_buffer_len: usize::MAX,
@@ -189,15 +193,19 @@ impl FrameCodec {
                     // Reserve full message length only once, even for multiple
                     // loops or if WouldBlock errors cause multiple fn calls.
                     self.in_buffer.reserve(len);
-                } else {
-                    self.in_buffer.reserve(FrameHeader::MAX_SIZE);
                 }
             }
 
             if let Some((_, len)) = &self.header {
                 let len = *len as usize;
                 if len <= self.in_buffer.len() {
-                    break self.in_buffer.split_to(len);
+                    let payload = self.in_buffer.split_to(len);
+                    if self.in_buffer.is_empty() {
+                        // Everything received is consumed: hold no buffer while waiting for
+                        // more (the payload keeps what it shares with it).
+                        self.in_buffer = BytesMut::new();
+                    }
+                    break payload;
                 }
             }
 
@@ -230,14 +238,25 @@ impl FrameCodec {
         Ok(Some(frame))
     }
 
-    /// Read into available `in_buffer` capacity.
+    /// Reads what the stream has into `in_buffer`.
+    ///
+    /// When `in_buffer` has at least [`STACK_READ`] bytes of spare capacity (a large frame whose
+    /// length is known), reads straight into it. Otherwise reads into a buffer on the stack and
+    /// appends what was read: a connection waiting for data (`WouldBlock`) then holds no read
+    /// buffer, and `in_buffer` only ever holds bytes that were received and not yet consumed.
     fn read_in(&mut self, stream: &mut impl Read) -> io::Result<usize> {
         let len = self.in_buffer.len();
-        debug_assert!(self.in_buffer.capacity() > len);
-        self.in_buffer.resize(self.in_buffer.capacity().min(len + self.in_buf_max_read), 0);
-        let size = stream.read(&mut self.in_buffer[len..]);
-        self.in_buffer.truncate(len + size.as_ref().copied().unwrap_or(0));
-        size
+        let max_read = self.in_buf_max_read;
+        if self.in_buffer.capacity() - len >= STACK_READ.min(max_read) {
+            self.in_buffer.resize(self.in_buffer.capacity().min(len + max_read), 0);
+            let size = stream.read(&mut self.in_buffer[len..]);
+            self.in_buffer.truncate(len + size.as_ref().copied().unwrap_or(0));
+            return size;
+        }
+        let mut chunk = [0u8; STACK_READ];
+        let size = stream.read(&mut chunk[..STACK_READ.min(max_read)])?;
+        self.in_buffer.extend_from_slice(&chunk[..size]);
+        Ok(size)
     }
 
     /// Writes a frame into the `out_buffer`.
@@ -286,6 +305,8 @@ impl FrameCodec {
             }
             self.out_buffer.drain(0..len);
         }
+        // Everything is written: hold no write buffer until the next frame.
+        self.out_buffer = Vec::new();
 
         Ok(())
     }
