@@ -6,9 +6,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use futures_util::{
-    SinkExt, StreamExt,
-};
+use futures_util::{SinkExt, StreamExt};
 use http::{HeaderValue, Request, Response, StatusCode, request::Parts};
 use smallvec::smallvec;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -252,7 +250,10 @@ impl Heartbeat {
     }
 
     /// The timer fired: sends the ping that is due (v4), or reports the heartbeat's timeout.
-    fn fire<D: Default + Send + Sync + 'static>(&mut self, socket: &Socket<D>) -> Result<(), Error> {
+    fn fire<D: Default + Send + Sync + 'static>(
+        &mut self,
+        socket: &Socket<D>,
+    ) -> Result<(), Error> {
         if self.v3 || self.awaiting_pong.is_some() {
             return Err(Error::HeartbeatTimeout);
         }
@@ -269,7 +270,10 @@ impl Heartbeat {
     }
 
     /// A pong (v4) or ping (v3) arrived.
-    fn heard<D: Default + Send + Sync + 'static>(&mut self, socket: &Socket<D>) -> Result<(), Error> {
+    fn heard<D: Default + Send + Sync + 'static>(
+        &mut self,
+        socket: &Socket<D>,
+    ) -> Result<(), Error> {
         if self.v3 {
             #[cfg(feature = "tracing")]
             tracing::trace!(sid = ?socket.id, "ping received, sending pong");
@@ -436,7 +440,10 @@ async fn session_loop<H: EngineIoHandler, S>(
             }
         }
     };
-    if tokio::time::timeout_at(deadline, Box::pin(drain)).await.is_err() {
+    if tokio::time::timeout_at(deadline, Box::pin(drain))
+        .await
+        .is_err()
+    {
         #[cfg(feature = "tracing")]
         tracing::debug!(sid = %socket.id, "ws peer not reading: dropping the websocket");
         return;
@@ -449,7 +456,10 @@ async fn session_loop<H: EngineIoHandler, S>(
         ws.flush().await.ok();
         ws.close(None).await.ok();
     };
-    if tokio::time::timeout_at(deadline, Box::pin(close)).await.is_err() {
+    if tokio::time::timeout_at(deadline, Box::pin(close))
+        .await
+        .is_err()
+    {
         #[cfg(feature = "tracing")]
         tracing::debug!(sid = %socket.id, "ws peer not reading: dropping the websocket");
     }
