@@ -173,12 +173,13 @@ rows = [l.split("|")[1:-1] for l in open(sys.argv[1]) if l.startswith("| ") and 
 rows = [[c.strip() for c in r] for r in rows if len(r) >= 10 and r[5] not in ("–", "")]
 if rows:
     num = lambda i: [float(r[i]) for r in rows]
-    half = rows[len(rows) // 2:]
+    # From the end of the first half's last minute to the end of the soak.
+    half = rows[max(len(rows) // 2 - 1, 0):]
     print()
     print(f"Whole soak: {sum(int(r[1]) for r in rows)} delivered, lost {sum(int(r[2]) for r in rows)}, "
           f"duplicates {sum(int(r[3]) for r in rows)}; worst minute p99 {max(num(5))} ms, "
-          f"p99.9 {max(num(6))} ms, max {max(num(7))} ms; median minute p99 {sorted(num(5))[len(rows)//2]} ms.")
-    print(f"RSS over the second half (minutes {half[0][0]}–{half[-1][0]}): {float(half[0][8]):.1f} → "
+          f"p99.9 {max(num(6))} ms, max {max(num(7))} ms; median minute p99 {sorted(num(5))[(len(rows) - 1) // 2]} ms.")
+    print(f"RSS over the second half (end of minute {half[0][0]} → end of minute {half[-1][0]}): {float(half[0][8]):.1f} → "
           f"{float(half[-1][8]):.1f} MB; RssAnon {half[0][9]} → {half[-1][9]} MB.")
 PY
   stop_server
