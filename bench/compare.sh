@@ -4,6 +4,14 @@
 # by the same `confab bench` load generator, in one run.
 #
 #   bench/compare.sh [--quick] [--reps N] [--servers confab,node,eliza] [--cases a,b,...] [--out DIR]
+#                    [--soak-minutes M]
+#
+# * The `soak` case (only when named in --cases; confab and node): one server for M minutes
+#   (--soak-minutes, default 10) at 2 000 msg/s (SOAK_RATE), 200 clients / 20 channels, run as
+#   consecutive one-minute load runs against the same server (its database and heap carry over;
+#   clients reconnect between minutes). Per minute: latency percentiles, lost/duplicates, server
+#   RSS and RssAnon; then p99 over the whole soak (the worst minute's, a bound) and the RSS
+#   growth over its second half. Written to $OUT/soak-<server>.md (and soak-raw/).
 #
 # * Installs what it needs: `npm ci` in bench/node-peer; @elizaos/server@1.7.2 (+ core, plugin-sql)
 #   into $ELIZA_DIR (default bench/.peers/eliza, git-ignored) if missing; builds confab --release.
@@ -14,7 +22,7 @@
 #   `confab bench summarize $OUT/raw` → table.md, summary.json, latency.svg, copied to $OUT.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-QUICK=0; REPS=; SERVERS=confab,node,eliza; CASES=; OUT=
+QUICK=0; REPS=; SERVERS=confab,node,eliza; CASES=; OUT=; SOAK_MINUTES=10
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) QUICK=1 ;;
@@ -22,7 +30,8 @@ while [ $# -gt 0 ]; do
     --servers) SERVERS=$2; shift ;;
     --cases) CASES=$2; shift ;;
     --out) OUT=$2; shift ;;
-    -h|--help) sed -n 2,16p "$0"; exit 0 ;;
+    --soak-minutes) SOAK_MINUTES=$2; shift ;;
+    -h|--help) sed -n 2,24p "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 64 ;;
   esac
   shift
@@ -121,6 +130,67 @@ CASE_LIST+=("connect|confab,node,eliza|connect -c $CONN")
 # The default ELIZA agent answering 1 000 DM sessions (confab only: the references have no agent).
 CASE_LIST+=("agent|confab|agent --sessions 1000 --rate 500 -d $D")
 
+# ---------------------------------------------------------------- soak
+# Not in the default set: only `--cases ...,soak` runs it (10 minutes per server by default).
+SOAK_RATE=${SOAK_RATE:-2000}
+rss_anon_kb() { awk '/^RssAnon:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
+run_soak() { # server
+  local s=$1 base=$OUT/soak-raw/$1--soak m extra= md=$OUT/soak-$1.md
+  mkdir -p "$OUT/soak-raw"
+  start_server "$s" "$base.server.log" || return 1
+  [ $s = node ] && extra="--create-channels false"
+  log "$s soak: $SOAK_MINUTES minutes at $SOAK_RATE msg/s"
+  {
+    echo "# soak: $s, $SOAK_MINUTES × 1 min at $SOAK_RATE msg/s, 200 clients / 20 channels ($(date -u +%FT%TZ))"
+    echo
+    echo "| minute | delivered | lost | dup | p50 ms | p99 ms | p99.9 ms | max ms | RSS MB (end) | RssAnon MB (end) |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
+  } >"$md"
+  for m in $(seq 1 "$SOAK_MINUTES"); do
+    # shellcheck disable=SC2086
+    timeout 200 taskset -c "$LOADGEN_CPU" "$BIN" bench fanout -c 200 -k 20 --payload 100 --rate "$SOAK_RATE" \
+      -d 60 --drain 2 --url "$URL" --pid "$PID" --quiet --label "$s" --output "$base-$m.json" $extra \
+      >"$base-$m.txt" 2>&1 || log "  minute $m: exit $? (see $base-$m.txt)"
+    kill -0 "$PID" 2>/dev/null || { log "$s exited during the soak"; break; }
+    python3 - "$base-$m.json" "$m" "$(rss_anon_kb "$PID")" >>"$md" <<'PY'
+import json, sys
+path, minute, anon = sys.argv[1], sys.argv[2], sys.argv[3]
+try:
+    d = json.load(open(path))
+except Exception as e:
+    print(f"| {minute} | failed: {e} |"); sys.exit()
+l, s, srv = d.get("latency") or {}, d.get("send") or {}, d.get("server") or {}
+anon_mb = f"{int(anon) / 1024:.1f}" if anon.strip() else "–"
+print(f"| {minute} | {s.get('delivered', 0)} | {s.get('lost', 0)} | {s.get('duplicates', 0)} "
+      f"| {l.get('p50_ms', '–')} | {l.get('p99_ms', '–')} | {l.get('p999_ms', '–')} | {l.get('max_ms', '–')} "
+      f"| {srv.get('rss_end_mb', 0):.1f} | {anon_mb} |")
+PY
+    tail -1 "$md" >&2
+  done
+  python3 - "$md" >>"$md" <<'PY'
+import sys
+rows = [l.split("|")[1:-1] for l in open(sys.argv[1]) if l.startswith("| ") and l.split("|")[1].strip().isdigit()]
+rows = [[c.strip() for c in r] for r in rows if len(r) >= 10 and r[5] not in ("–", "")]
+if rows:
+    num = lambda i: [float(r[i]) for r in rows]
+    # From the end of the first half's last minute to the end of the soak.
+    half = rows[max(len(rows) // 2 - 1, 0):]
+    print()
+    print(f"Whole soak: {sum(int(r[1]) for r in rows)} delivered, lost {sum(int(r[2]) for r in rows)}, "
+          f"duplicates {sum(int(r[3]) for r in rows)}; worst minute p99 {max(num(5))} ms, "
+          f"p99.9 {max(num(6))} ms, max {max(num(7))} ms; median minute p99 {sorted(num(5))[(len(rows) - 1) // 2]} ms.")
+    print(f"RSS over the second half (end of minute {half[0][0]} → end of minute {half[-1][0]}): {float(half[0][8]):.1f} → "
+          f"{float(half[-1][8]):.1f} MB; RssAnon {half[0][9]} → {half[-1][9]} MB.")
+PY
+  stop_server
+  cat "$md" >&2
+}
+if [[ ",$CASES," == *",soak,"* ]]; then
+  for s in confab node; do
+    [[ ",$SERVERS," == *",$s,"* ]] && run_soak "$s"
+  done
+fi
+
 for rep in $(seq 1 "$REPS"); do
   for entry in "${CASE_LIST[@]}"; do
     IFS='|' read -r name servers args <<<"$entry"
@@ -144,6 +214,7 @@ for rep in $(seq 1 "$REPS"); do
   done
 done
 
+ls "$RAW"/*.json >/dev/null 2>&1 || { log "done: $OUT"; exit 0; }
 "$BIN" bench summarize "$RAW" --title "confab vs Node socket.io vs ElizaOS 1.7.2 ($(date +%F), $(nproc) cores, server on core $SERVER_CPU, load generator on core $LOADGEN_CPU)" >/dev/null
 cp "$RAW/table.md" "$RAW/summary.json" "$OUT/" 2>/dev/null
 [ -f "$RAW/latency.svg" ] && cp "$RAW/latency.svg" "$OUT/"

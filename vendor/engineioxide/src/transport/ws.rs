@@ -6,10 +6,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use futures_util::{
-    SinkExt, StreamExt, TryStreamExt,
-    stream::{SplitSink, SplitStream},
-};
+use futures_util::{SinkExt, StreamExt};
 use http::{HeaderValue, Request, Response, StatusCode, request::Parts};
 use smallvec::smallvec;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -147,7 +144,7 @@ async fn init_session<H: EngineIoHandler, S>(
     protocol: ProtocolVersion,
     sid: Option<Sid>,
     req_data: Parts,
-) -> Result<(Arc<Socket<H::Data>>, WebSocketStream<S>), Error>
+) -> Result<(Arc<Socket<H::Data>>, WebSocketStream<S>, bool), Error>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -193,130 +190,137 @@ where
 
         let mut ws = ws_init().await;
         init_handshake(socket.id, &mut ws, &engine.config).await?;
-        socket
-            .clone()
-            .spawn_heartbeat(engine.config.ping_interval, engine.config.ping_timeout);
-        (socket, ws)
+        // The session's task runs its heartbeat (see `Heartbeat`).
+        return Ok((socket, ws, true));
     };
-    Ok((socket, ws))
+    Ok((socket, ws, false))
 }
 
-/// Runs a websocket session once [`init_session`] has set it up: spawns the writer, then reads
-/// until the connection or the session is closed.
+/// Runs a websocket session once [`init_session`] has set it up: one task reads the websocket,
+/// writes what is queued for it and, for a session opened on the websocket, runs its heartbeat.
+///
+/// The future it returns lives as long as the connection, so what it keeps inline is what
+/// waiting needs (the websocket, the queue's receiving ends, one timer); handling a batch to
+/// write is a boxed future, freed once written.
 async fn run_session<H: EngineIoHandler, S, F>(
     engine: Arc<EngineIo<H>>,
     setup: std::pin::Pin<Box<F>>,
 ) -> Result<(), Error>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    F: Future<Output = Result<(Arc<Socket<H::Data>>, WebSocketStream<S>), Error>>,
+    F: Future<Output = Result<(Arc<Socket<H::Data>>, WebSocketStream<S>, bool), Error>>,
 {
-    let (socket, ws) = setup.await?;
-    let (tx, rx) = ws.split();
-
-    // Pipe between websocket and internal socket channel.
-    tokio::spawn(forward_to_socket::<H, S>(socket.clone(), tx));
-
-    // pipe between internal socket channel and websocket
-    match forward_to_handler(&engine, rx, &socket)
-        .with_cancellation_token(&socket.cancellation_token)
-        .await
-    {
-        Some(Err(ref e)) => {
-            let reason =
-                Option::<DisconnectReason>::from(e).unwrap_or(DisconnectReason::TransportError);
-
-            #[cfg(feature = "tracing")]
-            tracing::debug!("error when handling packet: {:?}", e);
-            engine.close_session(socket.id, reason);
-        }
-        Some(Ok(())) => {
-            #[cfg(feature = "tracing")]
-            tracing::debug!(sid = %socket.id, "ws transport was closed");
-            engine.close_session(socket.id, DisconnectReason::TransportClose);
-        }
-        None => {
-            #[cfg(feature = "tracing")]
-            tracing::debug!(sid = %socket.id, "socket is closing");
-        }
-    }
+    let (socket, ws, own_heartbeat) = setup.await?;
+    let heartbeat = own_heartbeat.then(|| Heartbeat::new(&engine.config, socket.protocol));
+    session_loop::<H, S>(&engine, &socket, ws, heartbeat).await;
     Ok(())
 }
 
-/// Forwards all packets received from a websocket to a EngineIo [`Socket`]
-async fn forward_to_handler<H: EngineIoHandler, S>(
-    engine: &Arc<EngineIo<H>>,
-    mut rx: SplitStream<WebSocketStream<S>>,
-    socket: &Arc<Socket<H::Data>>,
-) -> Result<(), Error>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    while let Some(msg) = rx.try_next().await? {
-        match msg {
-            Message::Text(msg) => match Packet::parse(socket.protocol, ws_bytes_to_str(msg))? {
-                Packet::Close => {
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!("[sid={}] closing session", socket.id);
-                    engine.close_session(socket.id, DisconnectReason::TransportClose);
-                    break;
-                }
-                Packet::Pong | Packet::Ping => {
-                    // A full channel means that the client is already known to be alive.
-                    socket.heartbeat.notify_one();
-                    Ok::<(), Error>(())
-                }
-                Packet::Message(msg) => {
-                    engine.handler.on_message(msg, socket.clone());
-                    Ok(())
-                }
-                p => return Err(Error::BadPacket(p)),
+/// The heartbeat of a session opened on a websocket, run by its task (a session upgraded from
+/// polling keeps the heartbeat task it started with).
+///
+/// v4: the server pings every `ping_interval` (the first ping at once) and expects a pong
+/// within `ping_timeout`. v3: the client pings; the server answers and expects the next ping
+/// within `ping_interval + ping_timeout`.
+struct Heartbeat {
+    interval: Duration,
+    timeout: Duration,
+    /// v4: a ping was sent at this instant and its pong has not arrived.
+    awaiting_pong: Option<tokio::time::Instant>,
+    /// When the timer fires next: the next ping (v4), or the heartbeat's deadline.
+    due: tokio::time::Instant,
+    v3: bool,
+}
+
+impl Heartbeat {
+    fn new(config: &EngineIoConfig, protocol: ProtocolVersion) -> Self {
+        let now = tokio::time::Instant::now();
+        let v3 = protocol == ProtocolVersion::V3;
+        Self {
+            interval: config.ping_interval,
+            timeout: config.ping_timeout,
+            awaiting_pong: None,
+            due: if v3 {
+                now + config.ping_interval + config.ping_timeout
+            } else {
+                now
             },
-            Message::Binary(mut data) => {
-                if socket.protocol == ProtocolVersion::V3 && !data.is_empty() {
-                    // The first byte is the message type, which we don't need.
-                    data = data.split_off(1);
-                }
-                engine.handler.on_binary(data, socket.clone());
-                Ok(())
-            }
-            Message::Close(_) => {
-                #[cfg(feature = "tracing")]
-                tracing::debug!("websocket closed, closing session");
-                engine.close_session(socket.id, DisconnectReason::TransportClose);
-                break;
-            }
-            _ => {
-                #[cfg(feature = "tracing")]
-                tracing::debug!(sid = ?socket.id, "unexpected ws message");
-                Ok(())
-            }
-        }?
+            v3,
+        }
     }
-    Ok(())
+
+    /// The timer fired: sends the ping that is due (v4), or reports the heartbeat's timeout.
+    fn fire<D: Default + Send + Sync + 'static>(
+        &mut self,
+        socket: &Socket<D>,
+    ) -> Result<(), Error> {
+        if self.v3 || self.awaiting_pong.is_some() {
+            return Err(Error::HeartbeatTimeout);
+        }
+        #[cfg(feature = "tracing")]
+        tracing::trace!(sid = ?socket.id, "emitting ping");
+        socket
+            .internal_tx
+            .try_send(Box::new(smallvec![Packet::Ping]))
+            .map_err(|_| Error::HeartbeatTimeout)?;
+        let now = tokio::time::Instant::now();
+        self.awaiting_pong = Some(now);
+        self.due = now + self.timeout;
+        Ok(())
+    }
+
+    /// A pong (v4) or ping (v3) arrived.
+    fn heard<D: Default + Send + Sync + 'static>(
+        &mut self,
+        socket: &Socket<D>,
+    ) -> Result<(), Error> {
+        if self.v3 {
+            #[cfg(feature = "tracing")]
+            tracing::trace!(sid = ?socket.id, "ping received, sending pong");
+            socket
+                .internal_tx
+                .try_send(Box::new(smallvec![Packet::Pong]))
+                .map_err(|_| Error::HeartbeatTimeout)?;
+            self.due = tokio::time::Instant::now() + self.interval + self.timeout;
+        } else if let Some(sent) = self.awaiting_pong.take() {
+            #[cfg(feature = "tracing")]
+            tracing::trace!(sid = ?socket.id, "pong received");
+            // Pings keep their rhythm: every `interval` from the first.
+            self.due = (sent + self.interval).max(tokio::time::Instant::now());
+        }
+        // A pong that answers no ping is ignored.
+        Ok(())
+    }
+
+    /// How long writing one batch may block before the peer is taken for gone: it cannot
+    /// answer a heartbeat it does not read.
+    fn write_bound(&self) -> Duration {
+        self.interval + self.timeout
+    }
 }
 
-/// How long a closing websocket may take to write what was queued before the session was
-/// closed, and its close frame, to a peer that does not read; after that it is dropped.
-const WS_CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// What woke the session's task.
+enum Wake {
+    Read(Option<Result<Message, tungstenite::Error>>),
+    Write(Batch),
+    Heartbeat,
+    Closed,
+}
 
-/// Forwards all packets waiting to be sent to the websocket
-///
-/// The websocket stream is flushed only when the internal channel is drained
-///
-/// Once the session is closed, the writer has [`WS_CLOSE_GRACE`] to send what is left and
-/// close the websocket; if the peer does not read (a full kernel send buffer), the websocket
-/// is dropped instead, so that a stalled connection is closed and its `internal_rx` lock
-/// released within a bounded time.
-async fn forward_to_socket<H: EngineIoHandler, S>(
-    socket: Arc<Socket<H::Data>>,
-    tx: SplitSink<WebSocketStream<S>, Message>,
+/// The session's task: until the session is closed, reads from the websocket, writes what is
+/// queued, and runs the heartbeat; then writes what was queued before the close and a close
+/// frame, within [`WS_CLOSE_GRACE`].
+async fn session_loop<H: EngineIoHandler, S>(
+    engine: &Arc<EngineIo<H>>,
+    socket: &Arc<Socket<H::Data>>,
+    mut ws: WebSocketStream<S>,
+    mut heartbeat: Option<Heartbeat>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     // A polling request that was in progress during the upgrade may still hold the lock.
     let lock = socket.internal_rx.lock();
-    let Some(internal_rx) = lock
+    let Some(mut internal_rx) = lock
         .with_cancellation_token(&socket.cancellation_token)
         .await
     else {
@@ -324,63 +328,248 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
         tracing::debug!(sid = %socket.id, "session closed before starting the ws writer");
         return;
     };
-    let forward = forward_packets::<H, S>(&socket, internal_rx, tx);
-    tokio::pin!(forward);
-    tokio::select! {
-        biased;
-        _ = &mut forward => return,
-        _ = socket.cancellation_token.cancelled() => {}
-    }
-    if tokio::time::timeout(WS_CLOSE_GRACE, forward).await.is_err() {
-        #[cfg(feature = "tracing")]
-        tracing::debug!(sid = %socket.id, "ws peer not reading: dropping the websocket");
-    }
-}
-
-/// The ws writer's loop: until the channel is closed or the session is cancelled, then a
-/// closing flush. Every await in it may wait on the peer.
-///
-/// An idle connection's writer spends its life waiting for packets, so only that wait is kept
-/// inline in this (long-lived) future; writing a batch is a boxed future, freed once written.
-async fn forward_packets<H: EngineIoHandler, S>(
-    socket: &Arc<Socket<H::Data>>,
-    mut internal_rx: tokio::sync::MutexGuard<'_, InternalRx>,
-    mut tx: SplitSink<WebSocketStream<S>, Message>,
-) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
     let InternalRx {
         buffered_rx,
         volatile_rx,
         ..
     } = &mut *internal_rx;
 
-    // Forward buffered packets until the channel is closed or the session is cancelled.
+    let timer = tokio::time::sleep_until(
+        heartbeat
+            .as_ref()
+            .map_or_else(tokio::time::Instant::now, |h| h.due),
+    );
+    tokio::pin!(timer);
+
     loop {
-        let batch = tokio::select! {
+        let wake = tokio::select! {
             biased;
             items = buffered_rx.recv() => match items {
-                Some(packets) => Batch::Buffered(packets),
-                None => break,
+                Some(packets) => Wake::Write(Batch::Buffered(packets)),
+                None => Wake::Closed,
             },
-            _ = socket.cancellation_token.cancelled() => break,
+            _ = socket.cancellation_token.cancelled() => Wake::Closed,
+            msg = ws.next() => Wake::Read(msg),
             Ok(()) = volatile_rx.changed() => {
                 match volatile_rx.borrow_and_update().clone() {
-                    Some(packets) => Batch::Volatile(packets),
+                    Some(packets) => Wake::Write(Batch::Volatile(packets)),
                     None => continue,
                 }
             },
+            _ = &mut timer, if heartbeat.is_some() => Wake::Heartbeat,
         };
-        Box::pin(write_batch::<H, S>(socket, buffered_rx, &mut tx, batch)).await;
+        match wake {
+            Wake::Closed => break,
+            Wake::Write(batch) => {
+                let bound = heartbeat.as_ref().map(Heartbeat::write_bound);
+                let written = Box::pin(write_until_closed::<H, S>(
+                    socket,
+                    buffered_rx,
+                    &mut ws,
+                    batch,
+                    bound,
+                ))
+                .await;
+                match written {
+                    Written::Done => {}
+                    Written::Closed => return,
+                    Written::Stalled => {
+                        #[cfg(feature = "tracing")]
+                        tracing::debug!(sid = %socket.id, "ws peer not reading: heartbeat timeout");
+                        socket.close(DisconnectReason::HeartbeatTimeout);
+                        return;
+                    }
+                }
+            }
+            Wake::Heartbeat => {
+                let Some(hb) = heartbeat.as_mut() else {
+                    continue;
+                };
+                if let Err(_e) = hb.fire(socket) {
+                    #[cfg(feature = "tracing")]
+                    tracing::debug!(sid = ?socket.id, "heartbeat error: {_e}");
+                    socket.close(DisconnectReason::HeartbeatTimeout);
+                    break;
+                }
+                timer.as_mut().reset(hb.due);
+            }
+            Wake::Read(msg) => {
+                let read = match msg {
+                    Some(Ok(msg)) => on_ws_message(engine, socket, msg, heartbeat.as_mut()),
+                    Some(Err(e)) => Err(e.into()),
+                    None => Ok(Read::Closed),
+                };
+                match read {
+                    Ok(Read::Continue) => {}
+                    Ok(Read::Heard) => {
+                        if let Some(hb) = heartbeat.as_mut() {
+                            if let Err(_e) = hb.heard(socket) {
+                                socket.close(DisconnectReason::HeartbeatTimeout);
+                                break;
+                            }
+                            timer.as_mut().reset(hb.due);
+                        }
+                    }
+                    Ok(Read::Closed) => {
+                        #[cfg(feature = "tracing")]
+                        tracing::debug!(sid = %socket.id, "ws transport was closed");
+                        engine.close_session(socket.id, DisconnectReason::TransportClose);
+                        break;
+                    }
+                    Err(e) => {
+                        let reason = Option::<DisconnectReason>::from(&e)
+                            .unwrap_or(DisconnectReason::TransportError);
+                        #[cfg(feature = "tracing")]
+                        tracing::debug!("error when handling packet: {:?}", e);
+                        engine.close_session(socket.id, reason);
+                        break;
+                    }
+                }
+            }
+        }
     }
 
+    // The closing: what was queued before the close (e.g. a DISCONNECT packet), then a close
+    // frame, for at most WS_CLOSE_GRACE: a peer that does not read is dropped instead.
+    let deadline = tokio::time::Instant::now() + WS_CLOSE_GRACE;
+    let drain = async {
+        while let Ok(packets) = buffered_rx.try_recv() {
+            socket.dequeued(&packets);
+            for item in *packets {
+                feed_packet::<H, S>(socket, &mut ws, item).await;
+            }
+        }
+    };
+    if tokio::time::timeout_at(deadline, Box::pin(drain))
+        .await
+        .is_err()
+    {
+        #[cfg(feature = "tracing")]
+        tracing::debug!(sid = %socket.id, "ws peer not reading: dropping the websocket");
+        return;
+    }
     #[cfg(feature = "tracing")]
     tracing::trace!(sid = %socket.id, "ws closing flush");
-
     // Release the lock first: the session's close waits for it.
     drop(internal_rx);
-    tx.flush().await.ok();
-    tx.close().await.ok();
+    let close = async {
+        ws.flush().await.ok();
+        ws.close(None).await.ok();
+    };
+    if tokio::time::timeout_at(deadline, Box::pin(close))
+        .await
+        .is_err()
+    {
+        #[cfg(feature = "tracing")]
+        tracing::debug!(sid = %socket.id, "ws peer not reading: dropping the websocket");
+    }
+}
+
+/// What a message read from the websocket asks of the session's task.
+enum Read {
+    Continue,
+    /// A pong (v4) or ping (v3): the heartbeat heard from the peer.
+    Heard,
+    /// The peer closed the session or the websocket.
+    Closed,
+}
+
+/// Handles a message read from the websocket.
+fn on_ws_message<H: EngineIoHandler>(
+    engine: &Arc<EngineIo<H>>,
+    socket: &Arc<Socket<H::Data>>,
+    msg: Message,
+    heartbeat: Option<&mut Heartbeat>,
+) -> Result<Read, Error> {
+    match msg {
+        Message::Text(msg) => match Packet::parse(socket.protocol, ws_bytes_to_str(msg))? {
+            Packet::Close => {
+                #[cfg(feature = "tracing")]
+                tracing::debug!("[sid={}] closing session", socket.id);
+                Ok(Read::Closed)
+            }
+            Packet::Pong | Packet::Ping => {
+                if heartbeat.is_some() {
+                    Ok(Read::Heard)
+                } else {
+                    // The heartbeat task of a session upgraded from polling.
+                    socket.heartbeat.notify_one();
+                    Ok(Read::Continue)
+                }
+            }
+            Packet::Message(msg) => {
+                engine.handler.on_message(msg, socket.clone());
+                Ok(Read::Continue)
+            }
+            p => Err(Error::BadPacket(p)),
+        },
+        Message::Binary(mut data) => {
+            if socket.protocol == ProtocolVersion::V3 && !data.is_empty() {
+                // The first byte is the message type, which we don't need.
+                data = data.split_off(1);
+            }
+            engine.handler.on_binary(data, socket.clone());
+            Ok(Read::Continue)
+        }
+        Message::Close(_) => {
+            #[cfg(feature = "tracing")]
+            tracing::debug!("websocket closed, closing session");
+            Ok(Read::Closed)
+        }
+        _ => {
+            #[cfg(feature = "tracing")]
+            tracing::debug!(sid = ?socket.id, "unexpected ws message");
+            Ok(Read::Continue)
+        }
+    }
+}
+
+/// How long a closing websocket may take to write what was queued before the session was
+/// closed, and its close frame, to a peer that does not read; after that it is dropped.
+const WS_CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// How writing a batch ended.
+enum Written {
+    Done,
+    /// The session was closed while the peer was not reading; the batch got
+    /// [`WS_CLOSE_GRACE`] more and the websocket is to be dropped.
+    Closed,
+    /// The peer did not read for longer than the heartbeat allows.
+    Stalled,
+}
+
+/// Writes a batch (see [`write_batch`]) unless the session is closed while the peer does not
+/// read: then the batch gets [`WS_CLOSE_GRACE`] more. With a heartbeat, a write blocked for
+/// longer than `bound` ends the session.
+async fn write_until_closed<H: EngineIoHandler, S>(
+    socket: &Arc<Socket<H::Data>>,
+    buffered_rx: &mut tokio::sync::mpsc::Receiver<Queued>,
+    ws: &mut WebSocketStream<S>,
+    batch: Batch,
+    bound: Option<Duration>,
+) -> Written
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let write = write_batch::<H, S>(socket, buffered_rx, ws, batch);
+    tokio::pin!(write);
+    let stalled = async {
+        match bound {
+            Some(bound) => tokio::time::sleep(bound).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        biased;
+        _ = &mut write => return Written::Done,
+        _ = socket.cancellation_token.cancelled() => {}
+        _ = stalled => return Written::Stalled,
+    }
+    if tokio::time::timeout(WS_CLOSE_GRACE, write).await.is_ok() {
+        // Written after all: the closing can still write the rest and a close frame.
+        return Written::Done;
+    }
+    Written::Closed
 }
 
 /// What the writer woke up for.
@@ -395,7 +584,7 @@ enum Batch {
 async fn write_batch<H: EngineIoHandler, S>(
     socket: &Arc<Socket<H::Data>>,
     buffered_rx: &mut tokio::sync::mpsc::Receiver<Queued>,
-    tx: &mut SplitSink<WebSocketStream<S>, Message>,
+    tx: &mut WebSocketStream<S>,
     batch: Batch,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -430,7 +619,7 @@ async fn write_batch<H: EngineIoHandler, S>(
 /// Maps a packet to a websocket message and feeds it to the websocket (not flushed).
 async fn feed_packet<H: EngineIoHandler, S>(
     socket: &Arc<Socket<H::Data>>,
-    tx: &mut SplitSink<WebSocketStream<S>, Message>,
+    tx: &mut WebSocketStream<S>,
     item: Packet,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -611,6 +800,19 @@ mod tests {
         ))
     }
 
+    /// The session's task for `socket` over `ws`, without a heartbeat.
+    fn run(
+        socket: Arc<Socket<()>>,
+        ws: WebSocketStream<DuplexStream>,
+        heartbeat: Option<Heartbeat>,
+    ) -> impl Future<Output = ()> {
+        let engine = Arc::new(EngineIo::new(
+            Arc::new(StubHandler),
+            EngineIoConfig::default(),
+        ));
+        async move { session_loop::<StubHandler, _>(&engine, &socket, ws, heartbeat).await }
+    }
+
     async fn ws_pair() -> (WebSocketStream<DuplexStream>, WebSocketStream<DuplexStream>) {
         let (server, client) = tokio::io::duplex(1024);
         (
@@ -624,10 +826,9 @@ mod tests {
     async fn writer_waits_for_the_lock_of_a_polling_request() {
         let socket = socket();
         let (server, mut client) = ws_pair().await;
-        let (tx, _rx) = server.split();
 
         let polling = socket.internal_rx.lock().await;
-        let writer = tokio::spawn(forward_to_socket::<StubHandler, _>(socket.clone(), tx));
+        let writer = tokio::spawn(run(socket.clone(), server, None));
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!writer.is_finished(), "the writer should wait for the lock");
 
@@ -647,8 +848,7 @@ mod tests {
     async fn writer_blocked_by_a_stalled_peer_stops_with_the_session() {
         let socket = socket();
         let (server, _client) = ws_pair().await;
-        let (tx, _rx) = server.split();
-        let writer = tokio::spawn(forward_to_socket::<StubHandler, _>(socket.clone(), tx));
+        let writer = tokio::spawn(run(socket.clone(), server, None));
 
         // Far more than the duplex pipe (1 KiB) holds: the writer blocks.
         let big = "x".repeat(64 * 1024);
@@ -687,8 +887,7 @@ mod tests {
         assert!(socket.reserve().is_err());
 
         let (server, mut client) = ws_pair().await;
-        let (tx, _rx) = server.split();
-        tokio::spawn(forward_to_socket::<StubHandler, _>(socket.clone(), tx));
+        tokio::spawn(run(socket.clone(), server, None));
         let msg = tokio::time::timeout(TIMEOUT, client.next()).await.unwrap();
         assert_eq!(
             msg.unwrap().unwrap(),
@@ -702,10 +901,9 @@ mod tests {
     async fn writer_waiting_for_the_lock_stops_with_the_session() {
         let socket = socket();
         let (server, _client) = ws_pair().await;
-        let (tx, _rx) = server.split();
 
         let _polling = socket.internal_rx.lock().await;
-        let writer = tokio::spawn(forward_to_socket::<StubHandler, _>(socket.clone(), tx));
+        let writer = tokio::spawn(run(socket.clone(), server, None));
         tokio::time::sleep(Duration::from_millis(20)).await;
 
         socket.cancellation_token.cancel();
@@ -713,5 +911,53 @@ mod tests {
             .await
             .expect("the writer should stop")
             .unwrap();
+    }
+
+    /// A peer that does not answer the pings of a session opened on the websocket: the
+    /// session's task ends it.
+    #[tokio::test]
+    async fn unanswered_pings_end_the_session() {
+        let socket = socket();
+        let (server, mut client) = ws_pair().await;
+        let config = EngineIoConfig::builder()
+            .ping_interval(Duration::from_millis(50))
+            .ping_timeout(Duration::from_millis(50))
+            .build();
+        let task = tokio::spawn(run(
+            socket.clone(),
+            server,
+            Some(Heartbeat::new(&config, ProtocolVersion::V4)),
+        ));
+        // The first ping comes at once.
+        let msg = tokio::time::timeout(TIMEOUT, client.next()).await.unwrap();
+        assert_eq!(msg.unwrap().unwrap(), Message::text("2"));
+        tokio::time::timeout(TIMEOUT, task)
+            .await
+            .expect("the session should end")
+            .unwrap();
+    }
+
+    /// Pongs keep the session open, and pings keep coming.
+    #[tokio::test]
+    async fn answered_pings_keep_the_session() {
+        let socket = socket();
+        let (server, mut client) = ws_pair().await;
+        let config = EngineIoConfig::builder()
+            .ping_interval(Duration::from_millis(30))
+            .ping_timeout(Duration::from_millis(30))
+            .build();
+        let task = tokio::spawn(run(
+            socket.clone(),
+            server,
+            Some(Heartbeat::new(&config, ProtocolVersion::V4)),
+        ));
+        for _ in 0..5 {
+            let msg = tokio::time::timeout(TIMEOUT, client.next()).await.unwrap();
+            assert_eq!(msg.unwrap().unwrap(), Message::text("2"));
+            client.send(Message::text("3")).await.unwrap();
+        }
+        assert!(!task.is_finished(), "the session should still run");
+        socket.cancellation_token.cancel();
+        tokio::time::timeout(TIMEOUT, task).await.unwrap().unwrap();
     }
 }
