@@ -2,7 +2,10 @@
 // codes, ElizaOS's error texts, and the socket event each mutating route sends to the room.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, waitFor, record, uuid, DEFAULT_SERVER } from './harness.mjs';
+import { startServer, waitFor, record, uuid, DEFAULT_SERVER, checkContract } from './harness.mjs';
+
+// Every response below is checked against the published OpenAPI document (issue 16).
+checkContract();
 import { ELIZA } from './agent-util.mjs';
 
 const M = '/api/messaging';

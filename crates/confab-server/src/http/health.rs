@@ -40,6 +40,17 @@ pub fn root_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(healthz))
         .routes(routes!(health))
+        .routes(routes!(metrics))
+}
+
+/// `GET /metrics`: Prometheus text; operators only when authentication is on.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain"),
+        (status = 401, description = "Authentication required", body = doc::AuthRequired),
+        (status = 403, description = "Not an operator", content_type = "text/plain")),
+    security((), ("api_key" = []), ("bearer" = [])))]
+async fn metrics(State(state): State<AppState>, req: axum::extract::Request) -> Response {
+    crate::security::metrics_route(State(state.security.clone()), req).await
 }
 
 fn now_iso() -> String {

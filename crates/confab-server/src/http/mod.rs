@@ -74,9 +74,8 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::security::authenticate,
         ));
+    openapi::publish(&doc);
     root.nest("/api", api)
-        // The reference is public, outside the authentication layer.
-        .merge(openapi::serve(doc))
         .fallback(not_found)
         .with_state(state)
 }
@@ -114,6 +113,8 @@ fn routes() -> (
         .split_for_parts();
     let (root, doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(health::root_routes())
+        // The reference is public, outside the authentication layer.
+        .merge(openapi::routes())
         .split_for_parts();
     let mut doc = doc.nest("/api", api_doc);
     openapi::finish(&mut doc);

@@ -21,16 +21,17 @@
 
 use std::collections::BTreeMap;
 
-use axum::Router;
+use std::sync::OnceLock;
+
 use axum::http::{HeaderValue, header};
-use axum::response::{Html, IntoResponse};
-use axum::routing::get;
+use axum::response::{Html, IntoResponse, Response};
 use serde_json::Value;
 use utoipa::openapi::path::{Operation, PathItem, Paths};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Deprecated, OpenApi as Document, RefOr};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
-use utoipa_axum::router::UtoipaMethodRouter;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 /// The document's frame: title, tags, security schemes. The paths are added by the routers.
@@ -58,6 +59,7 @@ use uuid::Uuid;
         (name = "jobs", description = "One-shot agent jobs (no envelope)"),
         (name = "agents", description = "Agents (style A)"),
         (name = "deprecated", description = "Pre-1.6 paths, answered by the same handlers"),
+        (name = "reference", description = "This reference (public, also when authentication is on)"),
     ),
     components(schemas(ApiFailure, AuthRequired))
 )]
@@ -91,13 +93,55 @@ impl Modify for Conventions {
     }
 }
 
-/// Adds the conventions above to every operation once all routes are in.
+/// Adds the conventions above to every operation once all routes are in, gives each a short
+/// summary (its doc comment's first sentence; the whole comment stays as the description), and
+/// keeps operation ids unique (a handler serving two methods gets one id per method).
 pub fn finish(doc: &mut Document) {
     let auth = utoipa::openapi::security::SecurityRequirement::new("api_key", Vec::<String>::new());
     let bearer = utoipa::openapi::security::SecurityRequirement::new("bearer", Vec::<String>::new());
+    let mut ids = std::collections::HashSet::new();
     for (path, item) in doc.paths.paths.iter_mut() {
-        let protected = path.starts_with("/api/");
-        for op in operations(item) {
+        let methods = ["get", "put", "post", "delete", "patch", "head", "options", "trace"];
+        let present: Vec<&str> = [
+            item.get.is_some(),
+            item.put.is_some(),
+            item.post.is_some(),
+            item.delete.is_some(),
+            item.patch.is_some(),
+            item.head.is_some(),
+            item.options.is_some(),
+            item.trace.is_some(),
+        ]
+        .iter()
+        .zip(methods)
+        .filter_map(|(on, m)| on.then_some(m))
+        .collect();
+        for (op, method) in operations(item).zip(present) {
+            if let Some(id) = &mut op.operation_id
+                && !ids.insert(id.clone())
+            {
+                *id = format!("{id}_{method}");
+                ids.insert(id.clone());
+            }
+            if let Some(summary) = op.summary.take() {
+                let flat = summary
+                    .replace('`', "")
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let short = flat
+                    .find(". ")
+                    .map_or(flat.clone(), |i| flat[..=i].to_owned());
+                if short != flat {
+                    op.description = Some(match op.description.take() {
+                        Some(rest) => format!("{summary}\n\n{rest}"),
+                        None => summary,
+                    });
+                }
+                op.summary = Some(short);
+            }
+            let protected = path.starts_with("/api/")
+                && !op.tags.as_ref().is_some_and(|t| t.iter().any(|t| t == "reference"));
             let responses = &mut op.responses.responses;
             let mut add = |code: &str, text: &str, schema: &str| {
                 responses.entry(code.to_owned()).or_insert_with(|| {
@@ -172,36 +216,66 @@ where
     (schemas, renamed, method_router)
 }
 
+/// The published documents, set once the routes are known ([`publish`]).
+static PUBLISHED: OnceLock<Published> = OnceLock::new();
+
+struct Published {
+    openapi: Vec<u8>,
+    asyncapi: Vec<u8>,
+    page: String,
+}
+
+/// Makes `doc` (and the AsyncAPI document, and the page) what the reference routes serve.
+pub fn publish(doc: &Document) {
+    PUBLISHED.get_or_init(|| Published {
+        openapi: serde_json::to_vec(doc).expect("the document serializes"),
+        asyncapi: serde_json::to_vec(&crate::http::events::asyncapi()).expect("serializes"),
+        page: utoipa_scalar::Scalar::new(Value::Null)
+            .custom_html(DOCS_PAGE)
+            .to_html(),
+    });
+}
+
+fn published() -> &'static Published {
+    PUBLISHED.get().expect("published before serving")
+}
+
 /// `/api/openapi.json`, `/api/asyncapi.json` and `/api/docs`, outside the authentication layer
 /// (the reference is public; the routes it describes are not).
-pub fn serve<S: Clone + Send + Sync + 'static>(doc: Document) -> Router<S> {
-    let json = serde_json::to_vec(&doc).expect("the document serializes");
-    let asyncapi = serde_json::to_vec(&crate::http::events::asyncapi()).expect("serializes");
-    let page = utoipa_scalar::Scalar::new(Value::Null)
-        .custom_html(DOCS_PAGE)
-        .to_html();
-    let typed = |body: Vec<u8>| {
-        move || {
-            let body = body.clone();
-            async move {
-                (
-                    [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-                    body,
-                )
-                    .into_response()
-            }
-        }
-    };
-    Router::new()
-        .route("/api/openapi.json", get(typed(json)))
-        .route("/api/asyncapi.json", get(typed(asyncapi)))
-        .route(
-            "/api/docs",
-            get(move || {
-                let page = page.clone();
-                async move { Html(page).into_response() }
-            }),
-        )
+pub fn routes<S: Clone + Send + Sync + 'static>() -> OpenApiRouter<S> {
+    OpenApiRouter::new()
+        .routes(routes!(openapi_json))
+        .routes(routes!(asyncapi_json))
+        .routes(routes!(docs_page))
+}
+
+/// `GET /api/openapi.json`: this document.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "reference",
+    responses((status = 200, description = "The OpenAPI 3.1 document", body = Object)))]
+async fn openapi_json() -> Response {
+    json_bytes(&published().openapi)
+}
+
+/// `GET /api/asyncapi.json`: the Socket.IO events (AsyncAPI 3.0), from confab-protocol's types.
+#[utoipa::path(get, path = "/api/asyncapi.json", tag = "reference",
+    responses((status = 200, description = "The AsyncAPI 3.0 document", body = Object)))]
+async fn asyncapi_json() -> Response {
+    json_bytes(&published().asyncapi)
+}
+
+/// `GET /api/docs`: this reference, browsable.
+#[utoipa::path(get, path = "/api/docs", tag = "reference",
+    responses((status = 200, description = "The API reference page", content_type = "text/html")))]
+async fn docs_page() -> Response {
+    Html(published().page.as_str()).into_response()
+}
+
+fn json_bytes(body: &'static [u8]) -> Response {
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        body,
+    )
+        .into_response()
 }
 
 /// Scalar's page, reading the document from `/api/openapi.json` and running the standalone
