@@ -67,7 +67,7 @@ pub struct ApiDoc;
 
 /// Security schemes, and what every operation may answer besides its own statuses: 401 without
 /// credentials (auth on), 403 when access is refused, 413 for a body over the limit, 429 when
-/// rate limited, 500 for a server fault (storage down).
+/// rate limited, 500 for a server fault (storage down). See [`finish`].
 struct Conventions;
 
 impl Modify for Conventions {
@@ -161,8 +161,9 @@ pub fn finish(doc: &mut Document) {
             if protected {
                 add("401", "Authentication required (auth on, no or wrong credentials)", "AuthRequired");
                 add("403", "Access refused", "ApiFailure");
-                add("429", "Rate limited", "ApiFailure");
             }
+            // The request rate limit (`RATE_LIMIT_MAX` per `RATE_LIMIT_WINDOW_MS`) covers every route.
+            add("429", "Rate limited", "ApiFailure");
             if op.request_body.is_some() {
                 add("413", "Request body too large", "ApiFailure");
                 add("400", "Malformed body or wrong content type", "ApiFailure");

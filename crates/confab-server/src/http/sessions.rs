@@ -118,6 +118,7 @@ async fn create(
 #[utoipa::path(get, path = "/sessions/{session_id}", tag = "sessions", operation_id = "get_session",
     params(doc::SessionIdParam),
     responses((status = 200, body = doc::Object),
+        (status = 400, description = "Malformed session id", body = ApiFailure),
         (status = 404, description = "No such session", body = ApiFailure),
         (status = 410, description = "Expired", body = ApiFailure)))]
 async fn one(
@@ -266,6 +267,7 @@ async fn timeout(
 #[utoipa::path(post, path = "/sessions/{session_id}/heartbeat", tag = "sessions", operation_id = "session_heartbeat",
     params(doc::SessionIdParam),
     responses((status = 200, body = doc::Object),
+        (status = 400, description = "Malformed session id", body = ApiFailure),
         (status = 404, description = "No such session", body = ApiFailure),
         (status = 410, description = "Expired", body = ApiFailure)))]
 async fn heartbeat(
@@ -283,6 +285,7 @@ async fn heartbeat(
 #[utoipa::path(delete, path = "/sessions/{session_id}", tag = "sessions", operation_id = "delete_session",
     params(doc::SessionIdParam),
     responses((status = 200, body = doc::Deleted),
+        (status = 400, description = "Malformed session id", body = ApiFailure),
         (status = 404, description = "No such session", body = ApiFailure)))]
 async fn remove(
     State(state): State<AppState>,
