@@ -997,3 +997,75 @@ pub struct StartedAgent {
     pub name: String,
     pub status: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every REST module, as compiled: a route added with axum's `.route(...)` would be served
+    /// without being documented, so none may be (they use `.routes(routes!(...))`).
+    const MODULES: &[(&str, &str)] = &[
+        ("agent_reply.rs", include_str!("agent_reply.rs")),
+        ("agents.rs", include_str!("agents.rs")),
+        ("channels.rs", include_str!("channels.rs")),
+        ("core.rs", include_str!("core.rs")),
+        ("envelope.rs", include_str!("envelope.rs")),
+        ("health.rs", include_str!("health.rs")),
+        ("jobs.rs", include_str!("jobs.rs")),
+        ("messages.rs", include_str!("messages.rs")),
+        ("mod.rs", include_str!("mod.rs")),
+        ("servers.rs", include_str!("servers.rs")),
+        ("sessions.rs", include_str!("sessions.rs")),
+        ("shapes.rs", include_str!("shapes.rs")),
+        ("../lib.rs", include_str!("../lib.rs")),
+    ];
+
+    #[test]
+    fn no_route_is_added_without_its_documentation() {
+        for (name, source) in MODULES {
+            for (n, line) in source.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or("");
+                assert!(
+                    !code.contains(".route(") && !code.contains(".route_service("),
+                    "{name}:{}: a route added with axum's .route() is not documented; \
+                     annotate the handler with #[utoipa::path] and add it with .routes(routes!(..))",
+                    n + 1
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_operation_has_a_unique_id_a_summary_and_documented_errors() {
+        let doc = crate::http::openapi_document();
+        let mut ids = std::collections::HashSet::new();
+        let mut count = 0;
+        for (path, item) in doc.paths.paths.clone().iter_mut() {
+            for op in operations(item) {
+                count += 1;
+                let id = op.operation_id.clone().expect("an operation id");
+                assert!(ids.insert(id.clone()), "duplicate operation id {id}");
+                assert!(op.summary.is_some(), "{path}: no summary");
+                for code in ["429", "500"] {
+                    assert!(op.responses.responses.contains_key(code), "{path}: no {code}");
+                }
+                if path.starts_with("/api/") && !path.starts_with("/api/docs") && !path.ends_with(".json") {
+                    assert!(op.responses.responses.contains_key("401"), "{path}: no 401");
+                    assert!(op.security.is_some(), "{path}: no security");
+                }
+            }
+        }
+        assert!(count >= 80, "{count} operations");
+        let json = serde_json::to_value(&doc).unwrap();
+        assert_eq!(json["openapi"], "3.1.0");
+        // Every schema a response or body refers to is in the document.
+        let text = json.to_string();
+        for reference in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+            let name = reference.split('"').next().unwrap();
+            assert!(
+                json["components"]["schemas"].get(name).is_some(),
+                "dangling reference to {name}"
+            );
+        }
+    }
+}
