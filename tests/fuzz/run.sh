@@ -5,13 +5,13 @@
 #   2. authentication on (ELIZA_SERVER_AUTH_TOKEN), with the key: the same checks, plus
 #      `ignored_auth`: every protected route refuses the request without credentials.
 # Each run starts the debug binary on a free port with a fresh data directory. The number of
-# examples per operation is bounded (CONFAB_FUZZ_EXAMPLES, default 15) so the whole run takes a
+# examples per operation is bounded (CONFAB_FUZZ_EXAMPLES, default 10) so the whole run takes a
 # few minutes on a small machine. Schemathesis comes from .ci/run (.venv-fuzz).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 bin="${CONFAB_BIN:-$root/target/debug/confab}"
 st="${CONFAB_SCHEMATHESIS:-$root/.venv-fuzz/bin/st}"
-examples="${CONFAB_FUZZ_EXAMPLES:-15}"
+examples="${CONFAB_FUZZ_EXAMPLES:-10}"
 [ -x "$st" ] || { echo "schemathesis not installed ($st): run .ci/run, or python3 -m venv .venv-fuzz && .venv-fuzz/bin/pip install -r tests/fuzz/requirements.txt"; exit 1; }
 
 work="$(mktemp -d)"

@@ -90,7 +90,9 @@ impl ClientEvent {
     pub fn summary(self) -> &'static str {
         match self {
             ClientEvent::Envelope => "ElizaOS's envelope: `{type, payload}`, type 1 join, 2 send",
-            ClientEvent::Join => "Join a channel (optionally resuming after `lastMessageId` / `since`)",
+            ClientEvent::Join => {
+                "Join a channel (optionally resuming after `lastMessageId` / `since`)"
+            }
             ClientEvent::JoinOrSend => "Join, or send when the payload carries message text",
             ClientEvent::Send => "Send a message (acknowledged by `messageAck`, or the callback)",
             ClientEvent::Leave => "Leave a channel",
@@ -104,7 +106,10 @@ impl ClientEvent {
     /// Every client → server event with its payload's schema, for the API reference
     /// (`/api/asyncapi.json`), from [`ClientEvent::ALL`].
     pub fn catalog(
-        schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>,
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
     ) -> Vec<crate::outbound::EventDoc> {
         use crate::outbound::schema_ref;
         Self::ALL

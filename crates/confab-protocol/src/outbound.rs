@@ -2,9 +2,9 @@
 //! serde struct; [`ServerEvent`] names them.
 
 use serde::Serialize;
+use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa::openapi::{RefOr, schema::Schema};
-use serde_json::Value;
 use uuid::Uuid;
 
 /// The channel-scoped ids every channel payload carries, under both of their names.
@@ -618,32 +618,136 @@ impl ServerEvent {
             payload,
         };
         vec![
-            d("authenticated", "The connection's identity, after a successful handshake", schema_ref::<Authenticated>(schemas)),
-            d("connection_established", "Sent once on connect", schema_ref::<ConnectionEstablished>(schemas)),
-            d("channel_joined", "A join succeeded (with what a resume recovered)", schema_ref::<ChannelJoined>(schemas)),
-            d("room_joined", "The same as `channel_joined`, under its older name", schema_ref::<ChannelJoined>(schemas)),
-            d("messageBroadcast", "A message in a joined channel (user or agent)", schema_ref::<MessageBroadcast>(schemas)),
-            d("messageAck", "The sender's message is stored (before its broadcast)", schema_ref::<MessageAck>(schemas)),
-            d("messageError", "A send or join was refused", schema_ref::<MessageError>(schemas)),
-            d("message", "Seed 000 dialect: a message in a joined room", schema_ref::<LegacyMessage>(schemas)),
-            d("ack", "Seed 000 dialect: the answer to `send_message`; also every acknowledgement callback's answer", schema_ref::<AckReply>(schemas)),
-            d("userJoined", "Someone joined a channel", schema_ref::<Presence>(schemas)),
-            d("userLeft", "Someone left a channel", schema_ref::<Presence>(schemas)),
-            d("userTyping", "Someone is typing (or stopped)", schema_ref::<UserTyping>(schemas)),
-            d("messageDeleted", "A message was deleted", schema_ref::<MessageDeleted>(schemas)),
-            d("messageUpdated", "A message was edited", schema_ref::<MessageUpdated>(schemas)),
-            d("channelCleared", "Every message of the channel was deleted", schema_ref::<ChannelNotice>(schemas)),
-            d("channelDeleted", "The channel was deleted", schema_ref::<ChannelNotice>(schemas)),
-            d("channelUpdated", "The channel was changed (the full channel as `updates`)", schema_ref::<ChannelUpdated>(schemas)),
-            d("log_subscription_confirmed", "`subscribe_logs` / `unsubscribe_logs` took effect", schema_ref::<LogSubscription>(schemas)),
-            d("log_filters_updated", "`update_log_filters` took effect", schema_ref::<LogFiltersUpdated>(schemas)),
-            d("log_stream", "A log entry, to log subscribers", schema_ref::<LogStream>(schemas)),
-            d("controlMessage", "Disable or enable the input while an agent answers", schema_ref::<ControlMessage>(schemas)),
-            d("messageStreamChunk", "A piece of an agent's streamed reply", schema_ref::<MessageStreamChunk>(schemas)),
-            d("messageStreamError", "An agent's streamed reply failed", schema_ref::<MessageStreamError>(schemas)),
-            d("messageComplete", "An agent's reply is complete", schema_ref::<MessageComplete>(schemas)),
-            d("thinking", "An agent started or stopped working on a reply", schema_ref::<Thinking>(schemas)),
-            d("unauthorized", "A request the connection may not make", schema_ref::<Unauthorized>(schemas)),
+            d(
+                "authenticated",
+                "The connection's identity, after a successful handshake",
+                schema_ref::<Authenticated>(schemas),
+            ),
+            d(
+                "connection_established",
+                "Sent once on connect",
+                schema_ref::<ConnectionEstablished>(schemas),
+            ),
+            d(
+                "channel_joined",
+                "A join succeeded (with what a resume recovered)",
+                schema_ref::<ChannelJoined>(schemas),
+            ),
+            d(
+                "room_joined",
+                "The same as `channel_joined`, under its older name",
+                schema_ref::<ChannelJoined>(schemas),
+            ),
+            d(
+                "messageBroadcast",
+                "A message in a joined channel (user or agent)",
+                schema_ref::<MessageBroadcast>(schemas),
+            ),
+            d(
+                "messageAck",
+                "The sender's message is stored (before its broadcast)",
+                schema_ref::<MessageAck>(schemas),
+            ),
+            d(
+                "messageError",
+                "A send or join was refused",
+                schema_ref::<MessageError>(schemas),
+            ),
+            d(
+                "message",
+                "Seed 000 dialect: a message in a joined room",
+                schema_ref::<LegacyMessage>(schemas),
+            ),
+            d(
+                "ack",
+                "Seed 000 dialect: the answer to `send_message`; also every acknowledgement callback's answer",
+                schema_ref::<AckReply>(schemas),
+            ),
+            d(
+                "userJoined",
+                "Someone joined a channel",
+                schema_ref::<Presence>(schemas),
+            ),
+            d(
+                "userLeft",
+                "Someone left a channel",
+                schema_ref::<Presence>(schemas),
+            ),
+            d(
+                "userTyping",
+                "Someone is typing (or stopped)",
+                schema_ref::<UserTyping>(schemas),
+            ),
+            d(
+                "messageDeleted",
+                "A message was deleted",
+                schema_ref::<MessageDeleted>(schemas),
+            ),
+            d(
+                "messageUpdated",
+                "A message was edited",
+                schema_ref::<MessageUpdated>(schemas),
+            ),
+            d(
+                "channelCleared",
+                "Every message of the channel was deleted",
+                schema_ref::<ChannelNotice>(schemas),
+            ),
+            d(
+                "channelDeleted",
+                "The channel was deleted",
+                schema_ref::<ChannelNotice>(schemas),
+            ),
+            d(
+                "channelUpdated",
+                "The channel was changed (the full channel as `updates`)",
+                schema_ref::<ChannelUpdated>(schemas),
+            ),
+            d(
+                "log_subscription_confirmed",
+                "`subscribe_logs` / `unsubscribe_logs` took effect",
+                schema_ref::<LogSubscription>(schemas),
+            ),
+            d(
+                "log_filters_updated",
+                "`update_log_filters` took effect",
+                schema_ref::<LogFiltersUpdated>(schemas),
+            ),
+            d(
+                "log_stream",
+                "A log entry, to log subscribers",
+                schema_ref::<LogStream>(schemas),
+            ),
+            d(
+                "controlMessage",
+                "Disable or enable the input while an agent answers",
+                schema_ref::<ControlMessage>(schemas),
+            ),
+            d(
+                "messageStreamChunk",
+                "A piece of an agent's streamed reply",
+                schema_ref::<MessageStreamChunk>(schemas),
+            ),
+            d(
+                "messageStreamError",
+                "An agent's streamed reply failed",
+                schema_ref::<MessageStreamError>(schemas),
+            ),
+            d(
+                "messageComplete",
+                "An agent's reply is complete",
+                schema_ref::<MessageComplete>(schemas),
+            ),
+            d(
+                "thinking",
+                "An agent started or stopped working on a reply",
+                schema_ref::<Thinking>(schemas),
+            ),
+            d(
+                "unauthorized",
+                "A request the connection may not make",
+                schema_ref::<Unauthorized>(schemas),
+            ),
         ]
     }
 }

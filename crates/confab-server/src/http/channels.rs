@@ -14,9 +14,9 @@ use super::envelope::{
 };
 use super::openapi::{self as doc, ApiFailure, Success, alias};
 use super::shapes;
-use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::access::{Action, Resource};
 use crate::auth::Principal;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// ElizaOS's text, verbatim, though confab no longer requires the participants.
 const CREATE_PAYLOAD: &str = "Invalid payload. Required: name, message_server_id (UUID), participantCentralUserIds (array of UUIDs). Optional: type, metadata.";

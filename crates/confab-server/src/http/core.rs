@@ -19,9 +19,9 @@ use super::envelope::{
 };
 use super::openapi::{self as doc, ApiFailure, Success};
 use super::shapes::{self, ReplyTo};
-use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::access::{Action, Resource};
 use crate::auth::Principal;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 const SUBMIT_FIELDS: &str = "Missing required fields: channel_id, message_server_id, author_id, content, source_type, raw_message";
 
@@ -98,7 +98,9 @@ async fn commit_agent_message(hub: &Hub, m: AgentMessage, failure: &str) -> ApiR
         .await
         .map_err(|e| ApiError::internal(failure).details(e))?
     else {
-        return Err(ApiError::not_found(failure).details(format!("Channel {} not found", m.channel)));
+        return Err(
+            ApiError::not_found(failure).details(format!("Channel {} not found", m.channel))
+        );
     };
     // The agent's `messageId` is both the stored id and its idempotency key: a resend is a
     // repeat, answered with the original.

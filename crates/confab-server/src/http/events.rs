@@ -86,7 +86,12 @@ mod tests {
         for (name, _, _) in ClientEvent::ALL {
             assert!(messages.contains_key(&format!("client.{name}")), "{name}");
         }
-        for name in ["messageBroadcast", "messageAck", "channel_joined", "controlMessage"] {
+        for name in [
+            "messageBroadcast",
+            "messageAck",
+            "channel_joined",
+            "controlMessage",
+        ] {
             assert!(messages.contains_key(&format!("server.{name}")), "{name}");
         }
         let text = doc.to_string();

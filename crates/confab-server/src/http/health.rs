@@ -11,9 +11,9 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::envelope::{QueryMap, bare};
 use super::openapi as doc;
-use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::logs::parse_level;
 use crate::security::Operator;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// ElizaOS's level names, in its order (`levels` of `GET /api/server/logs`).
 const LEVEL_NAMES: [&str; 9] = [

@@ -22,9 +22,9 @@ use super::envelope::{ApiError, ApiResult, Body, Fields, JsonBody, QueryMap, bar
 use super::envelope::{no_content, ok};
 use super::openapi::{self as doc, ApiFailure, Success, alias};
 use super::shapes;
-use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::access::{Action, Resource};
 use crate::auth::Principal;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// Default page size of the history.
 const DEFAULT_LIMIT: u32 = 50;

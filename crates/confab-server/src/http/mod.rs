@@ -75,9 +75,7 @@ pub fn router(state: AppState) -> Router {
             crate::security::authenticate,
         ));
     openapi::publish(&doc);
-    root.nest("/api", api)
-        .fallback(not_found)
-        .with_state(state)
+    root.nest("/api", api).fallback(not_found).with_state(state)
 }
 
 /// The OpenAPI document of every route [`router`] serves.
@@ -87,11 +85,7 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 
 /// Every route, registered with its documentation (`utoipa_axum::routes!`): the `/api` routes
 /// (relative to `/api`), the root ones, and the OpenAPI document of exactly those.
-fn routes() -> (
-    Router<AppState>,
-    Router<AppState>,
-    utoipa::openapi::OpenApi,
-) {
+fn routes() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
     let deprecated = OpenApiRouter::new()
         .merge(servers::deprecated_routes())
         .merge(channels::deprecated_routes())

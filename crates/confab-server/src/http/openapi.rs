@@ -86,7 +86,9 @@ impl Modify for Conventions {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
-                    .description(Some("A JWT (`JWT_SECRET`, `JWT_PUBLIC_KEY_FILE`, `JWT_JWKS_FILE`)"))
+                    .description(Some(
+                        "A JWT (`JWT_SECRET`, `JWT_PUBLIC_KEY_FILE`, `JWT_JWKS_FILE`)",
+                    ))
                     .build(),
             ),
         );
@@ -98,10 +100,13 @@ impl Modify for Conventions {
 /// keeps operation ids unique (a handler serving two methods gets one id per method).
 pub fn finish(doc: &mut Document) {
     let auth = utoipa::openapi::security::SecurityRequirement::new("api_key", Vec::<String>::new());
-    let bearer = utoipa::openapi::security::SecurityRequirement::new("bearer", Vec::<String>::new());
+    let bearer =
+        utoipa::openapi::security::SecurityRequirement::new("bearer", Vec::<String>::new());
     let mut ids = std::collections::HashSet::new();
     for (path, item) in doc.paths.paths.iter_mut() {
-        let methods = ["get", "put", "post", "delete", "patch", "head", "options", "trace"];
+        let methods = [
+            "get", "put", "post", "delete", "patch", "head", "options", "trace",
+        ];
         let present: Vec<&str> = [
             item.get.is_some(),
             item.put.is_some(),
@@ -141,7 +146,10 @@ pub fn finish(doc: &mut Document) {
                 op.summary = Some(short);
             }
             let protected = path.starts_with("/api/")
-                && !op.tags.as_ref().is_some_and(|t| t.iter().any(|t| t == "reference"));
+                && !op
+                    .tags
+                    .as_ref()
+                    .is_some_and(|t| t.iter().any(|t| t == "reference"));
             let responses = &mut op.responses.responses;
             let mut add = |code: &str, text: &str, schema: &str| {
                 responses.entry(code.to_owned()).or_insert_with(|| {
@@ -159,7 +167,11 @@ pub fn finish(doc: &mut Document) {
                 });
             };
             if protected {
-                add("401", "Authentication required (auth on, no or wrong credentials)", "AuthRequired");
+                add(
+                    "401",
+                    "Authentication required (auth on, no or wrong credentials)",
+                    "AuthRequired",
+                );
                 add("403", "Access refused", "ApiFailure");
             }
             // The request rate limit (`RATE_LIMIT_MAX` per `RATE_LIMIT_WINDOW_MS`) covers every route.
@@ -273,7 +285,10 @@ async fn docs_page() -> Response {
 
 fn json_bytes(body: &'static [u8]) -> Response {
     (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         body,
     )
         .into_response()
@@ -1047,9 +1062,15 @@ mod tests {
                 assert!(ids.insert(id.clone()), "duplicate operation id {id}");
                 assert!(op.summary.is_some(), "{path}: no summary");
                 for code in ["429", "500"] {
-                    assert!(op.responses.responses.contains_key(code), "{path}: no {code}");
+                    assert!(
+                        op.responses.responses.contains_key(code),
+                        "{path}: no {code}"
+                    );
                 }
-                if path.starts_with("/api/") && !path.starts_with("/api/docs") && !path.ends_with(".json") {
+                if path.starts_with("/api/")
+                    && !path.starts_with("/api/docs")
+                    && !path.ends_with(".json")
+                {
                     assert!(op.responses.responses.contains_key("401"), "{path}: no 401");
                     assert!(op.security.is_some(), "{path}: no security");
                 }

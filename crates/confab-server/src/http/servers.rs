@@ -12,10 +12,10 @@ use super::envelope::{
 };
 use super::openapi::{self as doc, ApiFailure, Success, alias};
 use super::shapes;
-use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::access::{Action, Resource};
 use crate::auth::Principal;
 use crate::security::Operator;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
