@@ -30,4 +30,11 @@ const html = readFileSync(join(here, 'src', 'index.html'), 'utf8')
   .replace('%JS%', `/assets/${js}`);
 writeFileSync(join(out, 'index.html'), html);
 writeFileSync(join(out, 'favicon.svg'), readFileSync(join(here, 'src', 'favicon.svg')));
+// The API reference page (/api/docs) runs Scalar's standalone bundle, served from here so that
+// the page fetches nothing from elsewhere.
+mkdirSync(join(out, 'api-docs'), { recursive: true });
+writeFileSync(
+  join(out, 'api-docs', 'scalar.js'),
+  readFileSync(join(here, 'node_modules', '@scalar', 'api-reference', 'dist', 'browser', 'standalone.js')),
+);
 console.log(`built ${out}: index.html, assets/${js}, assets/${css}`);

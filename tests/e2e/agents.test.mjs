@@ -2,7 +2,10 @@
 // only when addressed; the loop guard stops agents talking forever; /api/agents.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, waitFor, until, uuid, DEFAULT_SERVER } from './harness.mjs';
+import { startServer, waitFor, until, uuid, DEFAULT_SERVER, checkContract } from './harness.mjs';
+
+// Every response below is checked against the published OpenAPI document (issue 16).
+checkContract();
 import { joinChannel, send } from './socket-util.mjs';
 import { ELIZA, SAD_REPLIES, parseSse } from './agent-util.mjs';
 

@@ -6,7 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ElizaClient, ApiError } from '@elizaos/api-client';
-import { startServer, waitFor, uuid, DEFAULT_SERVER } from './harness.mjs';
+import { startServer, waitFor, uuid, DEFAULT_SERVER, checkContract } from './harness.mjs';
+
+// Every response below is checked against the published OpenAPI document (issue 16).
+checkContract();
 import { ELIZA } from './agent-util.mjs';
 import { signJwt, nowSecs } from './security-util.mjs';
 

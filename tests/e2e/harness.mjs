@@ -7,11 +7,24 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomUUID, createHash } from 'node:crypto';
 import { io } from 'socket.io-client';
+import * as contract from './contract.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const BIN = process.env.CONFAB_BIN || join(here, '..', '..', 'target', 'debug', 'confab');
 export const DEFAULT_SERVER = '00000000-0000-0000-0000-000000000000';
 export const uuid = () => randomUUID();
+
+let checkingContract = false;
+
+/**
+ * From now on, every response from a server this file starts is validated against the OpenAPI
+ * document the server publishes (status documented, JSON body matching its schema): a
+ * mismatch fails the request. The REST suites call it at the top.
+ */
+export function checkContract() {
+  checkingContract = true;
+  contract.install();
+}
 
 /** Starts confab; resolves once it prints its address. */
 export async function startServer({ env = {}, args = [], dataDir } = {}) {
@@ -39,6 +52,7 @@ export async function startServer({ env = {}, args = [], dataDir } = {}) {
   });
   proc.removeAllListeners('exit');
   const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  if (checkingContract) contract.watch(url);
   const sockets = [];
   const server = {
     url, dir, proc, exited,
@@ -56,6 +70,7 @@ export async function startServer({ env = {}, args = [], dataDir } = {}) {
     },
     http: (method, path, body, headers = {}) => request(url, method, path, body, headers),
     async stop({ keepData = false } = {}) {
+      contract.unwatch(url);
       for (const s of sockets) s.disconnect();
       if (proc.exitCode === null && proc.signalCode === null) {
         proc.kill('SIGTERM');

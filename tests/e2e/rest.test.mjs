@@ -2,7 +2,10 @@
 // codes, ElizaOS's error texts, and the socket event each mutating route sends to the room.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, waitFor, record, uuid, DEFAULT_SERVER } from './harness.mjs';
+import { startServer, waitFor, record, uuid, DEFAULT_SERVER, checkContract } from './harness.mjs';
+
+// Every response below is checked against the published OpenAPI document (issue 16).
+checkContract();
 import { ELIZA } from './agent-util.mjs';
 
 const M = '/api/messaging';
@@ -335,7 +338,7 @@ test('POST /channels (and /central-channels): shape, validation texts, unknown s
     fails(await srv.http('POST', `${M}/channels`, { name: 'x', message_server_id: DEFAULT_SERVER, participantCentralUserIds: ['user-1'] }), 400, payload);
 
     const unknown = await srv.http('POST', `${M}/channels`, { name: 'x', message_server_id: uuid(), participantCentralUserIds: [] });
-    fails(unknown, 500, 'Failed to create group channel');
+    fails(unknown, 404, 'Failed to create group channel');
     assert.match(unknown.json.details, /does not exist/);
 
     const listed = await srv.http('GET', `${M}/message-servers/${DEFAULT_SERVER}/channels`);
@@ -443,7 +446,14 @@ test('PATCH /channels/:id updates and announces channelUpdated to the room', asy
 
     fails(await srv.http('PATCH', `${M}/channels/not-a-uuid`, { name: 'x' }), 400, 'Invalid channelId');
     const missing = await srv.http('PATCH', `${M}/channels/${uuid()}`, { name: 'x' });
-    fails(missing, 500, 'Failed to update channel');
+    fails(missing, 404, 'Channel not found');
+    // Bad input on a missing channel is still the caller's error (was a 500: issue 16).
+    fails(await srv.http('PATCH', `${M}/channels/${uuid()}`), 404, 'Channel not found');
+    for (const body of [{ name: 5 }, { participantCentralUserIds: ['x'] }, { metadata: 'x', name: [] }]) {
+      const res = await srv.http('PATCH', `${M}/channels/${uuid()}`, body);
+      assert.equal(res.status, 400, res.text);
+      assert.equal(typeof res.json.error, 'string', res.text);
+    }
   });
 });
 
@@ -685,7 +695,7 @@ test('POST /channels/:id/messages: auto-created channels, unknown server, no age
     assert.equal((await postMessage(srv, lonelyId, { author_id: uuid(), content: 'me!', message_server_id: DEFAULT_SERVER })).status, 201);
 
     const ghostServer = uuid();
-    fails(await postMessage(srv, uuid(), { author_id: user, content: 'x', message_server_id: ghostServer }), 500,
+    fails(await postMessage(srv, uuid(), { author_id: user, content: 'x', message_server_id: ghostServer }), 404,
       `Server ${ghostServer} does not exist`);
   });
 });
@@ -794,7 +804,7 @@ test('POST /submit stores the agent reply and broadcasts the agent variant', asy
     fails(await srv.http('POST', `${M}/submit`, agentReply(channel.id, { in_reply_to_message_id: 'x' })), 400, 'Invalid in_reply_to_message_id format');
     fails(await srv.http('POST', `${M}/submit`, agentReply(channel.id, { messageId: 'x' })), 400, 'Invalid messageId format');
     const unknown = await srv.http('POST', `${M}/submit`, agentReply(uuid()));
-    fails(unknown, 500, 'Failed to submit agent message');
+    fails(unknown, 404, 'Failed to submit agent message');
     assert.match(unknown.json.details, /not found/);
     // Reusing an id fails the insert.
     fails(await srv.http('POST', `${M}/submit`, agentReply(channel.id, { messageId: replyId })), 500, 'Failed to submit agent message');
@@ -846,7 +856,7 @@ test('POST /action and PATCH /action/:id broadcast the action variant, updated i
     const missing = 'Missing required fields: channel_id, message_server_id, author_id, content, source_type, raw_message';
     fails(await srv.http('POST', `${M}/action`, { ...body, source_type: undefined, messageId: uuid() }), 400, missing);
     fails(await srv.http('POST', `${M}/action`, agentReply(channel.id, { messageId: 'nope' })), 400, 'Invalid messageId format');
-    fails(await srv.http('POST', `${M}/action`, agentReply(uuid())), 500, 'Failed to create action');
+    fails(await srv.http('POST', `${M}/action`, agentReply(uuid())), 404, 'Failed to create action');
     fails(await srv.http('PATCH', `${M}/action/${uuid()}`, { content: 'x' }), 404, 'Message not found');
     fails(await srv.http('PATCH', `${M}/action/not-a-uuid`, { content: 'x' }), 400, 'Invalid message id');
     fails(await srv.http('PATCH', `${M}/action/${actionId}`, { author_id: 'bob' }), 400, 'Invalid author_id format');
@@ -899,7 +909,14 @@ test('POST /ingest-external stores, broadcasts the ingest variant, auto-creates 
     const ghostServer = uuid();
     fails(await srv.http('POST', `${M}/ingest-external`, {
       channel_id: uuid(), message_server_id: ghostServer, author_id: author, content: 'x',
-    }), 500, `Server ${ghostServer} does not exist`);
+    }), 404, `Server ${ghostServer} does not exist`);
+    // Wrongly typed fields are the caller's error too (were a 500: issue 16).
+    for (const bad of [{ channel_id: 5, message_server_id: 7, author_id: true, content: 1 },
+      { channel_id: [1], message_server_id: { a: 1 }, author_id: 'a', content: 'x' }]) {
+      const res = await srv.http('POST', `${M}/ingest-external`, bad);
+      assert.ok(res.status >= 400 && res.status < 500, `${JSON.stringify(bad)}: ${res.status}`);
+      assert.equal(res.json.success, false);
+    }
   });
 });
 

@@ -5,7 +5,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, waitFor, uuid, DEFAULT_SERVER } from './harness.mjs';
+import { startServer, waitFor, uuid, DEFAULT_SERVER, checkContract } from './harness.mjs';
+
+// Every response below is checked against the published OpenAPI document (issue 16).
+checkContract();
 import { joinChannel } from './socket-util.mjs';
 import { ELIZA } from './agent-util.mjs';
 

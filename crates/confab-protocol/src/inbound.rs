@@ -75,6 +75,61 @@ impl ClientEvent {
     ];
 }
 
+/// `message`'s envelope: `{type, payload}` (type 1 join, 2 send, …, compat spec §1.2).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct Envelope {
+    /// 0/1 join (1 sends when the payload has text), 2 send.
+    #[schema(value_type = i64)]
+    r#type: i64,
+    payload: Payload,
+}
+
+impl ClientEvent {
+    /// What the event does, for the API reference.
+    pub fn summary(self) -> &'static str {
+        match self {
+            ClientEvent::Envelope => "ElizaOS's envelope: `{type, payload}`, type 1 join, 2 send",
+            ClientEvent::Join => {
+                "Join a channel (optionally resuming after `lastMessageId` / `since`)"
+            }
+            ClientEvent::JoinOrSend => "Join, or send when the payload carries message text",
+            ClientEvent::Send => "Send a message (acknowledged by `messageAck`, or the callback)",
+            ClientEvent::Leave => "Leave a channel",
+            ClientEvent::Typing => "Typing started or stopped (`isTyping`)",
+            ClientEvent::SubscribeLogs => "Receive `log_stream` events (operators)",
+            ClientEvent::UnsubscribeLogs => "Stop receiving `log_stream` events",
+            ClientEvent::UpdateLogFilters => "Filter `log_stream` by agent name and level",
+        }
+    }
+
+    /// Every client → server event with its payload's schema, for the API reference
+    /// (`/api/asyncapi.json`), from [`ClientEvent::ALL`].
+    pub fn catalog(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) -> Vec<crate::outbound::EventDoc> {
+        use crate::outbound::schema_ref;
+        Self::ALL
+            .iter()
+            .map(|&(name, event, _)| crate::outbound::EventDoc {
+                name,
+                summary: event.summary(),
+                payload: match event {
+                    ClientEvent::Envelope => schema_ref::<Envelope>(schemas),
+                    ClientEvent::UpdateLogFilters => schema_ref::<LogFilterWire>(schemas),
+                    ClientEvent::SubscribeLogs | ClientEvent::UnsubscribeLogs => {
+                        utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::default())
+                    }
+                    _ => schema_ref::<Payload>(schemas),
+                },
+            })
+            .collect()
+    }
+}
+
 /// One thing a client asked for, whatever dialect it used.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
@@ -369,8 +424,9 @@ fn with_attachments(mut raw: Value, attachments: &Option<Value>) -> Value {
 
 /// The union of every field any dialect puts in a join, send, leave or typing payload.
 /// Unknown fields are ignored; a known field of the wrong type refuses the payload.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = ClientPayload)]
 struct Payload {
     channel_id: Option<String>,
     room_id: Option<String>,
@@ -386,14 +442,21 @@ struct Payload {
     username: Option<String>,
     display_name: Option<String>,
     agent_id: Option<String>,
+    /// A string or a number.
+    #[schema(value_type = Option<String>)]
     message_id: Option<StrOrNum>,
+    /// A string or a number.
+    #[schema(value_type = Option<String>)]
     client_message_id: Option<StrOrNum>,
     source: Option<String>,
     attachments: Option<Value>,
+    #[schema(value_type = Option<Object>)]
     metadata: Option<Map<String, Value>>,
     target_user_id: Option<String>,
     in_reply_to_message_id: Option<String>,
     last_message_id: Option<String>,
+    /// A string or a number.
+    #[schema(value_type = Option<String>)]
     since: Option<StrOrNum>,
     is_typing: Option<bool>,
     #[serde(skip)]
@@ -453,8 +516,9 @@ impl StrOrNum {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = LogFilters)]
 struct LogFilterWire {
     agent_name: Option<String>,
     level: Option<Value>,

@@ -3,10 +3,12 @@
 
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa::openapi::{RefOr, schema::Schema};
 use uuid::Uuid;
 
 /// The channel-scoped ids every channel payload carries, under both of their names.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChannelScope {
     pub channel_id: Uuid,
@@ -16,14 +18,14 @@ pub struct ChannelScope {
     pub server_id: Uuid,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Authenticated {
     pub entity_id: Uuid,
     pub timestamp: i64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionEstablished {
     pub message: &'static str,
@@ -33,7 +35,7 @@ pub struct ConnectionEstablished {
 
 /// How a join with a resume point (or the server's automatic rejoin) went:
 /// `{complete, delivered, from, reason?}`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RecoveryReport {
     /// Every message of the channel after `from` has been sent to this connection, in order,
@@ -62,7 +64,7 @@ impl RecoveryReport {
 }
 
 /// Where a replay started, as the client gave it or as the server knew it.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum ResumedFrom {
     /// After this message (the client's `lastMessageId`).
@@ -75,7 +77,7 @@ pub enum ResumedFrom {
 }
 
 /// Why a recovery is not complete (`recovery.reason`, machine-readable).
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RecoveryReason {
     /// `lastMessageId` is not a stored message of this channel (never was, or deleted or
@@ -96,7 +98,7 @@ pub enum RecoveryReason {
     HistoryUnavailable,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChannelJoined {
     pub message: String,
@@ -113,7 +115,7 @@ pub struct ChannelJoined {
 }
 
 /// `messageBroadcast`: written out field by field (no flatten) because it is the hot path.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageBroadcast {
     pub id: Uuid,
@@ -142,7 +144,7 @@ pub struct MessageBroadcast {
     pub raw_message: Option<Value>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageAck {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -160,7 +162,7 @@ pub struct MessageAck {
     pub repeat: bool,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageError {
     pub error: String,
@@ -232,7 +234,7 @@ impl Refused {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RefusedAck {
     pub success: bool,
@@ -243,7 +245,7 @@ pub struct RefusedAck {
 
 /// `unauthorized {message, reason}`: the event ElizaOS's client listens for, sent before the
 /// server closes a connection whose credential ran out.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 pub struct Unauthorized {
     pub message: &'static str,
     pub reason: &'static str,
@@ -259,7 +261,7 @@ impl Unauthorized {
 }
 
 /// Seed 000's `message` event, sent to clients of that dialect.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LegacyMessage {
     pub id: Uuid,
@@ -271,7 +273,7 @@ pub struct LegacyMessage {
 }
 
 /// Seed 000's `ack` event, and the shape of every Socket.IO acknowledgement callback answer.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AckReply {
     pub success: bool,
@@ -362,7 +364,7 @@ impl AckReply {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Presence {
     pub user_id: Uuid,
@@ -374,7 +376,7 @@ pub struct Presence {
     pub timestamp: i64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserTyping {
     pub user_id: Uuid,
@@ -384,7 +386,7 @@ pub struct UserTyping {
     pub scope: ChannelScope,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageDeleted {
     pub message_id: Uuid,
@@ -394,7 +396,7 @@ pub struct MessageDeleted {
 
 /// Payload of `messageUpdated`: a stored message was edited (`PATCH /messages/:id`). Clients
 /// replace the text of the message with this id; `updatedAt` is when, in epoch ms.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageUpdated {
     pub message_id: Uuid,
@@ -407,14 +409,14 @@ pub struct MessageUpdated {
 }
 
 /// Payload of `channelCleared` and `channelDeleted`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChannelNotice {
     #[serde(flatten)]
     pub scope: ChannelScope,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChannelUpdated {
     #[serde(flatten)]
@@ -422,14 +424,14 @@ pub struct ChannelUpdated {
     pub updates: Value,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LogSubscription {
     pub subscribed: bool,
     pub message: &'static str,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LogFiltersUpdated {
     pub success: bool,
@@ -439,7 +441,7 @@ pub struct LogFiltersUpdated {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 pub struct LogStream {
     #[serde(rename = "type")]
     pub kind: &'static str,
@@ -447,7 +449,7 @@ pub struct LogStream {
 }
 
 /// `controlMessage`: tells clients to lock or unlock their input while an agent runs.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ControlMessage {
     pub action: ControlAction,
@@ -457,7 +459,7 @@ pub struct ControlMessage {
     pub target: Option<Uuid>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ControlAction {
     DisableInput,
@@ -466,7 +468,7 @@ pub enum ControlAction {
 
 /// `messageStreamChunk`: one piece of an agent reply as it is generated. `message_id` is the id
 /// the final `messageBroadcast` will carry.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageStreamChunk {
     pub message_id: Uuid,
@@ -478,7 +480,7 @@ pub struct MessageStreamChunk {
 }
 
 /// `messageStreamError`: an agent run failed; `partial_text` is what had streamed so far.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageStreamError {
     pub message_id: Uuid,
@@ -490,7 +492,7 @@ pub struct MessageStreamError {
 }
 
 /// `messageComplete`: an agent run ended (answered, declined or failed).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageComplete {
     #[serde(flatten)]
@@ -499,7 +501,7 @@ pub struct MessageComplete {
 }
 
 /// Seed 000's `thinking` event: an agent started or stopped working on a reply.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Thinking {
     #[serde(flatten)]
@@ -587,6 +589,166 @@ impl ServerEvent {
             ServerEvent::Unauthorized(_) => "unauthorized",
             ServerEvent::Relayed(r) => &r.name,
         }
+    }
+}
+
+/// One event as the API reference describes it: its Socket.IO name, what it carries and when,
+/// and the schema of its payload (a reference into the schemas [`ServerEvent::catalog`] fills).
+pub struct EventDoc {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub payload: RefOr<Schema>,
+}
+
+/// Registers `T`'s schema (and those it refers to) and returns a reference to it.
+pub fn schema_ref<T: ToSchema>(schemas: &mut Vec<(String, RefOr<Schema>)>) -> RefOr<Schema> {
+    T::schemas(schemas);
+    let name = T::name().into_owned();
+    schemas.push((name.clone(), T::schema()));
+    RefOr::Ref(utoipa::openapi::Ref::from_schema_name(name))
+}
+
+impl ServerEvent {
+    /// Every server → client event with its payload's schema, for the API reference
+    /// (`/api/asyncapi.json`). The test below keeps it in step with [`ServerEvent::name`].
+    pub fn catalog(schemas: &mut Vec<(String, RefOr<Schema>)>) -> Vec<EventDoc> {
+        let d = |name, summary, payload| EventDoc {
+            name,
+            summary,
+            payload,
+        };
+        vec![
+            d(
+                "authenticated",
+                "The connection's identity, after a successful handshake",
+                schema_ref::<Authenticated>(schemas),
+            ),
+            d(
+                "connection_established",
+                "Sent once on connect",
+                schema_ref::<ConnectionEstablished>(schemas),
+            ),
+            d(
+                "channel_joined",
+                "A join succeeded (with what a resume recovered)",
+                schema_ref::<ChannelJoined>(schemas),
+            ),
+            d(
+                "room_joined",
+                "The same as `channel_joined`, under its older name",
+                schema_ref::<ChannelJoined>(schemas),
+            ),
+            d(
+                "messageBroadcast",
+                "A message in a joined channel (user or agent)",
+                schema_ref::<MessageBroadcast>(schemas),
+            ),
+            d(
+                "messageAck",
+                "The sender's message is stored (before its broadcast)",
+                schema_ref::<MessageAck>(schemas),
+            ),
+            d(
+                "messageError",
+                "A send or join was refused",
+                schema_ref::<MessageError>(schemas),
+            ),
+            d(
+                "message",
+                "Seed 000 dialect: a message in a joined room",
+                schema_ref::<LegacyMessage>(schemas),
+            ),
+            d(
+                "ack",
+                "Seed 000 dialect: the answer to `send_message`; also every acknowledgement callback's answer",
+                schema_ref::<AckReply>(schemas),
+            ),
+            d(
+                "userJoined",
+                "Someone joined a channel",
+                schema_ref::<Presence>(schemas),
+            ),
+            d(
+                "userLeft",
+                "Someone left a channel",
+                schema_ref::<Presence>(schemas),
+            ),
+            d(
+                "userTyping",
+                "Someone is typing (or stopped)",
+                schema_ref::<UserTyping>(schemas),
+            ),
+            d(
+                "messageDeleted",
+                "A message was deleted",
+                schema_ref::<MessageDeleted>(schemas),
+            ),
+            d(
+                "messageUpdated",
+                "A message was edited",
+                schema_ref::<MessageUpdated>(schemas),
+            ),
+            d(
+                "channelCleared",
+                "Every message of the channel was deleted",
+                schema_ref::<ChannelNotice>(schemas),
+            ),
+            d(
+                "channelDeleted",
+                "The channel was deleted",
+                schema_ref::<ChannelNotice>(schemas),
+            ),
+            d(
+                "channelUpdated",
+                "The channel was changed (the full channel as `updates`)",
+                schema_ref::<ChannelUpdated>(schemas),
+            ),
+            d(
+                "log_subscription_confirmed",
+                "`subscribe_logs` / `unsubscribe_logs` took effect",
+                schema_ref::<LogSubscription>(schemas),
+            ),
+            d(
+                "log_filters_updated",
+                "`update_log_filters` took effect",
+                schema_ref::<LogFiltersUpdated>(schemas),
+            ),
+            d(
+                "log_stream",
+                "A log entry, to log subscribers",
+                schema_ref::<LogStream>(schemas),
+            ),
+            d(
+                "controlMessage",
+                "Disable or enable the input while an agent answers",
+                schema_ref::<ControlMessage>(schemas),
+            ),
+            d(
+                "messageStreamChunk",
+                "A piece of an agent's streamed reply",
+                schema_ref::<MessageStreamChunk>(schemas),
+            ),
+            d(
+                "messageStreamError",
+                "An agent's streamed reply failed",
+                schema_ref::<MessageStreamError>(schemas),
+            ),
+            d(
+                "messageComplete",
+                "An agent's reply is complete",
+                schema_ref::<MessageComplete>(schemas),
+            ),
+            d(
+                "thinking",
+                "An agent started or stopped working on a reply",
+                schema_ref::<Thinking>(schemas),
+            ),
+            d(
+                "unauthorized",
+                "A request the connection may not make",
+                schema_ref::<Unauthorized>(schemas),
+            ),
+        ]
     }
 }
 

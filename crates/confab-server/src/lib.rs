@@ -153,11 +153,6 @@ pub async fn start(config: Config, logs: LogHub) -> anyhow::Result<Running> {
         media,
     };
     let app = http::router(state)
-        .merge(
-            axum::Router::new()
-                .route("/metrics", axum::routing::get(security::metrics_route))
-                .with_state(security.clone()),
-        )
         // JSON and text responses, compressed as the client accepts (gzip, br, zstd). Not
         // Server-Sent Events (each event leaves as it is written), nor the page's files, which
         // come precompressed (`web`), nor Socket.IO (its layer is outside this one).

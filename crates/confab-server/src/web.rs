@@ -209,7 +209,10 @@ mod tests {
         assert_eq!(res.headers()[header::CACHE_CONTROL], "no-cache");
         let etag = res.headers()[header::ETAG].to_str().unwrap().to_owned();
         assert_eq!(get("/", Some(&etag)).status(), StatusCode::NOT_MODIFIED);
-        if let Some(js) = ASSETS.iter().find(|a| a.path.ends_with(".js")) {
+        if let Some(js) = ASSETS
+            .iter()
+            .find(|a| a.path.starts_with("/assets/") && a.path.ends_with(".js"))
+        {
             let res = get(js.path, None);
             assert_eq!(
                 res.headers()[header::CONTENT_TYPE],

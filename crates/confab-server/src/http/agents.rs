@@ -1,10 +1,11 @@
 //! `/api/agents` (compat spec §2.4), style A: `{success:true, data}` /
 //! `{success:false, error:{code, message}}`.
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::openapi::{self as doc, ApiFailure, Success};
 use confab_agents::{Agent, AgentError, Character};
 use confab_protocol::{iso_from_ms, parse_uuid};
 use serde_json::{Value, json};
@@ -14,12 +15,12 @@ use super::AppState;
 use super::envelope::{ApiError, ApiResult, Body, JsonBody, created, no_content, ok};
 use crate::security::Operator;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/", get(list).post(create))
-        .route("/{agent_id}", get(one).patch(update).delete(remove))
-        .route("/{agent_id}/start", post(start))
-        .route("/{agent_id}/stop", post(stop))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(one, update, remove))
+        .routes(routes!(start))
+        .routes(routes!(stop))
 }
 
 fn status(a: &Agent) -> &'static str {
@@ -61,6 +62,8 @@ fn agent_error(code: &str, e: AgentError) -> ApiError {
 }
 
 /// `GET /api/agents`: `{agents:[{id, name, characterName, bio, status}]}`, started first.
+#[utoipa::path(get, path = "/", tag = "agents", operation_id = "list_agents",
+    responses((status = 200, body = Success<doc::AgentList>)))]
 async fn list(State(state): State<AppState>) -> ApiResult {
     let agents: Vec<Value> = state
         .agents
@@ -80,6 +83,12 @@ async fn list(State(state): State<AppState>) -> ApiResult {
     Ok(ok(json!({ "agents": agents })))
 }
 
+/// `GET /api/agents/:id`: the agent's character, id, flags and times.
+#[utoipa::path(get, path = "/{agent_id}", tag = "agents", operation_id = "get_agent",
+    params(doc::AgentIdParam),
+    responses((status = 200, body = Success<doc::Object>),
+        (status = 400, description = "Not a UUID", body = ApiFailure),
+        (status = 404, description = "No such agent", body = ApiFailure)))]
 async fn one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
     let id = agent_id(&id)?;
     let agent = state.agents.agents.get(id).ok_or_else(not_found)?;
@@ -88,6 +97,10 @@ async fn one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult
 
 /// `POST /api/agents` with `characterJson`, `characterPath` (a JSON file on the server) or
 /// `agent`: 201 `{id, character}`.
+#[utoipa::path(post, path = "/", tag = "agents", operation_id = "create_agent",
+    request_body = doc::AgentCreateRequest,
+    responses((status = 201, body = Success<doc::CreatedAgent>),
+        (status = 400, description = "No or invalid character", body = ApiFailure)))]
 async fn create(
     State(state): State<AppState>,
     _operator: Operator,
@@ -124,6 +137,12 @@ async fn create(
     ))
 }
 
+/// `PATCH /api/agents/:id`: merges the given character fields.
+#[utoipa::path(patch, path = "/{agent_id}", tag = "agents", operation_id = "update_agent",
+    params(doc::AgentIdParam), request_body = doc::Object,
+    responses((status = 200, body = Success<doc::Object>),
+        (status = 400, description = "Not a UUID, or invalid fields", body = ApiFailure),
+        (status = 404, description = "No such agent", body = ApiFailure)))]
 async fn update(
     State(state): State<AppState>,
     _operator: Operator,
@@ -140,6 +159,12 @@ async fn update(
     Ok(ok(full(&agent)))
 }
 
+/// `DELETE /api/agents/:id`: 204.
+#[utoipa::path(delete, path = "/{agent_id}", tag = "agents", operation_id = "delete_agent",
+    params(doc::AgentIdParam),
+    responses((status = 204, description = "Deleted"),
+        (status = 400, description = "Not a UUID", body = ApiFailure),
+        (status = 404, description = "No such agent", body = ApiFailure)))]
 async fn remove(
     State(state): State<AppState>,
     _operator: Operator,
@@ -155,6 +180,12 @@ async fn remove(
     Ok(no_content())
 }
 
+/// `POST /api/agents/:id/start`.
+#[utoipa::path(post, path = "/{agent_id}/start", tag = "agents", operation_id = "start_agent",
+    params(doc::AgentIdParam),
+    responses((status = 200, body = Success<doc::StartedAgent>),
+        (status = 400, description = "Not a UUID", body = ApiFailure),
+        (status = 404, description = "No such agent", body = ApiFailure)))]
 async fn start(
     State(state): State<AppState>,
     _operator: Operator,
@@ -172,6 +203,12 @@ async fn start(
     ))
 }
 
+/// `POST /api/agents/:id/stop`.
+#[utoipa::path(post, path = "/{agent_id}/stop", tag = "agents", operation_id = "stop_agent",
+    params(doc::AgentIdParam),
+    responses((status = 200, body = Success<doc::Object>),
+        (status = 400, description = "Not a UUID", body = ApiFailure),
+        (status = 404, description = "No such agent", body = ApiFailure)))]
 async fn stop(
     State(state): State<AppState>,
     _operator: Operator,

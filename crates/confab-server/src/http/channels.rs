@@ -1,9 +1,7 @@
 //! Channels (compat spec §2.7, everything but the message routes), style B, plus confab's
 //! presence extension.
 
-use axum::Router;
 use axum::extract::{Path, State};
-use axum::routing::{delete, get, post};
 use confab_protocol::{ChannelRef, now_ms, parse_uuid};
 use confab_store::{Channel, ChannelUpdate, channel_type};
 use serde::Deserialize;
@@ -14,49 +12,52 @@ use super::AppState;
 use super::envelope::{
     ApiError, ApiResult, Body, Fields, JsonBody, QueryMap, created, failed, no_content, ok, truthy,
 };
+use super::openapi::{self as doc, ApiFailure, Success, alias};
 use super::shapes;
 use crate::access::{Action, Resource};
 use crate::auth::Principal;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// ElizaOS's text, verbatim, though confab no longer requires the participants.
 const CREATE_PAYLOAD: &str = "Invalid payload. Required: name, message_server_id (UUID), participantCentralUserIds (array of UUIDs). Optional: type, metadata.";
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/channels", post(create))
-        .route("/dm-channel", get(dm_channel))
-        .route("/channels/{channel_id}", delete(remove).patch(update))
-        .route("/channels/{channel_id}/details", get(details))
-        .route("/channels/{channel_id}/participants", get(participants))
-        .route("/channels/{channel_id}/agents", get(agents).post(add_agent))
-        .route(
-            "/channels/{channel_id}/agents/{agent_id}",
-            delete(remove_agent),
-        )
-        .route("/channels/{channel_id}/presence", get(presence))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create))
+        .routes(routes!(dm_channel))
+        .routes(routes!(remove, update))
+        .routes(routes!(details))
+        .routes(routes!(participants))
+        .routes(routes!(agents, add_agent))
+        .routes(routes!(remove_agent))
+        .routes(routes!(presence))
 }
 
 /// The `/central-channels` paths, answered by the same handlers.
-pub fn deprecated_routes() -> Router<AppState> {
-    Router::new()
-        .route("/central-channels", post(create))
-        .route(
-            "/central-channels/{channel_id}",
-            delete(remove).patch(update),
-        )
-        .route("/central-channels/{channel_id}/details", get(details))
-        .route(
-            "/central-channels/{channel_id}/participants",
-            get(participants),
-        )
-        .route(
-            "/central-channels/{channel_id}/agents",
-            get(agents).post(add_agent),
-        )
-        .route(
-            "/central-channels/{channel_id}/agents/{agent_id}",
-            delete(remove_agent),
-        )
+pub fn deprecated_routes() -> OpenApiRouter<AppState> {
+    let old = "/central-channels";
+    OpenApiRouter::new()
+        .routes(alias(routes!(create), old))
+        .routes(alias(
+            routes!(remove, update),
+            &format!("{old}/{{channel_id}}"),
+        ))
+        .routes(alias(
+            routes!(details),
+            &format!("{old}/{{channel_id}}/details"),
+        ))
+        .routes(alias(
+            routes!(participants),
+            &format!("{old}/{{channel_id}}/participants"),
+        ))
+        .routes(alias(
+            routes!(agents, add_agent),
+            &format!("{old}/{{channel_id}}/agents"),
+        ))
+        .routes(alias(
+            routes!(remove_agent),
+            &format!("{old}/{{channel_id}}/agents/{{agent_id}}"),
+        ))
 }
 
 /// A channel id path segment, which must be a UUID (`validateUuid`).
@@ -68,7 +69,12 @@ pub fn channel_id(raw: &str, error: &str) -> Result<Uuid, ApiError> {
 ///
 /// ElizaOS requires `participantCentralUserIds`; `@elizaos/api-client`'s `createChannel` never
 /// sends it, so confab makes it optional: without it the caller's entity, if it has one, is the
-/// only participant. A list that is given must hold UUIDs only.
+/// only participant. A list that is given must hold UUIDs only. An unknown server is 404.
+#[utoipa::path(post, path = "/channels", tag = "channels", operation_id = "create_channel",
+    request_body = doc::ChannelCreateRequest,
+    responses((status = 201, body = Success<doc::Channel>),
+        (status = 400, description = "Missing or malformed fields", body = ApiFailure),
+        (status = 404, description = "No such message server", body = ApiFailure)))]
 async fn create(
     State(state): State<AppState>,
     caller: Principal,
@@ -99,8 +105,8 @@ async fn create(
     };
     let failure = "Failed to create group channel";
     if !state.hub.directory().server_exists(server) {
-        // ElizaOS hits the foreign key on message_servers here.
-        return Err(ApiError::internal(failure).details(format!("Server {server} does not exist")));
+        // ElizaOS hits the foreign key on message_servers here (a 500); bad input is a 404.
+        return Err(ApiError::not_found(failure).details(format!("Server {server} does not exist")));
     }
     let now = now_ms();
     // confab extension: `private: true` (or `metadata.private: true`) → participants only.
@@ -149,6 +155,9 @@ async fn create(
 /// `GET /dm-channel?currentUserId=&targetUserId=&dmServerId=`: the pair's DM channel, created
 /// on first use. An unknown `dmServerId` falls back to the current server. Only the requesting
 /// entity's own DMs.
+#[utoipa::path(get, path = "/dm-channel", tag = "channels", params(doc::DmQuery),
+    responses((status = 200, body = Success<doc::Channel>),
+        (status = 400, description = "Missing or equal ids", body = ApiFailure)))]
 async fn dm_channel(
     State(state): State<AppState>,
     caller: Principal,
@@ -184,7 +193,13 @@ async fn dm_channel(
     Ok(ok(shapes::channel(&channel)))
 }
 
-/// A non-member learns nothing of a private channel: the answer is a missing channel's.
+/// `GET /channels/:id/details`. A non-member learns nothing of a private channel: the answer
+/// is a missing channel's.
+#[utoipa::path(get, path = "/channels/{channel_id}/details", tag = "channels", operation_id = "channel_details",
+    params(doc::ChannelIdParam),
+    responses((status = 200, body = Success<doc::Channel>),
+        (status = 400, description = "Not a UUID", body = ApiFailure),
+        (status = 404, description = "No such channel", body = ApiFailure)))]
 async fn details(
     State(state): State<AppState>,
     caller: Principal,
@@ -208,7 +223,11 @@ async fn details(
     }
 }
 
-/// `GET /channels/:id/participants`: a bare array of entity ids.
+/// `GET /channels/:id/participants`: an array of entity ids.
+#[utoipa::path(get, path = "/channels/{channel_id}/participants", tag = "channels", operation_id = "channel_participants",
+    params(doc::ChannelIdParam),
+    responses((status = 200, body = Success<Vec<String>>),
+        (status = 400, description = "Not a UUID", body = ApiFailure)))]
 async fn participants(
     State(state): State<AppState>,
     caller: Principal,
@@ -229,6 +248,10 @@ async fn participants(
 
 /// `GET /channels/:id/agents`: every participant (confab does not tell agents apart yet, and
 /// ElizaOS does not either).
+#[utoipa::path(get, path = "/channels/{channel_id}/agents", tag = "channels", operation_id = "channel_agents",
+    params(doc::ChannelIdParam),
+    responses((status = 200, body = Success<doc::ChannelAgents>),
+        (status = 400, description = "Not a UUID", body = ApiFailure)))]
 async fn agents(
     State(state): State<AppState>,
     caller: Principal,
@@ -254,6 +277,12 @@ async fn existing_channel(state: &AppState, id: Uuid, failure: &str) -> Result<(
     }
 }
 
+/// `POST /channels/:id/agents` `{agentId}`: adds a participant.
+#[utoipa::path(post, path = "/channels/{channel_id}/agents", tag = "channels", operation_id = "add_channel_agent",
+    params(doc::ChannelIdParam), request_body = doc::AgentRefRequest,
+    responses((status = 201, body = Success<doc::ChannelAgentChange>),
+        (status = 400, description = "Ids not UUIDs", body = ApiFailure),
+        (status = 404, description = "No such channel", body = ApiFailure)))]
 async fn add_agent(
     State(state): State<AppState>,
     caller: Principal,
@@ -281,6 +310,12 @@ async fn add_agent(
     })))
 }
 
+/// `DELETE /channels/:id/agents/:agentId`: removes a participant.
+#[utoipa::path(delete, path = "/channels/{channel_id}/agents/{agent_id}", tag = "channels",
+    operation_id = "remove_channel_agent", params(doc::ChannelIdParam, doc::AgentIdParam),
+    responses((status = 200, body = Success<doc::ChannelAgentChange>),
+        (status = 400, description = "Ids not UUIDs", body = ApiFailure),
+        (status = 404, description = "No such channel or participant", body = ApiFailure)))]
 async fn remove_agent(
     State(state): State<AppState>,
     caller: Principal,
@@ -325,7 +360,13 @@ struct ChannelPatch {
 }
 
 /// `PATCH /channels/:id`: 200 with the updated channel; the room gets `channelUpdated` with
-/// the full channel as `updates`. A missing channel is ElizaOS's 500.
+/// the full channel as `updates`. A missing channel is 404 (ElizaOS answers 500), participant
+/// ids that are not UUIDs 400.
+#[utoipa::path(patch, path = "/channels/{channel_id}", tag = "channels", operation_id = "update_channel",
+    params(doc::ChannelIdParam), request_body = doc::ChannelPatchRequest,
+    responses((status = 200, body = Success<doc::Channel>),
+        (status = 400, description = "Malformed id or fields", body = ApiFailure),
+        (status = 404, description = "No such channel", body = ApiFailure)))]
 async fn update(
     State(state): State<AppState>,
     caller: Principal,
@@ -338,6 +379,13 @@ async fn update(
         .allow(&caller, Resource::Channel(id), Action::Write)
         .await?;
     let failure = "Failed to update channel";
+    if let Some(ids) = &patch.participant_central_user_ids
+        && ids.iter().any(|id| parse_uuid(id).is_none())
+    {
+        return Err(ApiError::bad_request(
+            "Invalid participantCentralUserIds: every id must be a UUID",
+        ));
+    }
     let update = ChannelUpdate {
         name: patch.name,
         topic: None,
@@ -350,7 +398,7 @@ async fn update(
         .await
         .map_err(failed(failure))?
     else {
-        return Err(ApiError::internal(failure).details("Channel not found"));
+        return Err(ApiError::not_found("Channel not found"));
     };
     let json = shapes::channel(&channel);
     state.hub.announce_update(&channel, json.clone()).await;
@@ -361,6 +409,10 @@ async fn update(
 
 /// `DELETE /channels/:id`: 204, with its messages and participants; the room gets
 /// `channelDeleted`. Deleting a channel that does not exist is not an error.
+#[utoipa::path(delete, path = "/channels/{channel_id}", tag = "channels", operation_id = "delete_channel",
+    params(doc::ChannelIdParam),
+    responses((status = 204, description = "Deleted"),
+        (status = 400, description = "Not a UUID", body = ApiFailure)))]
 async fn remove(
     State(state): State<AppState>,
     caller: Principal,
@@ -381,6 +433,9 @@ async fn remove(
 
 /// confab extension, `GET /channels/:id/presence`: who is connected to the channel right now,
 /// with how many connections each. Accepts a channel's non-UUID name as socket joins do.
+#[utoipa::path(get, path = "/channels/{channel_id}/presence", tag = "channels", operation_id = "channel_presence",
+    params(("channel_id" = String, Path, description = "The channel's UUID or name")),
+    responses((status = 200, body = Success<doc::Presence>)))]
 async fn presence(
     State(state): State<AppState>,
     caller: Principal,

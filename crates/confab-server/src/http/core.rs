@@ -4,11 +4,9 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{patch, post};
 use confab_hub::{AutoCreate, ChannelInfo, Delivery, Hub};
 use confab_protocol::{ChannelRef, parse_uuid, string_to_uuid};
 use confab_store::{MessageUpdate, NewMessage};
@@ -16,19 +14,23 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::AppState;
-use super::envelope::{ApiError, ApiResult, Body, Fields, JsonBody, created, js_string, truthy};
+use super::envelope::{
+    ApiError, ApiResult, Body, Fields, JsonBody, created, hub_failure, js_string, truthy,
+};
+use super::openapi::{self as doc, ApiFailure, Success};
 use super::shapes::{self, ReplyTo};
 use crate::access::{Action, Resource};
 use crate::auth::Principal;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 const SUBMIT_FIELDS: &str = "Missing required fields: channel_id, message_server_id, author_id, content, source_type, raw_message";
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/submit", post(submit))
-        .route("/action", post(action))
-        .route("/action/{message_id}", patch(update_action))
-        .route("/ingest-external", post(ingest_external))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(submit))
+        .routes(routes!(action))
+        .routes(routes!(update_action))
+        .routes(routes!(ingest_external))
 }
 
 /// A validated `/submit` or `/action` body.
@@ -88,7 +90,8 @@ fn agent_message(body: &Body) -> Result<AgentMessage, ApiError> {
 
 /// Stores an agent message in an existing channel and broadcasts it to the room. In ElizaOS an
 /// unknown channel fails the insert's foreign key, which its handlers answer with their generic
-/// 500 text; confab answers the same, with the reason in `details`.
+/// 500 text; confab answers 404 with that text and the reason in `details` (bad input is never
+/// a 500).
 async fn commit_agent_message(hub: &Hub, m: AgentMessage, failure: &str) -> ApiResult {
     let Some(channel) = hub
         .directory()
@@ -96,7 +99,9 @@ async fn commit_agent_message(hub: &Hub, m: AgentMessage, failure: &str) -> ApiR
         .await
         .map_err(|e| ApiError::internal(failure).details(e))?
     else {
-        return Err(ApiError::internal(failure).details(format!("Channel {} not found", m.channel)));
+        return Err(
+            ApiError::not_found(failure).details(format!("Channel {} not found", m.channel))
+        );
     };
     // The agent's `messageId` is both the stored id and its idempotency key: a resend is a
     // repeat, answered with the original.
@@ -137,6 +142,10 @@ async fn may_post(state: &AppState, caller: &Principal, m: &AgentMessage) -> Res
 
 /// `POST /submit`: an agent's reply, stored under the agent's `messageId` when given and
 /// broadcast to the channel (agent variant: `thought`, `actions`). 201 with the stored message.
+#[utoipa::path(post, path = "/submit", tag = "messaging", request_body = doc::AgentMessageRequest,
+    responses((status = 201, body = Success<doc::Message>),
+        (status = 400, description = "Missing or malformed fields", body = ApiFailure),
+        (status = 404, description = "No such channel", body = ApiFailure)))]
 async fn submit(
     State(state): State<AppState>,
     caller: Principal,
@@ -149,6 +158,10 @@ async fn submit(
 
 /// `POST /action`: same contract as `/submit`; with `source_type: "agent_action"` the
 /// broadcast carries `updatedAt` and `rawMessage`.
+#[utoipa::path(post, path = "/action", tag = "messaging", request_body = doc::AgentMessageRequest,
+    responses((status = 201, body = Success<doc::Message>),
+        (status = 400, description = "Missing or malformed fields", body = ApiFailure),
+        (status = 404, description = "No such channel", body = ApiFailure)))]
 async fn action(
     State(state): State<AppState>,
     caller: Principal,
@@ -160,6 +173,11 @@ async fn action(
 }
 
 /// `PATCH /action/:id`: edits a stored message and re-broadcasts it under the same id.
+#[utoipa::path(patch, path = "/action/{message_id}", tag = "messaging", params(doc::MessageIdParam),
+    request_body = doc::ActionUpdateRequest,
+    responses((status = 200, body = Success<doc::Message>),
+        (status = 400, description = "Malformed id or fields", body = ApiFailure),
+        (status = 404, description = "No such message", body = ApiFailure)))]
 async fn update_action(
     State(state): State<AppState>,
     caller: Principal,
@@ -232,7 +250,11 @@ pub fn metadata_dm_target(metadata: Option<&Map<String, Value>>) -> Option<Uuid>
 ///
 /// Deviation: ElizaOS fails (500) when the channel does not exist; confab creates it the way a
 /// first socket message would (§1.6), marked `created_by: "external_ingest_auto_creation"`, so
-/// a bridge can post into a new conversation directly.
+/// a bridge can post into a new conversation directly. An unknown message server is 404.
+#[utoipa::path(post, path = "/ingest-external", tag = "messaging", request_body = doc::ExternalMessageRequest,
+    responses((status = 202, body = doc::Ingested),
+        (status = 400, description = "Missing fields", body = ApiFailure),
+        (status = 404, description = "No such message server", body = ApiFailure)))]
 async fn ingest_external(
     State(state): State<AppState>,
     caller: Principal,
@@ -271,7 +293,7 @@ async fn ingest_external(
             client_metadata: metadata.unwrap_or(&empty),
         })
         .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+        .map_err(hub_failure)?;
     let display_name = body.truthy_field("author_display_name").cloned();
     // The broadcast takes the sender's name from the stored metadata.
     let mut stored_metadata = body.get("metadata").filter(|m| !m.is_null()).cloned();
@@ -329,6 +351,7 @@ pub async fn find_or_create_for_post(
             client_metadata: metadata.unwrap_or(&empty),
         })
         .await
-        // `Server <id> does not exist` / `Failed to create channel: <reason>`, as in ElizaOS.
-        .map_err(|e| ApiError::internal(e.to_string()))
+        // `Server <id> does not exist` (404) / `Failed to create channel: <reason>`, as in
+        // ElizaOS.
+        .map_err(hub_failure)
 }

@@ -104,6 +104,16 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A hub failure: a message server that does not exist is the caller's mistake (404 with the
+/// hub's text), anything else a server fault (500).
+pub fn hub_failure(e: confab_hub::HubError) -> ApiError {
+    match e {
+        confab_hub::HubError::UnknownServer(_) => ApiError::not_found(e.to_string()),
+        confab_hub::HubError::ChannelNotFound => ApiError::not_found("Channel not found"),
+        e => ApiError::internal(e.to_string()),
+    }
+}
+
 /// Maps an internal failure to 500 with the route's ElizaOS text and the reason as `details`.
 pub fn failed<E: std::fmt::Display>(text: &str) -> impl FnOnce(E) -> ApiError + '_ {
     move |e| ApiError::internal(text).details(e)

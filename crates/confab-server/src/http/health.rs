@@ -2,18 +2,18 @@
 
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
 use confab_protocol::{iso_from_ms, now_ms};
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::envelope::{QueryMap, bare};
+use super::openapi as doc;
 use crate::logs::parse_level;
 use crate::security::Operator;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// ElizaOS's level names, in its order (`levels` of `GET /api/server/logs`).
 const LEVEL_NAMES: [&str; 9] = [
@@ -21,18 +21,36 @@ const LEVEL_NAMES: [&str; 9] = [
 ];
 
 /// `/api/server/*`.
-pub fn server_routes() -> Router<AppState> {
-    Router::new()
-        .route("/ping", get(ping))
-        .route("/hello", get(hello))
-        .route("/status", get(status))
-        .route("/health", get(server_health))
-        .route("/logs", get(logs).post(logs).delete(clear_logs))
+pub fn server_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(ping))
+        .routes(routes!(hello))
+        .routes(routes!(status))
+        .routes(routes!(server_health))
+        .routes(routes!(logs, clear_logs))
 }
 
 /// `/api/system/*`.
-pub fn system_routes() -> Router<AppState> {
-    Router::new().route("/version", get(version))
+pub fn system_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(version))
+}
+
+/// `/healthz` and `/health`, outside `/api`.
+pub fn root_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(health))
+        .routes(routes!(metrics))
+}
+
+/// `GET /metrics`: Prometheus text; operators only when authentication is on.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain"),
+        (status = 401, description = "Authentication required", body = doc::AuthRequired),
+        (status = 403, description = "Not an operator", content_type = "text/plain")),
+    security((), ("api_key" = []), ("bearer" = [])))]
+async fn metrics(State(state): State<AppState>, req: axum::extract::Request) -> Response {
+    crate::security::metrics_route(State(state.security.clone()), req).await
 }
 
 fn now_iso() -> String {
@@ -40,7 +58,9 @@ fn now_iso() -> String {
 }
 
 /// `GET /healthz`: liveness only.
-pub async fn healthz() -> Response {
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, body = doc::Liveness)))]
+async fn healthz() -> Response {
     bare(
         StatusCode::OK,
         json!({ "status": "ok", "timestamp": now_iso() }),
@@ -96,19 +116,25 @@ async fn health_body(state: &AppState) -> (StatusCode, Value) {
     (code, body)
 }
 
-/// `GET /health`.
-pub async fn health(State(state): State<AppState>) -> Response {
+/// `GET /health`: 503 while storage cannot be used.
+#[utoipa::path(get, path = "/health", tag = "health",
+    responses((status = 200, body = doc::Health), (status = 503, description = "Degraded", body = doc::Health)))]
+async fn health(State(state): State<AppState>) -> Response {
     let (code, mut body) = health_body(&state).await;
     body["agentCount"] = json!(running_agents(&state));
     bare(code, body)
 }
 
 /// `GET /api/server/health`: like `/health` without `agentCount`.
+#[utoipa::path(get, path = "/health", tag = "health", operation_id = "server_health",
+    responses((status = 200, body = doc::Health), (status = 503, description = "Degraded", body = doc::Health)))]
 async fn server_health(State(state): State<AppState>) -> Response {
     let (code, body) = health_body(&state).await;
     bare(code, body)
 }
 
+/// `GET /api/server/ping`.
+#[utoipa::path(get, path = "/ping", tag = "health", responses((status = 200, body = doc::Pong)))]
 async fn ping() -> Response {
     bare(
         StatusCode::OK,
@@ -116,10 +142,14 @@ async fn ping() -> Response {
     )
 }
 
+/// `GET /api/server/hello`.
+#[utoipa::path(get, path = "/hello", tag = "health", responses((status = 200, body = doc::Hello)))]
 async fn hello() -> Response {
     bare(StatusCode::OK, json!({ "message": "Hello World!" }))
 }
 
+/// `GET /api/server/status`.
+#[utoipa::path(get, path = "/status", tag = "health", responses((status = 200, body = doc::ServerStatus)))]
 async fn status(State(state): State<AppState>) -> Response {
     bare(
         StatusCode::OK,
@@ -138,6 +168,7 @@ fn running_agents(state: &AppState) -> usize {
 }
 
 /// `GET /api/system/version`.
+#[utoipa::path(get, path = "/version", tag = "health", responses((status = 200, body = doc::Version)))]
 async fn version(State(state): State<AppState>) -> Response {
     let environment = std::env::var("NODE_ENV").unwrap_or_else(|_| {
         if cfg!(debug_assertions) {
@@ -165,6 +196,9 @@ async fn version(State(state): State<AppState>) -> Response {
 /// those *at or above* it, like its socket log filters (`level=warn` gives warnings and
 /// errors). Unknown level names mean `info`, as in ElizaOS. `limit` defaults to 100, at most
 /// 1000; `since` (epoch ms) defaults to one hour ago.
+#[utoipa::path(method(get, post), path = "/logs", tag = "health", operation_id = "logs",
+    params(doc::LogQuery),
+    responses((status = 200, body = doc::Logs)))]
 async fn logs(State(state): State<AppState>, _operator: Operator, query: QueryMap) -> Response {
     let requested_level = query
         .get("level")
@@ -222,7 +256,8 @@ async fn logs(State(state): State<AppState>, _operator: Operator, query: QueryMa
     )
 }
 
-/// `DELETE /api/server/logs`.
+/// `DELETE /api/server/logs`: operators only when authentication is on.
+#[utoipa::path(delete, path = "/logs", tag = "health", responses((status = 200, body = doc::LogsCleared)))]
 async fn clear_logs(State(state): State<AppState>, _operator: Operator) -> Response {
     state.logs.clear_recent();
     bare(

@@ -1,10 +1,11 @@
 //! The jobs API (compat spec §2.9): plain success bodies, errors `{success:false, error,
 //! details}`. Jobs complete with the agent's reply.
 
-use axum::Router;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::openapi::{self as doc, ApiFailure};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
 use confab_agents::jobs::JobError;
 use confab_protocol::parse_uuid;
 use serde_json::json;
@@ -14,11 +15,11 @@ use super::envelope::{ApiError, ApiResult, Body, JsonBody, QueryMap, bare};
 use crate::access::{Action, Resource};
 use crate::auth::Principal;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/jobs/health", get(health))
-        .route("/jobs", get(list).post(create))
-        .route("/jobs/{job_id}", get(one))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(list, create))
+        .routes(routes!(one))
 }
 
 fn error(e: JobError) -> ApiError {
@@ -28,6 +29,12 @@ fn error(e: JobError) -> ApiError {
     )
 }
 
+/// `POST /jobs` `{agentId?, userId, content, metadata?, timeoutMs?}`: a one-shot agent run.
+#[utoipa::path(post, path = "/jobs", tag = "jobs", operation_id = "create_job",
+    request_body = doc::JobCreateRequest,
+    responses((status = 201, body = doc::JobCreated),
+        (status = 400, description = "Missing or malformed fields", body = ApiFailure),
+        (status = 404, description = "No such agent", body = ApiFailure)))]
 async fn create(
     State(state): State<AppState>,
     caller: Principal,
@@ -56,6 +63,12 @@ async fn create(
     ))
 }
 
+/// `GET /jobs/:id`: the job and, once done, its result.
+#[utoipa::path(get, path = "/jobs/{job_id}", tag = "jobs", operation_id = "get_job",
+    params(("job_id" = String, Path, description = "The job's id")),
+    responses((status = 200, body = doc::Object),
+        (status = 400, description = "Malformed id", body = ApiFailure),
+        (status = 404, description = "No such job", body = ApiFailure)))]
 async fn one(
     State(state): State<AppState>,
     caller: Principal,
@@ -78,6 +91,10 @@ async fn one(
 }
 
 /// The caller's own jobs (every job, for an operator or where authentication is off).
+/// `GET /jobs?limit=&status=`.
+#[utoipa::path(get, path = "/jobs", tag = "jobs", operation_id = "list_jobs",
+    params(doc::JobQuery),
+    responses((status = 200, body = doc::JobList)))]
 async fn list(
     State(state): State<AppState>,
     caller: Principal,
@@ -110,6 +127,9 @@ async fn list(
     ))
 }
 
+/// `GET /jobs/health`.
+#[utoipa::path(get, path = "/jobs/health", tag = "jobs", operation_id = "jobs_health",
+    responses((status = 200, body = doc::Object)))]
 async fn health(State(state): State<AppState>) -> ApiResult {
     Ok(bare(StatusCode::OK, state.agents.jobs.health().await))
 }

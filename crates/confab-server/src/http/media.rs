@@ -18,13 +18,11 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Multipart, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use bytes::{Bytes, BytesMut};
 use confab_protocol::parse_uuid;
 use confab_store::media::{MediaKey, MediaKind, MediaStore};
@@ -32,6 +30,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::AppState;
+use super::openapi as doc;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use super::envelope::{ApiError, ApiResult, ok};
 use crate::access::{Action, MediaOwner, Resource};
 use crate::auth::{AuthError, Principal, Trust};
@@ -76,33 +76,72 @@ fn allowed_list() -> String {
         .join(", ")
 }
 
+/// The body limit of an upload route: the file plus the multipart framing.
+fn upload_limit() -> DefaultBodyLimit {
+    DefaultBodyLimit::max(MAX_FILE_BYTES + BODY_SLACK)
+}
+
 /// Routes under `/api/messaging`.
-pub fn messaging_routes() -> Router<AppState> {
-    Router::new().route(
-        "/channels/{channel_id}/upload-media",
-        post(upload_channel).layer(DefaultBodyLimit::max(MAX_FILE_BYTES + BODY_SLACK)),
-    )
+pub fn messaging_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(upload_channel))
+        .layer(upload_limit())
 }
 
 /// Routes under `/api/media`.
-pub fn api_routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/channels/{channel_id}/upload-media",
-            post(upload_channel).layer(DefaultBodyLimit::max(MAX_FILE_BYTES + BODY_SLACK)),
-        )
-        .route(
-            "/agents/{agent_id}/upload-media",
-            post(upload_agent).layer(DefaultBodyLimit::max(MAX_FILE_BYTES + BODY_SLACK)),
-        )
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(upload_channel_media))
+        .routes(routes!(upload_agent))
+        .layer(upload_limit())
 }
 
 /// The `/media/...` files (outside `/api`, as in ElizaOS).
-pub fn serving_routes() -> Router<AppState> {
-    Router::new()
-        .route("/media/uploads/channels/{id}/{filename}", get(serve))
-        .route("/media/uploads/agents/{id}/{filename}", get(serve))
-        .route("/media/generated/{id}/{filename}", get(serve))
+pub fn serving_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(serve_channel_file))
+        .routes(routes!(serve_agent_file))
+        .routes(routes!(serve_generated_file))
+}
+
+/// `GET /media/uploads/channels/{id}/{filename}`.
+#[utoipa::path(get, path = "/media/uploads/channels/{id}/{filename}", tag = "media",
+    params(("id" = String, Path, description = "The channel's UUID"),
+        ("filename" = String, Path, description = "The stored file's name")),
+    responses((status = 200, description = "The file (nosniff, sandboxed; scriptable types as attachment)",
+            content_type = "application/octet-stream"),
+        (status = 400, description = "Not a UUID", body = doc::MediaError),
+        (status = 401, description = "Credentials given but wrong", body = doc::MediaError),
+        (status = 403, description = "A private channel's file, not a member", body = doc::MediaError),
+        (status = 404, description = "No such file", body = doc::MediaError)))]
+async fn serve_channel_file(state: State<AppState>, file: MediaFile) -> Response {
+    serve(state, file).await
+}
+
+/// `GET /media/uploads/agents/{id}/{filename}`.
+#[utoipa::path(get, path = "/media/uploads/agents/{id}/{filename}", tag = "media",
+    params(("id" = String, Path, description = "The agent's UUID"),
+        ("filename" = String, Path, description = "The stored file's name")),
+    responses((status = 200, description = "The file (nosniff, sandboxed; scriptable types as attachment)",
+            content_type = "application/octet-stream"),
+        (status = 400, description = "Not a UUID", body = doc::MediaError),
+        (status = 401, description = "Credentials given but wrong", body = doc::MediaError),
+        (status = 404, description = "No such file", body = doc::MediaError)))]
+async fn serve_agent_file(state: State<AppState>, file: MediaFile) -> Response {
+    serve(state, file).await
+}
+
+/// `GET /media/generated/{id}/{filename}`: what an agent generated.
+#[utoipa::path(get, path = "/media/generated/{id}/{filename}", tag = "media",
+    params(("id" = String, Path, description = "The agent's UUID"),
+        ("filename" = String, Path, description = "The stored file's name")),
+    responses((status = 200, description = "The file (nosniff, sandboxed; scriptable types as attachment)",
+            content_type = "application/octet-stream"),
+        (status = 400, description = "Not a UUID", body = doc::MediaError),
+        (status = 401, description = "Credentials given but wrong", body = doc::MediaError),
+        (status = 404, description = "No such file", body = doc::MediaError)))]
+async fn serve_generated_file(state: State<AppState>, file: MediaFile) -> Response {
+    serve(state, file).await
 }
 
 // ---- uploads -------------------------------------------------------------------------------
@@ -132,6 +171,14 @@ struct Upload {
     data: Bytes,
 }
 
+/// `POST /api/messaging/channels/{channel_id}/upload-media`.
+#[utoipa::path(post, path = "/channels/{channel_id}/upload-media", tag = "media",
+    params(doc::ChannelIdParam),
+    request_body(content = doc::UploadForm, content_type = "multipart/form-data"),
+    responses((status = 200, body = doc::Success<doc::UploadedMedia>),
+        (status = 404, description = "No such channel", body = doc::ApiFailure),
+        (status = 413, description = "Over 50 MB", body = doc::ApiFailure),
+        (status = 429, description = "Too many uploads", body = doc::ApiFailure)))]
 async fn upload_channel(
     State(state): State<AppState>,
     caller: Principal,
@@ -184,6 +231,33 @@ async fn upload_to_channel(
     })))
 }
 
+/// `POST /api/media/channels/{channel_id}/upload-media`: ElizaOS's twin of the messaging route.
+#[utoipa::path(post, path = "/channels/{channel_id}/upload-media", tag = "media",
+    params(doc::ChannelIdParam),
+    request_body(content = doc::UploadForm, content_type = "multipart/form-data"),
+    responses((status = 200, body = doc::Success<doc::UploadedMedia>),
+        (status = 404, description = "No such channel", body = doc::ApiFailure),
+        (status = 413, description = "Over 50 MB", body = doc::ApiFailure),
+        (status = 429, description = "Too many uploads", body = doc::ApiFailure)))]
+async fn upload_channel_media(
+    state: State<AppState>,
+    caller: Principal,
+    headers: axum::http::HeaderMap,
+    id: Path<String>,
+    ext: axum::http::Extensions,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Response {
+    upload_channel(state, caller, headers, id, ext, multipart).await
+}
+
+/// `POST /api/media/agents/{agent_id}/upload-media` (style A; `type` is image, video, audio or
+/// document).
+#[utoipa::path(post, path = "/agents/{agent_id}/upload-media", tag = "media",
+    params(doc::AgentIdParam),
+    request_body(content = doc::UploadForm, content_type = "multipart/form-data"),
+    responses((status = 200, body = doc::Success<doc::UploadedMedia>),
+        (status = 413, description = "Over 50 MB", body = doc::ApiFailure),
+        (status = 429, description = "Too many uploads", body = doc::ApiFailure)))]
 async fn upload_agent(
     State(state): State<AppState>,
     caller: Principal,

@@ -4,10 +4,8 @@
 
 use std::collections::HashMap;
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
 use confab_hub::Delivery;
 use confab_hub::delivery::source;
 use confab_protocol::inbound::MAX_CLIENT_MESSAGE_ID;
@@ -22,9 +20,11 @@ use super::channels::channel_id;
 use super::core::find_or_create_for_post;
 use super::envelope::{ApiError, ApiResult, Body, Fields, JsonBody, QueryMap, bare, failed};
 use super::envelope::{no_content, ok};
+use super::openapi::{self as doc, ApiFailure, Success, alias};
 use super::shapes;
 use crate::access::{Action, Resource};
 use crate::auth::Principal;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// Default page size of the history.
 const DEFAULT_LIMIT: u32 = 50;
@@ -36,31 +36,25 @@ const MAX_LIMIT: u32 = 1000;
 const POST_FIELDS: &str =
     "Missing required fields: channelId, message_server_id, author_id, content";
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/channels/{channel_id}/messages",
-            get(list).post(post_message).delete(clear),
-        )
-        .route(
-            "/channels/{channel_id}/messages/{message_id}",
-            delete(remove),
-        )
-        .route("/messages/{message_id}", get(one).patch(edit))
-        .route("/messages/search", post(search))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, post_message, clear))
+        .routes(routes!(remove))
+        .routes(routes!(one, edit))
+        .routes(routes!(search))
 }
 
 /// The `/central-channels` paths, answered by the same handlers.
-pub fn deprecated_routes() -> Router<AppState> {
-    Router::new()
-        .route(
+pub fn deprecated_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(alias(
+            routes!(list, post_message, clear),
             "/central-channels/{channel_id}/messages",
-            get(list).post(post_message).delete(clear),
-        )
-        .route(
+        ))
+        .routes(alias(
+            routes!(remove),
             "/central-channels/{channel_id}/messages/{message_id}",
-            delete(remove),
-        )
+        ))
 }
 
 /// JavaScript's `parseInt` for the decimal strings clients send: leading digits, optional sign.
@@ -88,6 +82,10 @@ fn page_limit(raw: Option<&str>) -> u32 {
 /// `GET /channels/:id/messages?limit=&before=`: newest first. `before` is exclusive and may be
 /// epoch milliseconds (ElizaOS) or an ISO date (what the 1.7.2 web UI actually sends); `0` or
 /// an unreadable value means no bound, as in ElizaOS.
+#[utoipa::path(get, path = "/channels/{channel_id}/messages", tag = "messages", operation_id = "channel_messages",
+    params(doc::ChannelIdParam, doc::HistoryQuery),
+    responses((status = 200, body = Success<doc::MessageList>),
+        (status = 400, description = "Not a UUID", body = ApiFailure)))]
 async fn list(
     State(state): State<AppState>,
     caller: Principal,
@@ -153,6 +151,13 @@ pub(super) fn transport(body: &Body) -> Result<Transport, ApiError> {
 ///   the reply is broadcast, and the reply is not stored. confab stores and broadcasts both, as
 ///   for `websocket`, so every client of the channel sees the same conversation; the reply is
 ///   also in the response (`agentResponse`) or the event stream (`chunk`…, `done`).
+#[utoipa::path(post, path = "/channels/{channel_id}/messages", tag = "messages", operation_id = "post_message",
+    params(doc::ChannelIdParam), request_body = doc::PostMessageRequest,
+    responses((status = 201, body = doc::Posted),
+        (status = 200, description = "`transport: sse`: the reply as Server-Sent Events (`user_message`, `chunk`…, `done` or `error`)",
+            content_type = "text/event-stream"),
+        (status = 400, description = "Missing or malformed fields, or no agent to answer", body = ApiFailure),
+        (status = 404, description = "No such message server", body = ApiFailure)))]
 async fn post_message(
     State(state): State<AppState>,
     caller: Principal,
@@ -310,6 +315,10 @@ pub fn attachments_checked(v: Option<&Value>) -> Result<Option<Value>, ApiError>
 
 /// `DELETE /channels/:id/messages`: 204; the room gets `channelCleared`. (ElizaOS deletes only
 /// the newest 1000 messages; confab deletes them all.)
+#[utoipa::path(delete, path = "/channels/{channel_id}/messages", tag = "messages", operation_id = "clear_messages",
+    params(doc::ChannelIdParam),
+    responses((status = 204, description = "Cleared"),
+        (status = 400, description = "Not a UUID", body = ApiFailure)))]
 async fn clear(
     State(state): State<AppState>,
     caller: Principal,
@@ -330,6 +339,10 @@ async fn clear(
 
 /// `DELETE /channels/:id/messages/:messageId`: 204 whether or not the message existed; the room
 /// gets `messageDeleted`. Only a message of that channel is deleted.
+#[utoipa::path(delete, path = "/channels/{channel_id}/messages/{message_id}", tag = "messages",
+    operation_id = "delete_message", params(doc::ChannelIdParam, doc::MessageIdParam),
+    responses((status = 204, description = "Deleted"),
+        (status = 400, description = "Ids not UUIDs", body = ApiFailure)))]
 async fn remove(
     State(state): State<AppState>,
     caller: Principal,
@@ -377,6 +390,11 @@ async fn reachable_message(
 
 /// `GET /messages/:id` (listed by `@elizaos/api-client`, absent from ElizaOS 1.7.2): the
 /// message as the history lists it. Needs Read on its channel.
+#[utoipa::path(get, path = "/messages/{message_id}", tag = "messages", operation_id = "get_message",
+    params(doc::MessageIdParam),
+    responses((status = 200, body = Success<doc::Message>),
+        (status = 400, description = "Not a UUID", body = ApiFailure),
+        (status = 404, description = "No such message", body = ApiFailure)))]
 async fn one(
     State(state): State<AppState>,
     caller: Principal,
@@ -397,6 +415,11 @@ async fn one(
 /// ElizaOS 1.7.2): stores the new text, marks the message `metadata.edited`, moves its
 /// `updatedAt`, and tells the channel's room with `messageUpdated`. Answers the edited message
 /// as the history lists it. Needs Write on its channel.
+#[utoipa::path(patch, path = "/messages/{message_id}", tag = "messages", operation_id = "edit_message",
+    params(doc::MessageIdParam), request_body = doc::EditMessageRequest,
+    responses((status = 200, body = Success<doc::Message>),
+        (status = 400, description = "Not a UUID, or no content", body = ApiFailure),
+        (status = 404, description = "No such message", body = ApiFailure)))]
 async fn edit(
     State(state): State<AppState>,
     caller: Principal,
@@ -470,6 +493,10 @@ fn time_field(body: &Body, key: &str) -> Result<Option<i64>, ApiError> {
 /// Full text: every word of `query` must occur (whole words, any case). Only messages of
 /// channels the caller may read are returned; a `channelId` the caller may not read is a 403,
 /// as for its history. `page` (from 1) stands for `offset = (page - 1) * limit`.
+#[utoipa::path(post, path = "/messages/search", tag = "messages", operation_id = "search_messages",
+    request_body = doc::SearchRequest,
+    responses((status = 200, body = Success<doc::SearchResult>),
+        (status = 400, description = "No words, or malformed fields", body = ApiFailure)))]
 async fn search(
     State(state): State<AppState>,
     caller: Principal,

@@ -11,6 +11,9 @@
 //! * `media` — uploads (`/api/messaging/channels/:id/upload-media`, `/api/media/...`) and the
 //!   `/media/...` files.
 //! * `envelope` — response envelopes, the JSON body extractor, the content-type check.
+//! * `openapi` — the published contract: `/api/openapi.json`, `/api/docs` (every route above is
+//!   registered through `utoipa_axum::routes!`, so it is documented where it is routed).
+//! * `events` — the Socket.IO events' description, `/api/asyncapi.json`.
 //!
 //! Every socket event a route causes goes out through the hub.
 
@@ -19,10 +22,12 @@ mod agents;
 mod channels;
 mod core;
 pub mod envelope;
+pub mod events;
 mod health;
 mod jobs;
 pub mod media;
 mod messages;
+pub mod openapi;
 mod servers;
 mod sessions;
 mod shapes;
@@ -35,8 +40,9 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use confab_hub::Hub;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::Config;
 use crate::logs::LogHub;
@@ -62,26 +68,8 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    let deprecated = Router::new()
-        .merge(servers::deprecated_routes())
-        .merge(channels::deprecated_routes())
-        .merge(messages::deprecated_routes())
-        .route_layer(middleware::from_fn(warn_deprecated));
-    let messaging = Router::new()
-        .merge(core::routes())
-        .merge(servers::routes())
-        .merge(channels::routes())
-        .merge(messages::routes())
-        .merge(sessions::routes())
-        .merge(jobs::routes())
-        .merge(media::messaging_routes())
-        .merge(deprecated);
-    let api = Router::new()
-        .nest("/messaging", messaging)
-        .nest("/agents", agents::routes())
-        .nest("/media", media::api_routes())
-        .nest("/server", health::server_routes())
-        .nest("/system", health::system_routes())
+    let (api, root, doc) = routes();
+    let api = api
         // Express answers a known path with an unsupported method like an unknown path.
         .method_not_allowed_fallback(api_not_found)
         .fallback(api_not_found)
@@ -91,13 +79,48 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::security::authenticate,
         ));
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/health", get(health::health))
+    openapi::publish(&doc);
+    root.nest("/api", api).fallback(not_found).with_state(state)
+}
+
+/// The OpenAPI document of every route [`router`] serves.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    routes().2
+}
+
+/// Every route, registered with its documentation (`utoipa_axum::routes!`): the `/api` routes
+/// (relative to `/api`), the root ones, and the OpenAPI document of exactly those.
+fn routes() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
+    let deprecated = OpenApiRouter::new()
+        .merge(servers::deprecated_routes())
+        .merge(channels::deprecated_routes())
+        .merge(messages::deprecated_routes())
+        .route_layer(middleware::from_fn(warn_deprecated));
+    let messaging = OpenApiRouter::new()
+        .merge(core::routes())
+        .merge(servers::routes())
+        .merge(channels::routes())
+        .merge(messages::routes())
+        .merge(sessions::routes())
+        .merge(jobs::routes())
+        .merge(media::messaging_routes())
+        .merge(deprecated);
+    let (api, api_doc) = OpenApiRouter::new()
+        .nest("/messaging", messaging)
+        .nest("/agents", agents::routes())
+        .nest("/media", media::api_routes())
+        .nest("/server", health::server_routes())
+        .nest("/system", health::system_routes())
+        .split_for_parts();
+    let (root, doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(health::root_routes())
         .merge(media::serving_routes())
-        .nest("/api", api)
-        .fallback(not_found)
-        .with_state(state)
+        // The reference is public, outside the authentication layer.
+        .merge(openapi::routes())
+        .split_for_parts();
+    let mut doc = doc.nest("/api", api_doc);
+    openapi::finish(&mut doc);
+    (api, root, doc)
 }
 
 /// Unknown `/api/*`: 404 `{success:false, error:{message:"API endpoint not found", code:404}}`.

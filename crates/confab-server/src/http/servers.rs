@@ -1,9 +1,7 @@
 //! Message servers (compat spec §2.6), style B. The "current server" is the hub's default
 //! server; agent associations may only be read or changed for it, as in ElizaOS.
 
-use axum::Router;
 use axum::extract::{Path, State};
-use axum::routing::{delete, get, post};
 use confab_protocol::parse_uuid;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -12,41 +10,46 @@ use super::AppState;
 use super::envelope::{
     ApiError, ApiResult, Body, Fields, JsonBody, created, failed, no_content, ok,
 };
+use super::openapi::{self as doc, ApiFailure, Success, alias};
 use super::shapes;
 use crate::access::{Action, Resource};
 use crate::auth::Principal;
 use crate::security::Operator;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/message-server/current", get(current))
-        .route("/message-servers", get(list).post(create))
-        .route("/message-servers/{server_id}", delete(remove))
-        .route(
-            "/message-servers/{server_id}/agents",
-            get(agents).post(add_agent),
-        )
-        .route(
-            "/message-servers/{server_id}/agents/{agent_id}",
-            delete(remove_agent),
-        )
-        .route("/agents/{agent_id}/message-servers", get(agent_servers))
-        .route("/message-servers/{server_id}/channels", get(channels))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(current))
+        .routes(routes!(list, create))
+        .routes(routes!(remove))
+        .routes(routes!(agents, add_agent))
+        .routes(routes!(remove_agent))
+        .routes(routes!(agent_servers))
+        .routes(routes!(channels))
 }
 
 /// The pre-1.6 paths, answered by the same handlers (ElizaOS re-dispatches them).
-pub fn deprecated_routes() -> Router<AppState> {
-    Router::new()
-        .route("/central-servers", get(list_legacy))
-        .route("/servers", post(create))
-        .route("/servers/{server_id}/agents", get(agents).post(add_agent))
-        .route(
+pub fn deprecated_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(alias(routes!(list_legacy), "/central-servers"))
+        .routes(alias(routes!(create), "/servers"))
+        .routes(alias(
+            routes!(agents, add_agent),
+            "/servers/{server_id}/agents",
+        ))
+        .routes(alias(
+            routes!(remove_agent),
             "/servers/{server_id}/agents/{agent_id}",
-            delete(remove_agent),
-        )
-        .route("/central-servers/{server_id}/channels", get(channels))
+        ))
+        .routes(alias(
+            routes!(channels),
+            "/central-servers/{server_id}/channels",
+        ))
 }
 
+/// `GET /message-server/current`: this instance's message server.
+#[utoipa::path(get, path = "/message-server/current", tag = "servers",
+    responses((status = 200, body = Success<doc::CurrentServer>)))]
 async fn current(State(state): State<AppState>) -> ApiResult {
     Ok(ok(json!({ "messageServerId": state.hub.default_server() })))
 }
@@ -56,19 +59,28 @@ async fn all_servers(state: &AppState, failure: &str) -> Result<Vec<Value>, ApiE
     Ok(servers.iter().map(shapes::server).collect())
 }
 
+/// `GET /message-servers`: every message server.
+#[utoipa::path(get, path = "/message-servers", tag = "servers",
+    responses((status = 200, body = Success<doc::ServerList>)))]
 async fn list(State(state): State<AppState>) -> ApiResult {
     let servers = all_servers(&state, "Failed to fetch message servers").await?;
     Ok(ok(json!({ "messageServers": servers })))
 }
 
 /// `GET /central-servers`: the old key name `servers`.
+#[utoipa::path(get, path = "/central-servers", tag = "deprecated",
+    responses((status = 200, body = Success<doc::LegacyServerList>)))]
 async fn list_legacy(State(state): State<AppState>) -> ApiResult {
     let servers = all_servers(&state, "Failed to fetch servers").await?;
     Ok(ok(json!({ "servers": servers })))
 }
 
 /// `POST /message-servers`: a new server, registered so that messages may auto-create
-/// channels in it.
+/// channels in it. Operators only when authentication is on.
+#[utoipa::path(post, path = "/message-servers", tag = "servers", operation_id = "create_server",
+    request_body = doc::ServerCreateRequest,
+    responses((status = 201, body = Success<doc::CreatedServer>),
+        (status = 400, description = "Missing name or sourceType", body = ApiFailure)))]
 async fn create(
     State(state): State<AppState>,
     _operator: Operator,
@@ -95,6 +107,11 @@ async fn create(
 /// `DELETE /message-servers/:id` (listed by `@elizaos/api-client`, absent from ElizaOS 1.7.2):
 /// 204, with the server's channels and their messages; each channel's room gets
 /// `channelDeleted`. The default server cannot be deleted (400); an unknown one is 404.
+#[utoipa::path(delete, path = "/message-servers/{server_id}", tag = "servers", operation_id = "delete_server",
+    params(doc::ServerIdParam),
+    responses((status = 204, description = "Deleted"),
+        (status = 400, description = "Not a UUID, or the default server", body = ApiFailure),
+        (status = 404, description = "No such server", body = ApiFailure)))]
 async fn remove(
     State(state): State<AppState>,
     caller: Principal,
@@ -133,6 +150,11 @@ fn current_server(state: &AppState, id: Uuid, action: &str) -> Result<Uuid, ApiE
     }
 }
 
+/// `GET /message-servers/:id/agents`: the agents of this instance's server (403 for another).
+#[utoipa::path(get, path = "/message-servers/{server_id}/agents", tag = "servers", operation_id = "server_agents",
+    params(doc::ServerIdParam),
+    responses((status = 200, body = Success<doc::ServerAgents>),
+        (status = 400, description = "Not a UUID", body = ApiFailure)))]
 async fn agents(State(state): State<AppState>, Path(server): Path<String>) -> ApiResult {
     let server = parse_uuid(&server)
         .ok_or_else(|| ApiError::bad_request("Invalid messageServerId format"))?;
@@ -145,6 +167,11 @@ async fn agents(State(state): State<AppState>, Path(server): Path<String>) -> Ap
     Ok(ok(json!({ "messageServerId": server, "agents": agents })))
 }
 
+/// `POST /message-servers/:id/agents` `{agentId}`: operators only when authentication is on.
+#[utoipa::path(post, path = "/message-servers/{server_id}/agents", tag = "servers", operation_id = "add_server_agent",
+    params(doc::ServerIdParam), request_body = doc::AgentRefRequest,
+    responses((status = 201, body = Success<doc::ServerAgentChange>),
+        (status = 400, description = "Ids not UUIDs", body = ApiFailure)))]
 async fn add_agent(
     State(state): State<AppState>,
     _operator: Operator,
@@ -169,6 +196,12 @@ async fn add_agent(
     })))
 }
 
+/// `DELETE /message-servers/:id/agents/:agentId`: operators only when authentication is on.
+#[utoipa::path(delete, path = "/message-servers/{server_id}/agents/{agent_id}", tag = "servers",
+    operation_id = "remove_server_agent",
+    params(doc::ServerIdParam, doc::AgentIdParam),
+    responses((status = 200, body = Success<doc::ServerAgentChange>),
+        (status = 400, description = "Ids not UUIDs", body = ApiFailure)))]
 async fn remove_agent(
     State(state): State<AppState>,
     _operator: Operator,
@@ -192,6 +225,11 @@ async fn remove_agent(
     })))
 }
 
+/// `GET /agents/:agentId/message-servers`: the servers an agent belongs to.
+#[utoipa::path(get, path = "/agents/{agent_id}/message-servers", tag = "servers",
+    params(doc::AgentIdParam),
+    responses((status = 200, body = Success<doc::AgentServers>),
+        (status = 400, description = "Not a UUID", body = ApiFailure)))]
 async fn agent_servers(State(state): State<AppState>, Path(agent): Path<String>) -> ApiResult {
     let agent =
         parse_uuid(&agent).ok_or_else(|| ApiError::bad_request("Invalid agentId format"))?;
@@ -205,6 +243,10 @@ async fn agent_servers(State(state): State<AppState>, Path(agent): Path<String>)
 
 /// `GET /message-servers/:id/channels`: every channel of the server, of every type.
 /// A caller sees only the channels it may reach: a private channel it is not in is left out.
+#[utoipa::path(get, path = "/message-servers/{server_id}/channels", tag = "servers", operation_id = "server_channels",
+    params(doc::ServerIdParam),
+    responses((status = 200, body = Success<doc::ChannelList>),
+        (status = 400, description = "Not a UUID", body = ApiFailure)))]
 async fn channels(
     State(state): State<AppState>,
     caller: Principal,

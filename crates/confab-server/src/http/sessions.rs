@@ -1,10 +1,11 @@
 //! The sessions API (compat spec §2.8), style C: plain bodies; errors
 //! `{error:{code, message, timestamp, details}}`. Sessions are stored (they survive a restart).
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, patch, post};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::openapi::{self as doc, ApiFailure};
 use confab_agents::sessions::SessionError;
 use confab_protocol::{iso_from_ms, now_ms};
 use serde_json::{Value, json};
@@ -17,15 +18,15 @@ use super::shapes;
 use crate::access::{Action, Resource};
 use crate::auth::Principal;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/sessions/health", get(health))
-        .route("/sessions", get(list).post(create))
-        .route("/sessions/{session_id}", get(one).delete(remove))
-        .route("/sessions/{session_id}/messages", get(messages).post(send))
-        .route("/sessions/{session_id}/renew", post(renew))
-        .route("/sessions/{session_id}/timeout", patch(timeout))
-        .route("/sessions/{session_id}/heartbeat", post(heartbeat))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(list, create))
+        .routes(routes!(one, remove))
+        .routes(routes!(messages, send))
+        .routes(routes!(renew))
+        .routes(routes!(timeout))
+        .routes(routes!(heartbeat))
 }
 
 fn error(e: SessionError) -> ApiError {
@@ -66,6 +67,9 @@ fn plain(v: impl serde::Serialize) -> axum::response::Response {
     bare(StatusCode::OK, json!(v))
 }
 
+/// `GET /sessions/health`.
+#[utoipa::path(get, path = "/sessions/health", tag = "sessions", operation_id = "sessions_health",
+    responses((status = 200, body = doc::SessionsHealth)))]
 async fn health(State(state): State<AppState>) -> ApiResult {
     let (active, soon) = state.agents.sessions.health().await.map_err(error)?;
     Ok(bare(
@@ -80,6 +84,12 @@ async fn health(State(state): State<AppState>) -> ApiResult {
     ))
 }
 
+/// `POST /sessions` `{agentId, userId, metadata?, timeoutConfig?}`: 201 with the session.
+#[utoipa::path(post, path = "/sessions", tag = "sessions", operation_id = "create_session",
+    request_body = doc::SessionCreateRequest,
+    responses((status = 201, body = doc::Object),
+        (status = 400, description = "Missing or malformed fields", body = ApiFailure),
+        (status = 404, description = "No such agent", body = ApiFailure)))]
 async fn create(
     State(state): State<AppState>,
     caller: Principal,
@@ -104,6 +114,13 @@ async fn create(
     Ok(bare(StatusCode::CREATED, v))
 }
 
+/// `GET /sessions/:id`: the session.
+#[utoipa::path(get, path = "/sessions/{session_id}", tag = "sessions", operation_id = "get_session",
+    params(doc::SessionIdParam),
+    responses((status = 200, body = doc::Object),
+        (status = 400, description = "Malformed session id", body = ApiFailure),
+        (status = 404, description = "No such session", body = ApiFailure),
+        (status = 410, description = "Expired", body = ApiFailure)))]
 async fn one(
     State(state): State<AppState>,
     caller: Principal,
@@ -115,6 +132,15 @@ async fn one(
     Ok(plain(sessions.info(&s)))
 }
 
+/// `POST /sessions/:id/messages` `{content, metadata?, transport?}`: 201 with the bus message
+/// (and the agent's reply with `transport: http`; Server-Sent Events with `sse`).
+#[utoipa::path(post, path = "/sessions/{session_id}/messages", tag = "sessions", operation_id = "send_session_message",
+    params(doc::SessionIdParam), request_body = doc::SessionMessageRequest,
+    responses((status = 201, body = doc::SessionPosted),
+        (status = 200, description = "`transport: sse`: Server-Sent Events", content_type = "text/event-stream"),
+        (status = 400, description = "Missing or malformed fields", body = ApiFailure),
+        (status = 404, description = "No such session", body = ApiFailure),
+        (status = 410, description = "Expired", body = ApiFailure)))]
 async fn send(
     State(state): State<AppState>,
     caller: Principal,
@@ -162,6 +188,13 @@ async fn send(
     })
 }
 
+/// `GET /sessions/:id/messages?limit=&before=&after=`.
+#[utoipa::path(get, path = "/sessions/{session_id}/messages", tag = "sessions", operation_id = "session_messages",
+    params(doc::SessionIdParam, doc::SessionHistoryQuery),
+    responses((status = 200, body = doc::SessionMessages),
+        (status = 400, description = "Malformed query", body = ApiFailure),
+        (status = 404, description = "No such session", body = ApiFailure),
+        (status = 410, description = "Expired", body = ApiFailure)))]
 async fn messages(
     State(state): State<AppState>,
     caller: Principal,
@@ -188,6 +221,13 @@ async fn messages(
     Ok(bare(StatusCode::OK, body))
 }
 
+/// `POST /sessions/:id/renew`.
+#[utoipa::path(post, path = "/sessions/{session_id}/renew", tag = "sessions", operation_id = "renew_session",
+    params(doc::SessionIdParam),
+    responses((status = 200, body = doc::Object),
+        (status = 400, description = "Cannot be renewed", body = ApiFailure),
+        (status = 404, description = "No such session", body = ApiFailure),
+        (status = 410, description = "Expired", body = ApiFailure)))]
 async fn renew(
     State(state): State<AppState>,
     caller: Principal,
@@ -199,6 +239,13 @@ async fn renew(
     ))
 }
 
+/// `PATCH /sessions/:id/timeout` with a timeout configuration.
+#[utoipa::path(patch, path = "/sessions/{session_id}/timeout", tag = "sessions", operation_id = "session_timeout",
+    params(doc::SessionIdParam), request_body = doc::TimeoutConfigRequest,
+    responses((status = 200, body = doc::Object),
+        (status = 400, description = "Malformed configuration", body = ApiFailure),
+        (status = 404, description = "No such session", body = ApiFailure),
+        (status = 410, description = "Expired", body = ApiFailure)))]
 async fn timeout(
     State(state): State<AppState>,
     caller: Principal,
@@ -216,6 +263,13 @@ async fn timeout(
     ))
 }
 
+/// `POST /sessions/:id/heartbeat`.
+#[utoipa::path(post, path = "/sessions/{session_id}/heartbeat", tag = "sessions", operation_id = "session_heartbeat",
+    params(doc::SessionIdParam),
+    responses((status = 200, body = doc::Object),
+        (status = 400, description = "Malformed session id", body = ApiFailure),
+        (status = 404, description = "No such session", body = ApiFailure),
+        (status = 410, description = "Expired", body = ApiFailure)))]
 async fn heartbeat(
     State(state): State<AppState>,
     caller: Principal,
@@ -227,6 +281,12 @@ async fn heartbeat(
     ))
 }
 
+/// `DELETE /sessions/:id`.
+#[utoipa::path(delete, path = "/sessions/{session_id}", tag = "sessions", operation_id = "delete_session",
+    params(doc::SessionIdParam),
+    responses((status = 200, body = doc::Deleted),
+        (status = 400, description = "Malformed session id", body = ApiFailure),
+        (status = 404, description = "No such session", body = ApiFailure)))]
 async fn remove(
     State(state): State<AppState>,
     caller: Principal,
@@ -241,6 +301,9 @@ async fn remove(
 }
 
 /// The caller's own sessions (every session, for an operator or where authentication is off).
+/// `GET /sessions`: the caller's live sessions.
+#[utoipa::path(get, path = "/sessions", tag = "sessions", operation_id = "list_sessions",
+    responses((status = 200, body = doc::SessionList)))]
 async fn list(State(state): State<AppState>, caller: Principal) -> ApiResult {
     let (all, total, expired) = state.agents.sessions.list().await.map_err(error)?;
     let mut live = Vec::with_capacity(all.len());
