@@ -30,11 +30,11 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::AppState;
-use super::openapi as doc;
-use utoipa_axum::{router::OpenApiRouter, routes};
 use super::envelope::{ApiError, ApiResult, ok};
+use super::openapi as doc;
 use crate::access::{Action, MediaOwner, Resource};
 use crate::auth::{AuthError, Principal, Trust};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// ElizaOS's `MAX_FILE_SIZE`.
 pub const MAX_FILE_BYTES: usize = 50 * 1024 * 1024;
