@@ -326,3 +326,80 @@ test('searchMessages: full text, ranked, paged, filtered, only channels the call
     assert.ok((await alice.searchMessages({ query: 'zebra' })).messages.length > 0);
   }, { env: { ELIZA_SERVER_AUTH_TOKEN: KEY, JWT_SECRET: SECRET } });
 });
+
+test('syncMessageServerChannels creates new source ids, renames known ones, and refuses bad input', async () => {
+  await withServer(async (srv) => {
+    const { messaging } = new ElizaClient({ baseUrl: srv.url });
+    const { server } = await messaging.createMessageServer({ name: 'discord guild', sourceType: 'discord' });
+    const first = await messaging.syncMessageServerChannels(server.id, {
+      channels: [
+        { name: 'general', type: 'GROUP', sourceId: 'd-1' },
+        { name: 'random', type: 'GROUP', sourceId: 'd-2' },
+      ],
+    });
+    assert.deepEqual(first, { synced: 2 });
+    const names = async () => (await messaging.getMessageServerChannels(server.id)).channels
+      .map((c) => c.name).sort();
+    assert.deepEqual(await names(), ['general', 'random']);
+
+    // The same list again changes nothing; a renamed channel is renamed in place (its members
+    // told with channelUpdated), a new source id added.
+    assert.deepEqual(await messaging.syncMessageServerChannels(server.id, {
+      channels: [{ name: 'general', type: 'GROUP', sourceId: 'd-1' }],
+    }), { synced: 0 });
+    const random = (await messaging.getMessageServerChannels(server.id)).channels
+      .find((c) => c.name === 'random');
+    const watcher = await joined(srv, random.id);
+    const updated = waitFor(watcher, 'channelUpdated', (d) => d.channelId === random.id);
+    assert.deepEqual(await messaging.syncMessageServerChannels(server.id, {
+      channels: [
+        { name: 'off-topic', type: 'GROUP', sourceId: 'd-2' },
+        { name: 'voice', type: 'GROUP', sourceId: 'd-3' },
+      ],
+    }), { synced: 2 });
+    await updated;
+    assert.deepEqual(await names(), ['general', 'off-topic', 'voice']);
+    assert.equal((await messaging.getChannelDetails(random.id)).name, 'off-topic');
+
+    // Bad input: a clear 400 or 404, and nothing changes.
+    await rejects(messaging.syncMessageServerChannels(server.id, { channels: 'nope' }), 400);
+    await rejects(messaging.syncMessageServerChannels(server.id, {
+      channels: [{ name: '', type: 'GROUP', sourceId: 'd-9' }],
+    }), 400);
+    await rejects(messaging.syncMessageServerChannels(server.id, { channels: [{ name: 'x', type: 'GROUP' }] }), 400);
+    await rejects(messaging.syncMessageServerChannels('not-a-uuid', { channels: [] }), 400);
+    await rejects(messaging.syncMessageServerChannels(uuid(), { channels: [] }), 404);
+    assert.deepEqual(await names(), ['general', 'off-topic', 'voice']);
+  });
+});
+
+test('completeMessage (api-client shape) and ElizaOS 1.4\'s {channel_id, server_id} both reach the room as messageComplete', async () => {
+  await withServer(async (srv) => {
+    const { messaging } = new ElizaClient({ baseUrl: srv.url });
+    const ch = await messaging.createChannel({ name: 'completion room' });
+    // A post needs someone to answer it, as in ElizaOS.
+    await messaging.addAgentToChannel(ch.id, ELIZA);
+    const posted = await messaging.postMessage(ch.id, 'a reply to finish');
+    const watcher = await joined(srv, ch.id);
+
+    // (Eliza's own run in this channel ends with a messageComplete of its own: wait for ours.)
+    const byMessage = waitFor(watcher, 'messageComplete', (d) => d.channelId === ch.id && d.agentId === posted.authorId);
+    assert.deepEqual(await messaging.completeMessage({ messageId: posted.id, status: 'completed' }), { success: true });
+    const event = await byMessage;
+    assert.equal(event.messageServerId ?? event.serverId, DEFAULT_SERVER);
+
+    const byChannel = waitFor(watcher, 'messageComplete', (d) => d.channelId === ch.id && !d.agentId);
+    const old = await srv.http('POST', '/api/messaging/complete', { channel_id: ch.id, server_id: DEFAULT_SERVER });
+    assert.equal(old.status, 200);
+    assert.equal(old.json.message, 'Completion event emitted');
+    await byChannel;
+
+    await rejects(messaging.completeMessage({ messageId: uuid(), status: 'completed' }), 404);
+    await rejects(messaging.completeMessage({ messageId: posted.id, status: 'done' }), 400);
+    await rejects(messaging.completeMessage({ messageId: 'nope', status: 'completed' }), 400);
+    const missing = await srv.http('POST', '/api/messaging/complete', { channel_id: ch.id });
+    assert.equal(missing.status, 400);
+    const unknown = await srv.http('POST', '/api/messaging/complete', { channel_id: uuid(), server_id: DEFAULT_SERVER });
+    assert.equal(unknown.status, 404);
+  });
+});

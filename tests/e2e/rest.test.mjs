@@ -162,9 +162,14 @@ test('unknown API paths, wrong methods, content types and malformed bodies', asy
     const unknownMessaging = await srv.http('GET', `${M}/nothing/here`);
     assert.equal(unknownMessaging.status, 404);
     assert.deepEqual(unknownMessaging.json, notFound);
-    // ElizaOS 1.5+ removed /complete: agents still call it and get this 404.
+    // ElizaOS 1.5+ removed /complete (a 404 for the agents that still call it); confab serves
+    // it for them and for @elizaos/api-client's completeMessage: bad fields are a 400, an
+    // unknown channel a 404 in the style-B shape.
     const complete = await srv.http('POST', `${M}/complete`, { channel_id: uuid() });
-    assert.deepEqual([complete.status, complete.json], [404, notFound]);
+    assert.equal(complete.status, 400);
+    assert.equal(complete.json.success, false);
+    const nowhere = await srv.http('POST', `${M}/complete`, { channel_id: uuid(), message_server_id: uuid() });
+    assert.deepEqual([nowhere.status, nowhere.json], [404, { success: false, error: 'Channel not found' }]);
     // A known path with a method it does not serve is also "not found", as in Express.
     const wrongMethod = await srv.http('PUT', `${M}/channels`, {});
     assert.deepEqual([wrongMethod.status, wrongMethod.json], [404, notFound]);

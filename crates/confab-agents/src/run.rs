@@ -236,7 +236,7 @@ pub(crate) async fn run(ctx: &RunContext, agent: &Arc<Agent>, message: &Arc<Comm
             channel.id,
             &ServerEvent::MessageComplete(MessageComplete {
                 scope: scope.clone(),
-                agent_id: agent.id,
+                agent_id: Some(agent.id),
             }),
         )
         .await;

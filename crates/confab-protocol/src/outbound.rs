@@ -491,13 +491,16 @@ pub struct MessageStreamError {
     pub partial_text: String,
 }
 
-/// `messageComplete`: an agent run ended (answered, declined or failed).
+/// `messageComplete`: an agent run ended (answered, declined or failed). Without an agent when
+/// announced through `POST /api/messaging/complete` by a caller that named only the channel
+/// (ElizaOS ≤ 1.4's `{channelId, serverId}`).
 #[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageComplete {
     #[serde(flatten)]
     pub scope: ChannelScope,
-    pub agent_id: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<Uuid>,
 }
 
 /// Seed 000's `thinking` event: an agent started or stopped working on a reply.

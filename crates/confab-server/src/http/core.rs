@@ -8,14 +8,16 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use confab_hub::{AutoCreate, ChannelInfo, Delivery, Hub};
-use confab_protocol::{ChannelRef, parse_uuid, string_to_uuid};
+use confab_protocol::outbound::MessageComplete;
+use confab_protocol::{ChannelRef, ServerEvent, parse_uuid, string_to_uuid};
 use confab_store::{MessageUpdate, NewMessage};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::AppState;
 use super::envelope::{
-    ApiError, ApiResult, Body, Fields, JsonBody, created, hub_failure, js_string, truthy,
+    ApiError, ApiResult, Body, Fields, JsonBody, bare, created, failed, hub_failure, js_string,
+    truthy,
 };
 use super::openapi::{self as doc, ApiFailure, Success};
 use super::shapes::{self, ReplyTo};
@@ -31,6 +33,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(action))
         .routes(routes!(update_action))
         .routes(routes!(ingest_external))
+        .routes(routes!(complete))
 }
 
 /// A validated `/submit` or `/action` body.
@@ -354,4 +357,90 @@ pub async fn find_or_create_for_post(
         // `Server <id> does not exist` (404) / `Failed to create channel: <reason>`, as in
         // ElizaOS.
         .map_err(hub_failure)
+}
+
+const COMPLETE_FIELDS: &str = "Missing or invalid fields: channel_id, server_id (or messageId)";
+
+/// `POST /complete`: a message's processing finished; the channel's room gets `messageComplete`.
+/// Takes ElizaOS ≤ 1.4's `{channel_id, server_id}` (1.7's agents still send
+/// `message_server_id`) or `@elizaos/api-client`'s `{messageId, status, error?}` (the message's
+/// channel, and its author as the agent). ElizaOS 1.5+ dropped the route (404); confab serves
+/// both callers. A message the caller may not read is not found.
+#[utoipa::path(post, path = "/complete", tag = "messaging", request_body = doc::CompleteRequest,
+    responses((status = 200, body = doc::Completed),
+        (status = 400, description = "Missing or malformed fields", body = ApiFailure),
+        (status = 404, description = "No such channel or message", body = ApiFailure)))]
+async fn complete(
+    State(state): State<AppState>,
+    caller: Principal,
+    JsonBody(body): JsonBody<Body>,
+) -> Result<axum::response::Response, ApiError> {
+    let failure = "Failed to emit completion event";
+    if let Some(status) = body.get("status")
+        && !matches!(status.as_str(), Some("completed" | "failed"))
+    {
+        return Err(ApiError::bad_request(
+            "Invalid status: must be completed or failed",
+        ));
+    }
+    let (channel, agent) = if body.contains_key("messageId") {
+        let id = body
+            .uuid("messageId")
+            .ok_or_else(|| ApiError::bad_request(COMPLETE_FIELDS))?;
+        let message = state
+            .hub
+            .store()
+            .get_message(id)
+            .await
+            .map_err(failed(failure))?
+            .ok_or_else(|| ApiError::not_found("Message not found"))?;
+        state
+            .security
+            .allow(
+                &caller,
+                Resource::Channel(message.channel_id),
+                Action::Write,
+            )
+            .await
+            .map_err(|_| ApiError::not_found("Message not found"))?;
+        (message.channel_id, parse_uuid(&message.author_id))
+    } else {
+        let (Some(channel), Some(_server)) = (
+            body.uuid("channel_id"),
+            body.uuid("server_id")
+                .or_else(|| body.uuid("message_server_id")),
+        ) else {
+            return Err(ApiError::bad_request(COMPLETE_FIELDS));
+        };
+        state
+            .security
+            .allow(&caller, Resource::Channel(channel), Action::Write)
+            .await?;
+        (channel, None)
+    };
+    let info = state
+        .hub
+        .directory()
+        .find(channel)
+        .await
+        .map_err(failed(failure))?
+        .ok_or_else(|| ApiError::not_found("Channel not found"))?;
+    state
+        .hub
+        .announce(
+            channel,
+            &ServerEvent::MessageComplete(MessageComplete {
+                scope: info.scope(),
+                agent_id: agent,
+            }),
+        )
+        .await;
+    Ok(bare(
+        StatusCode::OK,
+        json!({
+            "success": true,
+            "message": "Completion event emitted",
+            "data": { "success": true },
+        }),
+    ))
 }

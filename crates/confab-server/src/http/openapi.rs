@@ -577,6 +577,60 @@ pub struct ChannelCreateRequest {
     pub metadata: Option<Value>,
 }
 
+/// `POST /message-servers/:id/sync-channels`.
+#[derive(ToSchema)]
+pub struct ChannelSyncRequest {
+    pub channels: Vec<SyncedChannel>,
+}
+
+/// One channel of an external platform.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncedChannel {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The platform's id for the channel: what matches it on the next sync.
+    pub source_id: String,
+}
+
+/// How many channels a sync created or renamed.
+#[derive(ToSchema)]
+pub struct ChannelSyncResult {
+    pub synced: u64,
+}
+
+/// `POST /complete`: ElizaOS ≤ 1.4's `{channel_id, server_id}` (or `message_server_id`), or
+/// `@elizaos/api-client`'s `{messageId, status, error?}`.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CompleteRequest {
+    #[serde(rename = "channel_id")]
+    pub channel_id: Option<Uuid>,
+    #[serde(rename = "server_id")]
+    pub server_id: Option<Uuid>,
+    #[serde(rename = "message_server_id")]
+    pub message_server_id: Option<Uuid>,
+    pub message_id: Option<Uuid>,
+    /// `completed` or `failed`.
+    pub status: Option<String>,
+    pub error: Option<String>,
+}
+
+/// What `/complete` answers.
+#[derive(ToSchema)]
+pub struct Completed {
+    /// Always `true`.
+    pub success: bool,
+    pub message: String,
+    pub data: CompletedData,
+}
+
+#[derive(ToSchema)]
+pub struct CompletedData {
+    pub success: bool,
+}
+
 /// `PATCH /channels/:id`.
 #[derive(ToSchema)]
 #[serde(rename_all = "camelCase")]

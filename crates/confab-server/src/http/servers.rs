@@ -2,7 +2,9 @@
 //! server; agent associations may only be read or changed for it, as in ElizaOS.
 
 use axum::extract::{Path, State};
+use confab_protocol::now_ms;
 use confab_protocol::parse_uuid;
+use confab_store::{Channel, ChannelUpdate};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -26,6 +28,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(remove_agent))
         .routes(routes!(agent_servers))
         .routes(routes!(channels))
+        .routes(routes!(sync_channels))
 }
 
 /// The pre-1.6 paths, answered by the same handlers (ElizaOS re-dispatches them).
@@ -266,4 +269,120 @@ async fn channels(
         }
     }
     Ok(ok(json!({ "channels": channels })))
+}
+
+/// The most channels one sync may carry.
+const SYNC_MAX_CHANNELS: usize = 1000;
+/// The longest name, type or source id a synced channel may have.
+const SYNC_MAX_FIELD: usize = 255;
+const SYNC_PAYLOAD: &str =
+    "Invalid payload: channels must be an array of {name, type, sourceId} (non-empty strings)";
+
+/// One channel of a sync request, checked.
+struct Synced {
+    name: String,
+    kind: String,
+    source_id: String,
+}
+
+fn sync_request(body: &Body) -> Option<Vec<Synced>> {
+    let list = body.get("channels")?.as_array()?;
+    if list.len() > SYNC_MAX_CHANNELS {
+        return None;
+    }
+    let field = |item: &serde_json::Map<String, Value>, key: &str| {
+        item.get(key)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && t.len() <= SYNC_MAX_FIELD)
+            .map(str::to_owned)
+    };
+    list.iter()
+        .map(|item| {
+            let item = item.as_object()?;
+            Some(Synced {
+                name: field(item, "name")?,
+                kind: field(item, "type")?,
+                source_id: field(item, "sourceId")?,
+            })
+        })
+        .collect()
+}
+
+/// `POST /message-servers/:id/sync-channels` (listed by `@elizaos/api-client`, absent from
+/// ElizaOS 1.7.2): makes the server's channels match an external platform's
+/// (`{channels:[{name, type, sourceId}]}`). A `sourceId` the server has no channel for becomes a
+/// new channel (source type `sync`); a known one whose name changed is renamed. Channels not
+/// listed are left alone. Answers `{synced}`: how many were created or renamed. Operators only
+/// when authentication is on.
+#[utoipa::path(post, path = "/message-servers/{server_id}/sync-channels", tag = "servers",
+    operation_id = "sync_server_channels",
+    params(doc::ServerIdParam), request_body = doc::ChannelSyncRequest,
+    responses((status = 200, body = Success<doc::ChannelSyncResult>),
+        (status = 400, description = "Not a UUID, or a malformed channel list", body = ApiFailure),
+        (status = 404, description = "No such server", body = ApiFailure)))]
+async fn sync_channels(
+    State(state): State<AppState>,
+    _operator: Operator,
+    Path(server): Path<String>,
+    JsonBody(body): JsonBody<Body>,
+) -> ApiResult {
+    let server = parse_uuid(&server)
+        .ok_or_else(|| ApiError::bad_request("Invalid messageServerId format"))?;
+    let wanted = sync_request(&body).ok_or_else(|| ApiError::bad_request(SYNC_PAYLOAD))?;
+    let failure = "Failed to sync channels";
+    if !state.hub.directory().server_exists(server) {
+        return Err(ApiError::not_found(failure).details(format!("Server {server} does not exist")));
+    }
+    let existing = state.hub.channels(server).await.map_err(failed(failure))?;
+    let mut synced = 0u64;
+    for want in wanted {
+        let known = existing
+            .iter()
+            .find(|c| c.source_id.as_deref() == Some(want.source_id.as_str()));
+        match known {
+            Some(c) if c.name == want.name => {}
+            Some(c) => {
+                let update = ChannelUpdate {
+                    name: Some(want.name.clone()),
+                    ..ChannelUpdate::default()
+                };
+                if let Some(updated) = state
+                    .hub
+                    .update_channel(c.id, &update)
+                    .await
+                    .map_err(failed(failure))?
+                {
+                    state
+                        .hub
+                        .announce_update(&updated, shapes::channel(&updated))
+                        .await;
+                    synced += 1;
+                }
+            }
+            None => {
+                let now = now_ms();
+                let channel = Channel {
+                    id: Uuid::new_v4(),
+                    message_server_id: server,
+                    name: want.name,
+                    kind: want.kind,
+                    source_type: Some("sync".into()),
+                    source_id: Some(want.source_id),
+                    topic: None,
+                    metadata: None,
+                    alias: None,
+                    created_at: now,
+                    updated_at: now,
+                };
+                state
+                    .hub
+                    .create_channel(channel, &[])
+                    .await
+                    .map_err(failed(failure))?;
+                synced += 1;
+            }
+        }
+    }
+    Ok(ok(json!({ "synced": synced })))
 }
