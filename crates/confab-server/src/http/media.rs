@@ -105,41 +105,37 @@ pub fn serving_routes() -> OpenApiRouter<AppState> {
 }
 
 /// `GET /media/uploads/channels/{id}/{filename}`.
-#[utoipa::path(get, path = "/media/uploads/channels/{id}/{filename}", tag = "media",
-    params(("id" = String, Path, description = "The channel's UUID"),
-        ("filename" = String, Path, description = "The stored file's name")),
-    responses((status = 200, description = "The file (nosniff, sandboxed; scriptable types as attachment)",
-            content_type = "application/octet-stream"),
-        (status = 400, description = "Not a UUID", body = doc::MediaError),
-        (status = 401, description = "Credentials given but wrong", body = doc::MediaError),
-        (status = 403, description = "A private channel's file, not a member", body = doc::MediaError),
-        (status = 404, description = "No such file", body = doc::MediaError)))]
+#[utoipa::path(
+    get,
+    path = "/media/uploads/channels/{id}/{filename}",
+    tag = "media",
+    params(doc::MediaPath),
+    responses(doc::MediaFileResponses)
+)]
 async fn serve_channel_file(state: State<AppState>, file: MediaFile) -> Response {
     serve(state, file).await
 }
 
 /// `GET /media/uploads/agents/{id}/{filename}`.
-#[utoipa::path(get, path = "/media/uploads/agents/{id}/{filename}", tag = "media",
-    params(("id" = String, Path, description = "The agent's UUID"),
-        ("filename" = String, Path, description = "The stored file's name")),
-    responses((status = 200, description = "The file (nosniff, sandboxed; scriptable types as attachment)",
-            content_type = "application/octet-stream"),
-        (status = 400, description = "Not a UUID", body = doc::MediaError),
-        (status = 401, description = "Credentials given but wrong", body = doc::MediaError),
-        (status = 404, description = "No such file", body = doc::MediaError)))]
+#[utoipa::path(
+    get,
+    path = "/media/uploads/agents/{id}/{filename}",
+    tag = "media",
+    params(doc::MediaPath),
+    responses(doc::MediaFileResponses)
+)]
 async fn serve_agent_file(state: State<AppState>, file: MediaFile) -> Response {
     serve(state, file).await
 }
 
 /// `GET /media/generated/{id}/{filename}`: what an agent generated.
-#[utoipa::path(get, path = "/media/generated/{id}/{filename}", tag = "media",
-    params(("id" = String, Path, description = "The agent's UUID"),
-        ("filename" = String, Path, description = "The stored file's name")),
-    responses((status = 200, description = "The file (nosniff, sandboxed; scriptable types as attachment)",
-            content_type = "application/octet-stream"),
-        (status = 400, description = "Not a UUID", body = doc::MediaError),
-        (status = 401, description = "Credentials given but wrong", body = doc::MediaError),
-        (status = 404, description = "No such file", body = doc::MediaError)))]
+#[utoipa::path(
+    get,
+    path = "/media/generated/{id}/{filename}",
+    tag = "media",
+    params(doc::MediaPath),
+    responses(doc::MediaFileResponses)
+)]
 async fn serve_generated_file(state: State<AppState>, file: MediaFile) -> Response {
     serve(state, file).await
 }

@@ -62,7 +62,7 @@ use uuid::Uuid;
         (name = "deprecated", description = "Pre-1.6 paths, answered by the same handlers"),
         (name = "reference", description = "This reference (public, also when authentication is on)"),
     ),
-    components(schemas(ApiFailure, AuthRequired))
+    components(schemas(ApiFailure, AuthRequired, MediaError))
 )]
 pub struct ApiDoc;
 
@@ -476,6 +476,36 @@ pub struct UploadedMedia {
 #[derive(ToSchema)]
 pub struct MediaError {
     pub error: String,
+}
+
+/// The path of a `/media/...` file.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct MediaPath {
+    /// The channel's or agent's UUID.
+    pub id: String,
+    /// The stored file's name.
+    pub filename: String,
+}
+
+/// What a `/media/...` file route answers.
+#[derive(utoipa::IntoResponses)]
+pub enum MediaFileResponses {
+    /// The file (nosniff, sandboxed; scriptable types as an attachment).
+    #[response(status = 200, content_type = "application/octet-stream")]
+    File(String),
+    /// Not a UUID.
+    #[response(status = 400)]
+    BadId(MediaError),
+    /// Credentials given but wrong.
+    #[response(status = 401)]
+    BadCredentials(MediaError),
+    /// A private channel's file, and the caller is not a member.
+    #[response(status = 403)]
+    NotMember(MediaError),
+    /// No such file.
+    #[response(status = 404)]
+    Missing(MediaError),
 }
 
 // ---- path parameters -----------------------------------------------------------------------
