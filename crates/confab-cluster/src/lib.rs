@@ -90,6 +90,8 @@ struct WireCommit {
 const READY_WAIT: Duration = Duration::from_secs(1);
 /// How often the subscriber connection is checked while nothing happens.
 const SUBSCRIBER_PING: Duration = Duration::from_secs(5);
+/// How often a publisher that failed is probed again while the subscription holds.
+const PUBLISHER_RETRY: Duration = Duration::from_millis(500);
 
 /// The channels this node wants, and those it is subscribed to.
 #[derive(Default)]
@@ -290,10 +292,23 @@ impl RedisCluster {
         tracing::info!(node = %self.config.node_id, cluster = self.target.is_cluster(), "subscribed to the cluster");
         self.probe_publisher().await;
         loop {
+            // A publisher that failed its probe (Redis just back, the node busy) is probed again
+            // soon, not only at the next publish: health must not stay degraded on a quiet node.
+            let publishing = self.publishing.load(Ordering::Relaxed);
+            let tick = if publishing {
+                SUBSCRIBER_PING
+            } else {
+                PUBLISHER_RETRY
+            };
             tokio::select! {
                 _ = self.changed.notified() => self.reconcile(sub).await?,
                 _ = self.lost.notified() => return Ok(()),
-                _ = tokio::time::sleep(SUBSCRIBER_PING) => sub.ping().await?,
+                _ = tokio::time::sleep(tick) => {
+                    sub.ping().await?;
+                    if !self.publishing.load(Ordering::Relaxed) {
+                        self.probe_publisher().await;
+                    }
+                }
             }
         }
     }
